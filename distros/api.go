@@ -1,0 +1,115 @@
+// Package distros knows the Linux distributions AADSSHLoginForLinux supports:
+// it detects the running one from os-release, decides whether it is
+// supported and how, configures the Microsoft package repository for it and
+// installs or removes the aadsshlogin packages with its package manager.
+package distros
+
+import (
+	"context"
+	"errors"
+
+	"github.com/go-kit/log"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/clock"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
+)
+
+// Release is the parsed content of /etc/os-release.
+type Release struct {
+	ID         string
+	IDLike     []string
+	VersionID  string
+	Codename   string
+	PrettyName string
+}
+
+// Family is a normalised distribution family.
+type Family string
+
+// ManagerKind names a package-manager backend.
+type ManagerKind string
+
+// The backends.
+const (
+	Apt    ManagerKind = "apt"
+	Dnf    ManagerKind = "dnf"
+	Yum    ManagerKind = "yum"
+	Zypper ManagerKind = "zypper"
+	Tdnf   ManagerKind = "tdnf"
+)
+
+// Platform is a supported release with everything needed to install on it.
+type Platform struct {
+	Release Release
+	Family  Family
+	Manager ManagerKind
+	// PinnedVersion, when set, is the only aadsshlogin version allowed
+	// (SLES/openSUSE older than 15.6: 1.0.027980001).
+	PinnedVersion string
+}
+
+// Source is where packages come from: packages.microsoft.com, an
+// air-gapped cloud's endpoint, or a private mirror from the settings.
+type Source struct {
+	// BaseURL replaces https://packages.microsoft.com; the layout below it
+	// is the same as on packages.microsoft.com.
+	BaseURL string
+	// ArmoredKeys are the OpenPGP public keys trusted for this source.
+	ArmoredKeys [][]byte
+	// Mirror is true for a private mirror from the settings.
+	Mirror bool
+}
+
+// Result reports what Ensure found and did.
+type Result struct {
+	// Installed maps package name to installed version.
+	Installed map[string]string
+	SELinux   bool
+	// Changed is false when everything was already in place.
+	Changed bool
+	// Warnings are non-fatal findings for a warning substatus.
+	Warnings []string
+}
+
+// Installer installs and removes the packages on one Platform.
+type Installer struct {
+	Root     sysroot.Root
+	Runner   run.Runner
+	Clock    clock.Clock
+	Logger   log.Logger
+	Platform Platform
+	Source   Source
+	// StateDir is the handler's version-independent state folder; the
+	// installer records there which repository files it created.
+	StateDir string
+	// Progress, when set, receives short human-readable progress lines
+	// (e.g. who holds the package-manager lock).
+	Progress func(string)
+}
+
+var errNotImplemented = errors.New("not implemented yet")
+
+// ErrUnsupported is wrapped by Resolve's error for an unsupported release.
+var ErrUnsupported = errors.New("unsupported distribution")
+
+// ParseOSRelease parses os-release content.
+func ParseOSRelease(data []byte) (Release, error) { return Release{}, errNotImplemented }
+
+// DetectRelease reads /etc/os-release, falling back to /usr/lib/os-release.
+func DetectRelease(root sysroot.Root) (Release, error) { return Release{}, errNotImplemented }
+
+// Resolve decides whether rel is supported; the error is a
+// failure.UnsupportedOS naming the release and the supported list.
+func Resolve(rel Release) (Platform, error) { return Platform{}, errNotImplemented }
+
+// Ensure configures the repository and installs or upgrades the packages.
+func (in *Installer) Ensure(ctx context.Context) (Result, error) { return Result{}, errNotImplemented }
+
+// Remove removes the packages and the repository configuration we created.
+func (in *Installer) Remove(ctx context.Context) error { return errNotImplemented }
+
+// Query returns the installed versions of the named packages (absent ones are omitted).
+func (in *Installer) Query(ctx context.Context, names ...string) (map[string]string, error) {
+	return nil, errNotImplemented
+}

@@ -1,0 +1,7 @@
+module github.com/Azure/aadsshlogin-extension-linux
+
+go 1.26.0
+
+require github.com/go-kit/log v0.2.1
+
+require github.com/go-logfmt/logfmt v0.5.1 // indirect

@@ -1,0 +1,104 @@
+// Package failure maps everything that can go wrong in the handler to one
+// process exit code and one status message a VM operator can act on.
+//
+// The exit code is the contract with the guest agent and with users (see the
+// README); the message is what the portal, `az vm extension show` and the
+// agent's CRP error show. Wrap lower-level errors with New or Wrap; the
+// lifecycle layer turns the first *Error in a chain into status + exit code.
+package failure
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a process exit code of the handler.
+type Code int
+
+// The complete set of exit codes. Keep README.md's table in step with it.
+const (
+	OK Code = 0
+	// Internal is an unexpected condition: a bug or an unclassified error.
+	Internal Code = 1
+	// Usage is a command line the handler does not understand.
+	Usage Code = 2
+	// NoSystemIdentity: the VM has no system-assigned managed identity (public doc: 22).
+	NoSystemIdentity Code = 22
+	// LegacyExtension: AADLoginForLinux or its packages are still present (public doc: 23).
+	LegacyExtension Code = 23
+	// UnsupportedOS follows the extension-publisher convention 51.
+	UnsupportedOS Code = 51
+	// Dependency follows the convention 52: a missing dependency or an
+	// unreachable service (package repository, IMDS, package manager failure).
+	Dependency Code = 52
+	// Config follows the convention 53: bad public or protected settings.
+	Config Code = 53
+	// LowMemory: the VM has less than 1 GB of memory; the packages would fail.
+	LowMemory Code = 54
+	// UsersLoggedIn: uninstall refused because Entra users still have sessions.
+	UsersLoggedIn Code = 55
+	// PackageManagerBusy: another process held the package-manager lock past our deadline.
+	PackageManagerBusy Code = 56
+	// NotWiredIn: the packages installed but did not wire themselves into
+	// nsswitch, PAM or sshd, or sshd rejects the resulting configuration.
+	NotWiredIn Code = 57
+	// BadEnvironment: HandlerEnvironment.json or the agent's files are unusable.
+	BadEnvironment Code = 81
+)
+
+// Transitioning reports whether the public documentation wants this code shown
+// as status "transitioning" rather than "error" (22 and 23 do).
+func (c Code) Transitioning() bool { return c == NoSystemIdentity || c == LegacyExtension }
+
+// Error is a classified failure: an exit code, a message for the user, and the
+// underlying cause (kept for logs and errors.Is/As).
+type Error struct {
+	Code Code
+	// Msg says what happened and what to do, in one or two sentences.
+	Msg string
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Msg
+	}
+	return e.Msg + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns a classified error without a cause.
+func New(code Code, format string, args ...any) error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Wrap classifies err. A nil err yields nil.
+func Wrap(code Code, err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// CodeOf returns the exit code for err: OK for nil, the code of the first
+// *Error in the chain, Internal otherwise.
+func CodeOf(err error) Code {
+	if err == nil {
+		return OK
+	}
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	return Internal
+}
+
+// Message returns the user-facing text for err: the classified message plus
+// its cause, or the plain error text for unclassified errors.
+func Message(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
