@@ -1,0 +1,177 @@
+// Package state keeps the handler's version-independent state in one folder
+// outside the versioned extension folder (the agent deletes that folder on
+// update and removal): the lock that serialises invocations, the update
+// marker that stops an old version's uninstall from removing the packages,
+// and the record of the last successful enable.
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/atomicfile"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/clock"
+)
+
+// DefaultDir is the state folder on a real machine.
+const DefaultDir = "/var/lib/aadsshlogin-extension"
+
+// UpdateMarkerTTL bounds how long an update marker protects the packages:
+// the agent runs the old uninstall within minutes of the new update.
+const UpdateMarkerTTL = time.Hour
+
+// Dir is the state folder.
+type Dir struct {
+	Path  string
+	Clock clock.Clock
+}
+
+// ErrLockTimeout is returned when another invocation holds the lock too long.
+var ErrLockTimeout = errors.New("another invocation of the handler still holds the lock")
+
+// Ensure creates the folder with mode 0700.
+func (d Dir) Ensure() error {
+	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		return fmt.Errorf("state folder: %w", err)
+	}
+	return os.Chmod(d.Path, 0o700)
+}
+
+// Lock takes the exclusive handler lock, waiting at most wait. The lock is
+// an flock on a file, so it is released by the kernel if we are killed.
+func (d Dir) Lock(ctx context.Context, wait time.Duration) (unlock func(), err error) {
+	if err := d.Ensure(); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(d.Path, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock: %w", err)
+	}
+	deadline := d.Clock.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		if !d.Clock.Now().Before(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%w (waited %s)", ErrLockTimeout, wait)
+		}
+		if err := d.Clock.Sleep(ctx, 250*time.Millisecond); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("waiting for the handler lock: %w", err)
+		}
+	}
+}
+
+// UpdateMarker says that version From is being replaced by version To.
+type UpdateMarker struct {
+	From string    `json:"from"`
+	To   string    `json:"to"`
+	Time time.Time `json:"time"`
+}
+
+func (d Dir) markerPath() string { return filepath.Join(d.Path, "update-in-progress.json") }
+
+// WriteUpdateMarker records an update in progress.
+func (d Dir) WriteUpdateMarker(m UpdateMarker) error {
+	if err := d.Ensure(); err != nil {
+		return err
+	}
+	return writeJSON(d.markerPath(), m)
+}
+
+// ActiveUpdate returns the marker when one exists and is younger than
+// UpdateMarkerTTL.
+func (d Dir) ActiveUpdate() (UpdateMarker, bool) {
+	var m UpdateMarker
+	if readJSON(d.markerPath(), &m) != nil {
+		return m, false
+	}
+	age := d.Clock.Now().Sub(m.Time)
+	return m, age >= -time.Minute && age < UpdateMarkerTTL
+}
+
+// ClearUpdateMarker removes the marker; a missing marker is fine.
+func (d Dir) ClearUpdateMarker() error {
+	if err := os.Remove(d.markerPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Record describes the last successful enable.
+type Record struct {
+	Version string    `json:"version"`
+	Seq     int       `json:"seq"`
+	Time    time.Time `json:"time"`
+}
+
+func (d Dir) recordPath() string { return filepath.Join(d.Path, "last-success.json") }
+
+// WriteRecord stores the last successful enable.
+func (d Dir) WriteRecord(r Record) error {
+	if err := d.Ensure(); err != nil {
+		return err
+	}
+	return writeJSON(d.recordPath(), r)
+}
+
+// LastSuccess returns the record of the last successful enable, if any.
+func (d Dir) LastSuccess() (Record, bool) {
+	var r Record
+	return r, readJSON(d.recordPath(), &r) == nil
+}
+
+// Forget removes the record (after uninstall).
+func (d Dir) Forget() error {
+	if err := os.Remove(d.recordPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, data, 0o600)
+}
+
+func readJSON(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(&limited{r: f, n: 64 << 10})
+	return dec.Decode(v)
+}
+
+type limited struct {
+	r interface{ Read([]byte) (int, error) }
+	n int
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errors.New("state file too large")
+	}
+	if len(p) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= n
+	return n, err
+}
