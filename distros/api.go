@@ -22,6 +22,8 @@ type Release struct {
 	VersionID  string
 	Codename   string
 	PrettyName string
+	Name       string
+	Version    string
 }
 
 // Family is a normalised distribution family.
@@ -47,6 +49,8 @@ type Platform struct {
 	// PinnedVersion, when set, is the only aadsshlogin version allowed
 	// (SLES/openSUSE older than 15.6: 1.0.027980001).
 	PinnedVersion string
+	// Support is the matrix row that admitted the release.
+	Support Support
 }
 
 // Source is where packages come from: packages.microsoft.com, an
@@ -59,6 +63,9 @@ type Source struct {
 	ArmoredKeys [][]byte
 	// Mirror is true for a private mirror from the settings.
 	Mirror bool
+	// Fingerprints are the v4 fingerprints of ArmoredKeys, in order (for
+	// the status message).
+	Fingerprints []string
 }
 
 // Result reports what Ensure found and did.
@@ -93,15 +100,8 @@ var errNotImplemented = errors.New("not implemented yet")
 // ErrUnsupported is wrapped by Resolve's error for an unsupported release.
 var ErrUnsupported = errors.New("unsupported distribution")
 
-// ParseOSRelease parses os-release content.
-func ParseOSRelease(data []byte) (Release, error) { return Release{}, errNotImplemented }
 
-// DetectRelease reads /etc/os-release, falling back to /usr/lib/os-release.
-func DetectRelease(root sysroot.Root) (Release, error) { return Release{}, errNotImplemented }
 
-// Resolve decides whether rel is supported; the error is a
-// failure.UnsupportedOS naming the release and the supported list.
-func Resolve(rel Release) (Platform, error) { return Platform{}, errNotImplemented }
 
 // Ensure configures the repository and installs or upgrades the packages.
 func (in *Installer) Ensure(ctx context.Context) (Result, error) { return Result{}, errNotImplemented }

@@ -1,0 +1,160 @@
+package distros
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+)
+
+// matrixCase is one supported release per matrix row (plus extra versions
+// inside the rows), keyed by its testdata os-release file.
+type matrixCase struct {
+	file    string
+	family  Family
+	manager ManagerKind
+	pinned  string
+	row     string // Name + " " + Versions of the admitting row
+}
+
+var supportedCases = []matrixCase{
+	{"almalinux-8", AlmaLinux, Dnf, "", "AlmaLinux 8, 9"},
+	{"almalinux-9", AlmaLinux, Dnf, "", "AlmaLinux 8, 9"},
+	{"mariner-2.0", Mariner, Tdnf, "", "CBL-Mariner 2.0"},
+	{"azurelinux-3.0", AzureLinux, Tdnf, "", "Azure Linux 3.0"},
+	{"debian-9", Debian, Apt, "", "Debian 9–12"},
+	{"debian-10", Debian, Apt, "", "Debian 9–12"},
+	{"debian-11", Debian, Apt, "", "Debian 9–12"},
+	{"debian-12", Debian, Apt, "", "Debian 9–12"},
+	{"opensuse-leap-42.3", OpenSUSELeap, Zypper, suseLastPinned, "openSUSE Leap 42.3"},
+	{"opensuse-leap-15.5", OpenSUSELeap, Zypper, suseLastPinned, "openSUSE Leap 15.1+"},
+	{"opensuse-leap-15.6", OpenSUSELeap, Zypper, "", "openSUSE Leap 15.1+"},
+	{"ol-8", Oracle, Dnf, "", "Oracle Linux 8, 9"},
+	{"ol-9", Oracle, Dnf, "", "Oracle Linux 8, 9"},
+	{"rhel-7.9", RHEL, Yum, "", "RHEL 7.4–7.9"},
+	{"rhel-8.10", RHEL, Dnf, "", "RHEL 8.3+"},
+	{"rhel-9.4", RHEL, Dnf, "", "RHEL 9.0+"},
+	{"rocky-8", Rocky, Dnf, "", "Rocky Linux 8, 9"},
+	{"rocky-9", Rocky, Dnf, "", "Rocky Linux 8, 9"},
+	{"sles-12.5", SLES, Zypper, suseLastPinned, "SLES 12"},
+	{"sles-15.5", SLES, Zypper, suseLastPinned, "SLES 15.1+"},
+	{"sles-15.6", SLES, Zypper, "", "SLES 15.1+"},
+	{"ubuntu-16.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
+	{"ubuntu-18.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
+	{"ubuntu-20.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
+	{"ubuntu-22.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
+	{"ubuntu-24.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
+	{"centos-7", CentOS, Yum, "", "CentOS 7"},
+}
+
+func loadRelease(t testing.TB, file string) Release {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata/osrelease", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := ParseOSRelease(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}
+
+func TestResolveSupported(t *testing.T) {
+	rowsSeen := map[string]bool{}
+	for _, tc := range supportedCases {
+		t.Run(tc.file, func(t *testing.T) {
+			p, err := Resolve(loadRelease(t, tc.file))
+			if err != nil {
+				t.Fatalf("Resolve: %v", err)
+			}
+			got := matrixCase{tc.file, p.Family, p.Manager, p.PinnedVersion, p.Support.Name + " " + p.Support.Versions}
+			if diff := cmp.Diff(tc, got, cmp.AllowUnexported(matrixCase{})); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			rowsSeen[got.row] = true
+		})
+	}
+	for _, row := range SupportMatrix() {
+		if !rowsSeen[row.Name+" "+row.Versions] {
+			t.Errorf("matrix row %s %s has no test release", row.Name, row.Versions)
+		}
+	}
+}
+
+func TestResolveUnsupported(t *testing.T) {
+	tests := []struct {
+		name string
+		rel  Release
+		want []string // substrings of the message
+	}{
+		{"fedora", loadRelease(t, "unsupported-fedora-40"), []string{"Fedora Linux 40 (Cloud Edition)", `ID="fedora"`, `VERSION_ID="40"`}},
+		{"debian 13", loadRelease(t, "unsupported-debian-13"), []string{"Debian GNU/Linux 13 (trixie)", `VERSION_ID="13"`}},
+		{"ubuntu 24.10", loadRelease(t, "unsupported-ubuntu-24.10"), []string{"Ubuntu 24.10"}},
+		{"arch", loadRelease(t, "unsupported-arch"), []string{"Arch Linux", `VERSION_ID=""`}},
+		{"alpine", loadRelease(t, "unsupported-alpine-3.20"), []string{"Alpine Linux v3.20"}},
+		{"rhel 7.3", loadRelease(t, "unsupported-rhel-7.3"), []string{"7.3"}},
+		{"sles 11", loadRelease(t, "unsupported-sles-11.4"), []string{"SUSE Linux Enterprise Server 11 SP4"}},
+		{"rhel 10", Release{ID: "rhel", VersionID: "10.0", PrettyName: "RHEL 10"}, []string{"RHEL 10"}},
+		{"rhel 8.2", Release{ID: "rhel", VersionID: "8.2"}, []string{`VERSION_ID="8.2"`}},
+		{"ubuntu without codename", Release{ID: "ubuntu", VersionID: "22.04"}, []string{"VERSION_CODENAME"}},
+		{"linux mint (ID_LIKE ubuntu)", Release{ID: "linuxmint", IDLike: []string{"ubuntu", "debian"}, VersionID: "21.3", Codename: "virginia"}, []string{"linuxmint"}},
+		{"centos stream 9", Release{ID: "centos", VersionID: "9"}, []string{`ID="centos"`}},
+		{"empty", Release{}, []string{"unknown Linux"}},
+		{"sles with bad VERSION_ID", Release{ID: "sles", VersionID: "15-SP5"}, []string{"not a version number"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Resolve(tt.rel)
+			if failure.CodeOf(err) != failure.UnsupportedOS || !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("err = %v, want UnsupportedOS wrapping ErrUnsupported", err)
+			}
+			msg := err.Error()
+			for _, w := range append(tt.want, "Ubuntu 16.04–24.04", "RHEL 7.4–7.9, 8.3+, 9.0+", "SLES 12, 15.1+") {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message lacks %q: %s", w, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestSupportedSummary(t *testing.T) {
+	want := "AlmaLinux 8, 9; CBL-Mariner 2.0; Azure Linux 3.0; Debian 9–12; openSUSE Leap 42.3, 15.1+; Oracle Linux 8, 9; " +
+		"RHEL 7.4–7.9, 8.3+, 9.0+; Rocky Linux 8, 9; SLES 12, 15.1+; Ubuntu 16.04–24.04; CentOS 7"
+	if diff := cmp.Diff(want, SupportedSummary()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestMarkdownTable(t *testing.T) {
+	md := MarkdownTable()
+	lines := strings.Split(strings.TrimSuffix(md, "\n"), "\n")
+	rows := SupportMatrix()
+	if len(lines) != len(rows)+2 {
+		t.Fatalf("table has %d lines, want header+separator+%d rows:\n%s", len(lines), len(rows), md)
+	}
+	for i, row := range rows {
+		l := lines[i+2]
+		if !strings.HasPrefix(l, "| "+row.Name+" | "+row.Versions+" | "+string(row.Manager)+" | ") || strings.Count(l, "|") != 6 {
+			t.Errorf("row %d = %q", i, l)
+		}
+	}
+}
+
+func TestMatrixConstraintsParse(t *testing.T) {
+	for _, row := range SupportMatrix() {
+		rel := Release{ID: string(row.Family), VersionID: "0", Codename: "x"}
+		if _, err := Resolve(rel); err == nil {
+			t.Errorf("%s: version 0 accepted", row.Name)
+		}
+		if row.Flavor == "" || row.Manager == "" || row.Repo == "" {
+			t.Errorf("%s %s: incomplete row", row.Name, row.Versions)
+		}
+	}
+}
