@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
@@ -114,10 +115,7 @@ func legacyMessage(root sysroot.Root, folders, pkgs []string, hint LegacyHint) s
 		found = append(found, "packages "+strings.Join(pkgs, ", "))
 	}
 	evidence := strings.Join(found, "; ")
-	const maxEvidence = 200
-	if len(evidence) > maxEvidence {
-		evidence = evidence[:maxEvidence] + "…"
-	}
+	evidence = truncate(evidence, 160)
 
 	rg := orPlaceholder(hint.ResourceGroup, "<rg>")
 	var del string
@@ -129,36 +127,49 @@ func legacyMessage(root sysroot.Root, folders, pkgs []string, hint LegacyHint) s
 
 	msg := "The old AADLoginForLinux extension is still present (" + evidence + "). " +
 		"Remove it with `" + del + "`, then install AADSSHLoginForLinux again. " +
-		"If that removal gets stuck, have all Entra users log out (`who -u`), then remove the packages on the VM: " +
+		"If that removal gets stuck, have all Entra users log out (`who -u`), then remove the packages on the VM as root: " +
 		manualRemoval(root) + "; then do the same for aadlogin-selinux, and run the delete command again."
-	if len(msg) > maxLegacyMessage {
-		msg = msg[:maxLegacyMessage-len("…")] + "…"
-	}
-	return msg
+	return truncate(msg, maxLegacyMessage-1)
 }
 
 // manualRemoval gives the package removal steps for the package managers the
 // machine has (all of them when none is recognised).
 func manualRemoval(root sysroot.Root) string {
-	const (
-		apt    = "`apt remove --purge aadlogin` (if its script fails: delete /var/lib/dpkg/info/aadlogin.prerm, then `dpkg --purge aadlogin`)"
-		yum    = "`yum remove aadlogin` (if its script fails: `rpm -e --noscripts aadlogin`)"
-		zypper = "`zypper remove aadlogin` (if its script fails: `rpm -e --noscripts aadlogin`)"
-	)
-	var steps []string
-	if root.Exists("/usr/bin/apt-get") || root.Exists("/usr/bin/dpkg") {
+	const apt = "`apt remove --purge aadlogin` (if that fails: `dpkg --purge aadlogin`, and if its script still fails, " +
+		"delete /var/lib/dpkg/info/aadlogin.prerm and run `dpkg --purge aadlogin` again)"
+	hasApt := root.Exists("/usr/bin/apt-get") || root.Exists("/usr/bin/dpkg")
+	hasYum := root.Exists("/usr/bin/yum") || root.Exists("/usr/bin/dnf")
+	hasZypper := root.Exists("/usr/bin/zypper")
+	if !hasApt && !hasYum && !hasZypper {
+		hasApt, hasYum, hasZypper = true, true, true
+	}
+	var steps, rpm []string
+	if hasApt {
 		steps = append(steps, apt)
 	}
-	if root.Exists("/usr/bin/yum") || root.Exists("/usr/bin/dnf") {
-		steps = append(steps, yum)
+	if hasYum {
+		rpm = append(rpm, "`yum remove aadlogin`")
 	}
-	if root.Exists("/usr/bin/zypper") {
-		steps = append(steps, zypper)
+	if hasZypper {
+		rpm = append(rpm, "`zypper remove aadlogin`")
 	}
-	if len(steps) == 0 {
-		steps = []string{apt, yum, zypper}
+	if len(rpm) > 0 {
+		steps = append(steps, strings.Join(rpm, " or ")+" (if its script fails: `rpm -e --noscripts aadlogin`)")
 	}
 	return strings.Join(steps, " or ")
+}
+
+// truncate cuts s to at most n bytes, on a UTF-8 boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 func orPlaceholder(v, placeholder string) string {
