@@ -100,9 +100,6 @@ var errNotImplemented = errors.New("not implemented yet")
 // ErrUnsupported is wrapped by Resolve's error for an unsupported release.
 var ErrUnsupported = errors.New("unsupported distribution")
 
-
-
-
 // Ensure configures the repository and installs or upgrades the packages.
 func (in *Installer) Ensure(ctx context.Context) (Result, error) { return Result{}, errNotImplemented }
 

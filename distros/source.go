@@ -48,13 +48,20 @@ func SourceFor(endpoints cloud.Endpoints, mirrorURL string, mirrorKey []byte) (S
 	return newSource(base, append([][]byte{append([]byte(nil), mirrorKey...)}, pinned...), true)
 }
 
+// newSource fills in the fingerprints, dropping keys given twice.
 func newSource(base string, keys [][]byte, mirror bool) (Source, error) {
-	s := Source{BaseURL: base, ArmoredKeys: keys, Mirror: mirror}
+	s := Source{BaseURL: base, Mirror: mirror}
+	seen := map[string]bool{}
 	for _, k := range keys {
 		fp, err := KeyFingerprint(k)
 		if err != nil {
 			return Source{}, failure.Wrap(failure.Internal, err, "a trusted key cannot be parsed")
 		}
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		s.ArmoredKeys = append(s.ArmoredKeys, k)
 		s.Fingerprints = append(s.Fingerprints, fp)
 	}
 	return s, nil

@@ -1,0 +1,56 @@
+package distros
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/atomicfile"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
+)
+
+// readDir lists the names in a system directory below root.
+func readDir(root sysroot.Root, dir string) ([]string, error) {
+	entries, err := os.ReadDir(root.Path(dir))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0 {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// readOptional reads a system file; a missing file is (nil, false, nil).
+func readOptional(root sysroot.Root, p string) ([]byte, bool, error) {
+	data, err := root.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return data, true, nil
+}
+
+// writeSys atomically writes a system file below root, creating parents.
+func writeSys(root sysroot.Root, p string, data []byte) error {
+	full := root.Path(p)
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(full, data, 0o644)
+}
+
+// removeSys removes a system file below root; a missing file is fine.
+func removeSys(root sysroot.Root, p string) error {
+	err := os.Remove(root.Path(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,179 @@
+package distros
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden files")
+
+// renderRepo renders a repoConfig as text for golden comparison (binary
+// keyrings are summarised by size).
+func renderRepo(c repoConfig) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "id: %s\nurl: %s\nalt: %s\nsuite: %s\nimport: %s\n", c.ID, c.URL, strings.Join(c.AltURLs, " "), c.Suite, strings.Join(c.ImportKeys, " "))
+	for _, f := range c.Files {
+		if strings.HasSuffix(f.Path, ".gpg") || strings.HasSuffix(f.Path, ".asc") {
+			fmt.Fprintf(&b, "=== %s (%d bytes)\n", f.Path, len(f.Data))
+			continue
+		}
+		fmt.Fprintf(&b, "=== %s\n%s", f.Path, f.Data)
+	}
+	return b.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata/golden", name)
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update)", err, t.Name())
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", p, diff)
+	}
+}
+
+func TestRepoGolden(t *testing.T) {
+	pmc, err := SourceFor(cloud.ForEnvironment("AzurePublicCloud"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range supportedCases {
+		t.Run(tc.file, func(t *testing.T) {
+			p, err := Resolve(loadRelease(t, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := buildRepo(p, pmc, "amd64")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.file+".txt", renderRepo(c))
+		})
+	}
+}
+
+func TestRepoVariants(t *testing.T) {
+	mirror, err := SourceFor(cloud.ForEnvironment(""), "https://mirror.example.com/pmc", mirrorKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ussec, _ := SourceFor(cloud.ForEnvironment("USSec"), "", nil)
+	ubuntu18, _ := Resolve(loadRelease(t, "ubuntu-18.04"))
+	rhel9, _ := Resolve(loadRelease(t, "rhel-9.4"))
+	tests := []struct {
+		name string
+		p    Platform
+		src  Source
+		arch string
+	}{
+		{"ubuntu-18.04-arm64-ussec", ubuntu18, ussec, "arm64"},
+		{"rhel-9.4-mirror", rhel9, mirror, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := buildRepo(tt.p, tt.src, tt.arch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "variant-"+tt.name+".txt", renderRepo(c))
+		})
+	}
+	if _, err := buildRepo(ubuntu18, ussec, "armhf"); err == nil || !strings.Contains(err.Error(), "armhf") {
+		t.Errorf("armhf: err = %v", err)
+	}
+}
+
+func TestAptKeyringIsDearmored(t *testing.T) {
+	p, _ := Resolve(loadRelease(t, "debian-12"))
+	src, _ := SourceFor(cloud.ForEnvironment(""), "", nil)
+	c, err := buildRepo(p, src, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fps, err := fingerprintsOf(c.Files[1].Data)
+	if err != nil || fps[0] != microsoftFingerprint {
+		t.Errorf("keyring fingerprints %v, %v", fps, err)
+	}
+}
+
+func TestFindExisting(t *testing.T) {
+	debian12, _ := Resolve(loadRelease(t, "debian-12"))
+	rhel9, _ := Resolve(loadRelease(t, "rhel-9.4"))
+	sles15, _ := Resolve(loadRelease(t, "sles-15.6"))
+	mariner, _ := Resolve(loadRelease(t, "mariner-2.0"))
+	src, _ := SourceFor(cloud.ForEnvironment(""), "", nil)
+	tests := []struct {
+		name  string
+		p     Platform
+		files map[string]string
+		want  existingSource
+		found bool
+	}{
+		{"packages-microsoft-prod list", debian12, map[string]string{
+			"/etc/apt/sources.list.d/microsoft-prod.list": "deb [arch=amd64,arm64,armhf signed-by=/usr/share/keyrings/microsoft-prod.gpg] https://packages.microsoft.com/debian/12/prod bookworm main\n",
+		}, existingSource{File: "/etc/apt/sources.list.d/microsoft-prod.list"}, true},
+		{"repos URL in sources.list", debian12, map[string]string{
+			"/etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\ndeb https://packages.microsoft.com/repos/microsoft-debian-bookworm-prod/ bookworm main # x\n",
+		}, existingSource{File: "/etc/apt/sources.list"}, true},
+		{"deb822 sources", debian12, map[string]string{
+			"/etc/apt/sources.list.d/microsoft.sources": "# pmc\nTypes: deb\nURIs: https://packages.microsoft.com/debian/12/prod\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/microsoft-prod.gpg\n",
+		}, existingSource{File: "/etc/apt/sources.list.d/microsoft.sources"}, true},
+		{"deb822 disabled", debian12, map[string]string{
+			"/etc/apt/sources.list.d/microsoft.sources": "Types: deb\nURIs: https://packages.microsoft.com/debian/12/prod\nSuites: bookworm\nComponents: main\nEnabled: no\n",
+		}, existingSource{}, false},
+		{"commented and other suite", debian12, map[string]string{
+			"/etc/apt/sources.list": "#deb https://packages.microsoft.com/debian/12/prod bookworm main\ndeb https://packages.microsoft.com/debian/12/prod trixie main\ndeb-src https://packages.microsoft.com/debian/12/prod bookworm main\n",
+		}, existingSource{}, false},
+		{"rhel packages-microsoft-prod", rhel9, map[string]string{
+			"/etc/yum.repos.d/microsoft-prod.repo": "[packages-microsoft-com-prod]\nname=packages-microsoft-com-prod\nbaseurl=https://packages.microsoft.com/rhel/9/prod/\nenabled=1\ngpgcheck=1\n",
+		}, existingSource{File: "/etc/yum.repos.d/microsoft-prod.repo", ID: "packages-microsoft-com-prod"}, true},
+		{"rhel disabled", rhel9, map[string]string{
+			"/etc/yum.repos.d/x.repo": "[pmc]\nbaseurl=https://packages.microsoft.com/rhel/9/prod/\nenabled=0\n",
+		}, existingSource{}, false},
+		{"rhel other version", rhel9, map[string]string{
+			"/etc/yum.repos.d/x.repo": "[pmc]\nbaseurl=https://packages.microsoft.com/rhel/8/prod/\n",
+		}, existingSource{}, false},
+		{"sles zypper", sles15, map[string]string{
+			"/etc/zypp/repos.d/ms.repo": "[ms]\nbaseurl=https://packages.microsoft.com/sles/15/prod\nautorefresh=1\n",
+		}, existingSource{File: "/etc/zypp/repos.d/ms.repo", ID: "ms"}, true},
+		{"mariner-repos-extras with $releasever", mariner, map[string]string{
+			"/etc/yum.repos.d/mariner-official-extras.repo": "[mariner-official-extras]\nbaseurl=https://packages.microsoft.com/cbl-mariner/$releasever/prod/extras/$basearch\nenabled=1\n",
+		}, existingSource{File: "/etc/yum.repos.d/mariner-official-extras.repo", ID: "mariner-official-extras"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			root := sysroot.Root(dir)
+			for p, c := range tt.files {
+				writeFile(t, root.Path(p), c)
+			}
+			c, err := buildRepo(tt.p, src, "amd64")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, found := findExisting(root, tt.p, c, nil)
+			if found != tt.found {
+				t.Fatalf("found = %v, want %v", found, tt.found)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
