@@ -9,7 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func pub(seq int) *Settings { return &Settings{Seq: seq, Public: json.RawMessage(`{"seq":` + itoa(seq) + `}`)} }
+func pub(seq int) *Settings {
+	return &Settings{Seq: seq, Public: json.RawMessage(`{"seq":` + itoa(seq) + `}`)}
+}
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
