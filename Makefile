@@ -1,0 +1,86 @@
+# AADSSHLoginForLinux VM extension handler.
+#   make demo    the handler driven by a simulated guest agent in a sandbox
+#   make check   every test, as CI runs it
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+VERSION   := $(shell cat VERSION)
+HANDLER   := Microsoft.Azure.ActiveDirectory.AADSSHLoginForLinux
+BIN       := aadsshlogin-handler
+ARCHES    := amd64 arm64
+GO        ?= go
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+DIST      := dist
+STAGE     := build/package
+ZIP       := $(DIST)/$(HANDLER)__$(VERSION).zip
+FUZZTIME  ?= 4s
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+STATICCHECK_VERSION := v0.8.2
+
+# Debian packages the tests and the demo drive for real.
+APT_PACKAGES := openssl zip unzip iproute2 gnupg ca-certificates dpkg-dev apt-utils \
+	mmdebstrap debootstrap rpm createrepo-c dnf zypper
+
+.PHONY: build package deps test fuzz lint check demo bench clean
+
+build: $(foreach a,$(ARCHES),bin/$(BIN)-$(a))
+
+bin/$(BIN)-%: FORCE
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(GOFLAGS_BUILD) -o $@ ./handler
+
+FORCE:
+
+# The zip the agent consumes: HandlerManifest.json at its root, the shim,
+# both static binaries and the publishing definition.
+package: build
+	rm -rf $(STAGE) && mkdir -p $(STAGE)/bin $(STAGE)/scripts $(DIST)
+	cp HandlerManifest.json $(STAGE)/
+	install -m 0755 scripts/aadsshlogin-shim $(STAGE)/scripts/
+	install -m 0755 $(foreach a,$(ARCHES),bin/$(BIN)-$(a)) $(STAGE)/bin/
+	$(GO) run ./manifest/cmd/genmanifest -version $(VERSION) -out $(STAGE)/manifest.xml
+	find $(STAGE) -exec touch -h -d '2000-01-01T00:00:00Z' {} +
+	rm -f $(ZIP) && cd $(STAGE) && zip -q -X -r ../../$(ZIP) HandlerManifest.json manifest.xml scripts bin
+	@echo "package: $(ZIP) ($$(stat -c %s $(ZIP)) bytes)"
+
+# Installs what the tests need on a Debian machine (idempotent; root).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	fi
+	$(GO) mod download
+	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+test:
+	AADSSH_REQUIRE_INTEGRATION=1 $(GO) test -race -count=1 ./...
+
+# Runs every fuzz target for FUZZTIME on top of its seed corpus.
+fuzz:
+	@n=0; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+	    n=$$((n+1)); echo "fuzz: $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/aadssh-fuzz.log 2>&1 || { cat /tmp/aadssh-fuzz.log; exit 1; }; \
+	  done; \
+	done; echo "fuzz: $$n targets passed, $(FUZZTIME) each"
+
+check: deps lint test fuzz package
+	@unzip -l $(ZIP) | grep -q ' HandlerManifest.json$$' && echo "check: $(ZIP) has HandlerManifest.json at its root"
+
+demo: deps package
+	$(GO) run ./test/demo -zip $(ZIP) $(if $(SCENARIO),-scenario $(SCENARIO),)
+
+bench: deps package
+	$(GO) run ./test/bench -zip $(ZIP) -out bench/report.md
+
+clean:
+	rm -rf bin build $(DIST)

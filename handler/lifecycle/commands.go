@@ -1,0 +1,221 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/config"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/identity"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
+)
+
+// install does the heavy work within the install budget: preconditions,
+// repository and packages. It also ends an update in progress.
+func install(ctx context.Context, inv *invocation) (report, error) {
+	rep, err := inv.converge(ctx)
+	if err == nil {
+		if cerr := inv.state.ClearUpdateMarker(); cerr != nil {
+			inv.log.Log("event", "clear-update-marker-failed", "err", cerr)
+		}
+	}
+	return rep, err
+}
+
+// enable converges (identity, legacy, packages present and current) and
+// records the sequence number so a repeated enable is a cheap no-op.
+func enable(ctx context.Context, inv *invocation) (report, error) {
+	rep, err := install(ctx, inv)
+	if err != nil {
+		return rep, err
+	}
+	if err := agent.MRSeqIn(inv.env.BaseDir).Store(inv.seq); err != nil {
+		inv.log.Log("event", "mrseq-write-failed", "err", err)
+	}
+	rec := state.Record{Version: inv.d.Version, Seq: inv.seq, Time: inv.d.Clock.Now().UTC()}
+	if err := inv.state.WriteRecord(rec); err != nil {
+		inv.log.Log("event", "record-write-failed", "err", err)
+	}
+	return rep, nil
+}
+
+// disable leaves everything in place: Entra sign-in keeps working.
+func disable(_ context.Context, _ *invocation) (report, error) {
+	return report{message: "Extension disabled. The aadsshlogin packages stay installed and Microsoft Entra ID sign-in keeps working; remove the extension to uninstall them."}, nil
+}
+
+// update runs in the new version (the old one on a downgrade) between the
+// old disable and the old uninstall: it leaves a marker so that the old
+// version's uninstall keeps the packages.
+func update(_ context.Context, inv *invocation) (report, error) {
+	m := state.UpdateMarker{
+		From: inv.d.Getenv("AZURE_GUEST_AGENT_UPDATING_FROM_VERSION"),
+		To:   inv.d.Getenv("VERSION"),
+		Time: inv.d.Clock.Now().UTC(),
+	}
+	if m.To == "" {
+		m.To = inv.d.Version
+	}
+	if err := inv.state.WriteUpdateMarker(m); err != nil {
+		return report{}, failure.Wrap(failure.Internal, err,
+			"cannot record the update in %s; the old version's uninstall might remove the packages", inv.state.Path)
+	}
+	return report{message: fmt.Sprintf("Updating from %s to %s; the aadsshlogin packages stay installed.", orUnknown(m.From), m.To)}, nil
+}
+
+// uninstall removes the packages unless an update is in progress or Entra
+// users are logged in.
+func uninstall(ctx context.Context, inv *invocation) (report, error) {
+	if m, ok := inv.state.ActiveUpdate(); ok && m.To != inv.d.Version {
+		return report{message: fmt.Sprintf("Uninstall of %s during the update to %s: the aadsshlogin packages stay installed.", inv.d.Version, m.To)}, nil
+	}
+	sessions, err := precheck.EntraSessions(inv.d.Root)
+	if err != nil {
+		inv.log.Log("event", "utmp-unreadable", "err", err)
+	}
+	if len(sessions) > 0 {
+		return report{}, precheck.SessionsError(sessions)
+	}
+	rel, err := distros.DetectRelease(inv.d.Root)
+	if err != nil {
+		return report{message: "Nothing to remove: the distribution could not be identified, so nothing was installed by this extension."}, nil
+	}
+	plat, err := distros.Resolve(rel)
+	if err != nil {
+		return report{message: "Nothing to remove: " + rel.String() + " is not supported, so nothing was installed by this extension."}, nil
+	}
+	in := inv.installer(plat, distros.Source{})
+	if err := in.Remove(ctx); err != nil {
+		return report{}, err
+	}
+	if err := inv.state.Forget(); err != nil {
+		inv.log.Log("event", "forget-failed", "err", err)
+	}
+	return report{message: "The aadsshlogin packages and the repository configuration this extension added were removed."}, nil
+}
+
+func (inv *invocation) installer(plat distros.Platform, src distros.Source) *distros.Installer {
+	return &distros.Installer{
+		Root: inv.d.Root, Runner: inv.d.Runner, Clock: inv.d.Clock, Logger: inv.log,
+		Platform: plat, Source: src, StateDir: inv.state.Path, Progress: inv.progress,
+	}
+}
+
+func (inv *invocation) prober() *identity.Prober {
+	return proberFor(inv.d, inv.log)
+}
+
+// converge is the work shared by install and enable, in the order the
+// public documentation gives: identity (22), distribution (51), legacy
+// extension (23), memory (54), then the packages.
+func (inv *invocation) converge(ctx context.Context) (report, error) {
+	settings, err := agent.ReadSettings(ctx, inv.env, inv.seq, agent.OpenSSL{Runner: inv.d.Runner})
+	if err != nil {
+		return report{}, failure.Wrap(failure.Config, err, "the extension settings cannot be read; check the settings you deployed (this extension needs none)")
+	}
+	cfg, err := config.Parse(settings)
+	if err != nil {
+		return report{}, err
+	}
+	prober := inv.prober()
+	var inst identity.Instance
+	if !prober.IsArc() {
+		inv.progress("checking the system-assigned managed identity")
+		if inst, err = prober.Instance(ctx); err != nil {
+			inv.log.Log("event", "instance-metadata-unavailable", "err", err)
+		}
+	}
+	if _, err := prober.Check(ctx); err != nil {
+		return report{}, err
+	}
+	rel, err := distros.DetectRelease(inv.d.Root)
+	if err != nil {
+		return report{}, failure.Wrap(failure.UnsupportedOS, err, "cannot identify the Linux distribution (no readable /etc/os-release)")
+	}
+	plat, err := distros.Resolve(rel)
+	if err != nil {
+		return report{}, err
+	}
+	in := inv.installer(plat, distros.Source{})
+	hint := precheck.LegacyHint{ResourceGroup: inst.ResourceGroup, VMName: inst.Name, VMSSName: inst.VMScaleSetName}
+	if err := precheck.LegacyWithNames(ctx, inv.d.Root, in.Query, hint); err != nil {
+		return report{}, err
+	}
+	if _, err := precheck.Memory(inv.d.Root); err != nil {
+		return report{}, err
+	}
+	var mirrorURL string
+	var mirrorKey []byte
+	if cfg.Mirror != nil {
+		mirrorURL, mirrorKey = cfg.Mirror.URL, []byte(cfg.Mirror.PublicKey)
+	}
+	endpoints := cloud.ForEnvironment(inst.AzEnvironment)
+	src, err := distros.SourceFor(endpoints, mirrorURL, mirrorKey)
+	if err != nil {
+		return report{}, err
+	}
+	in.Source = src
+	inv.progress("installing aadsshlogin on " + rel.String())
+	res, err := in.Ensure(ctx)
+	if err != nil {
+		return report{}, err
+	}
+	var subs []agent.SubStatus
+	for _, w := range res.Warnings {
+		subs = append(subs, agent.SubStatus{Name: "packages", Status: agent.Warning, Message: w})
+	}
+	warns, err := precheck.SSHD(ctx, inv.d.Root, inv.d.Runner)
+	if err != nil {
+		inv.log.Log("event", "sshd-check-failed", "err", err)
+	}
+	for _, w := range warns {
+		subs = append(subs, agent.SubStatus{Name: w.Name, Status: agent.Warning, Message: w.Message})
+	}
+	source := endpoints.Packages
+	if cfg.Mirror != nil {
+		source = "private mirror " + cfg.Mirror.Redacted() + keyNote(mirrorKey)
+	}
+	msg := fmt.Sprintf("Microsoft Entra ID sign-in is ready: %s from %s on %s.", packageList(res.Installed), source, rel.String())
+	if len(subs) > 0 {
+		msg += fmt.Sprintf(" %d warning(s) below may stop some users from signing in.", len(subs))
+	}
+	inv.log.Log("event", "converged", "changed", res.Changed, "packages", packageList(res.Installed))
+	return report{message: msg, subs: subs}, nil
+}
+
+func keyNote(key []byte) string {
+	fps, err := distros.ValidateArmoredKey(key)
+	if err != nil || len(fps) == 0 {
+		return ""
+	}
+	return " (signing key " + distros.FormatFingerprint(fps[0]) + ")"
+}
+
+func packageList(installed map[string]string) string {
+	if len(installed) == 0 {
+		return "aadsshlogin"
+	}
+	names := make([]string, 0, len(installed))
+	for n := range installed {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + " " + installed[n]
+	}
+	return strings.Join(parts, ", ")
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an earlier version"
+	}
+	return s
+}

@@ -1,0 +1,148 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/go-kit/log"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/logging"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
+)
+
+// report is a command's successful outcome.
+type report struct {
+	message string
+	subs    []agent.SubStatus
+	// keepStatus leaves the status file as it is (already-processed enable).
+	keepStatus bool
+}
+
+// invocation is one run of an agent command.
+type invocation struct {
+	d      Deps
+	verb   string
+	op     string
+	env    agent.Environment
+	seq    int
+	log    log.Logger
+	status agent.StatusWriter
+	events agent.EventWriter
+	state  state.Dir
+}
+
+func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int {
+	env, err := agent.LoadEnvironment(d.Getenv, d.Executable)
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "%s failed (exit %d): the agent's HandlerEnvironment.json is unusable, so no status can be reported: %v. Reinstall the extension; if it persists, collect /var/log/waagent.log.\n",
+			cmd.operation, failure.BadEnvironment, err)
+		return int(failure.BadEnvironment)
+	}
+	seq, err := agent.SequenceNumber(d.Getenv, env.ConfigFolder)
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "%s failed (exit %d): %v. The agent sets ConfigSequenceNumber and writes config/<n>.settings; reinstall the extension.\n",
+			cmd.operation, failure.BadEnvironment, err)
+		return int(failure.BadEnvironment)
+	}
+	var logw io.Writer = io.Discard
+	if f, err := logging.Open(env.LogFolder, logging.DefaultMaxSize); err == nil {
+		defer f.Close()
+		logw = f
+	} else {
+		fmt.Fprintf(d.Stderr, "warning: cannot write the handler log: %v\n", err)
+	}
+	inv := &invocation{
+		d: d, verb: verb, op: cmd.operation, env: env, seq: seq,
+		log:    logging.New(logw, "op", verb, "seq", seq, "version", d.Version, "pid", d.PID),
+		status: agent.StatusWriter{Folder: env.StatusFolder, Name: HandlerName, Now: d.Clock.Now},
+		events: agent.EventWriter{
+			Folder: env.EventsFolder, Enabled: agent.TelemetryEnabled(d.Getenv), Version: d.Version,
+			OperationID: fmt.Sprintf("%s-%d-%d", verb, seq, d.PID), PID: d.PID, Now: d.Clock.Now,
+		},
+		state: state.Dir{Path: d.Root.Path(state.DefaultDir), Clock: d.Clock},
+	}
+	inv.log.Log("event", "start", "env", env.BaseDir)
+	ctx, cancel := context.WithTimeout(ctx, cmd.budget)
+	defer cancel()
+
+	if verb == "enable" && inv.alreadyProcessed() {
+		inv.log.Log("event", "skip", "reason", "sequence number already processed successfully")
+		return 0
+	}
+	unlock, err := inv.state.Lock(ctx, lockWait)
+	if err != nil {
+		return inv.finish(report{}, failure.Wrap(failure.PackageManagerBusy, err,
+			"another run of this extension is still in progress; the agent will retry. If this persists, check `ps -ef | grep aadsshlogin`"))
+	}
+	defer unlock()
+	inv.progress("started")
+	rep, err := cmd.run(ctx, inv)
+	if err != nil && failure.CodeOf(err) == failure.Internal && errors.Is(err, context.DeadlineExceeded) {
+		err = failure.Wrap(failure.Dependency, err, "the %s did not finish within %s; the package manager or a network endpoint is too slow. The agent will retry", strings.ToLower(cmd.operation), cmd.budget)
+	}
+	return inv.finish(rep, err)
+}
+
+// progress writes a transitioning status with a progress line.
+func (inv *invocation) progress(msg string) {
+	inv.log.Log("event", "progress", "msg", msg)
+	err := inv.status.Write(inv.seq, agent.Report{Operation: inv.op, Status: agent.Transitioning,
+		Message: inv.op + " in progress: " + msg})
+	if err != nil {
+		inv.log.Log("event", "status-write-failed", "err", err)
+	}
+}
+
+// finish reports the outcome and returns the exit code.
+func (inv *invocation) finish(rep report, err error) int {
+	code := failure.CodeOf(err)
+	st, msg, level := agent.Success, rep.message, agent.LevelInformational
+	if err != nil {
+		st, msg, level = agent.Error, failure.Message(err), agent.LevelError
+		if code.Transitioning() {
+			st = agent.Transitioning
+		}
+	}
+	if !rep.keepStatus {
+		if werr := inv.status.Write(inv.seq, agent.Report{Operation: inv.op, Status: st, Code: int(code), Message: msg, SubStatus: rep.subs}); werr != nil {
+			inv.log.Log("event", "status-write-failed", "err", werr)
+			fmt.Fprintf(inv.d.Stderr, "warning: cannot write the status file: %v\n", werr)
+		}
+	}
+	if eerr := inv.events.Write(level, inv.op, fmt.Sprintf("exit=%d %s", code, msg)); eerr != nil {
+		inv.log.Log("event", "event-write-failed", "err", eerr)
+	}
+	inv.log.Log("event", "end", "exit", int(code), "status", st, "msg", msg)
+	if err != nil {
+		fmt.Fprintf(inv.d.Stderr, "%s failed (exit %d): %s\n", inv.op, code, msg)
+	} else {
+		fmt.Fprintf(inv.d.Stdout, "%s: %s\n", inv.op, msg)
+	}
+	return int(code)
+}
+
+// alreadyProcessed is enable's fast path: the sequence number was completed
+// successfully by this version and the sign-in packages are still in place.
+// It reads three small files and stats one; no network, no package manager.
+func (inv *invocation) alreadyProcessed() bool {
+	done, ok := agent.MRSeqIn(inv.env.BaseDir).Load()
+	if !ok || done != inv.seq {
+		return false
+	}
+	rec, ok := inv.state.LastSuccess()
+	if !ok || rec.Seq != inv.seq || rec.Version != inv.d.Version {
+		return false
+	}
+	if st, _, err := inv.status.Read(inv.seq); err != nil || st != agent.Success {
+		return false
+	}
+	return inv.d.Root.Exists(certHandler)
+}
+
+// certHandler is the program the aadsshlogin package wires into sshd.
+const certHandler = "/usr/sbin/aad_certhandler"
