@@ -224,6 +224,9 @@ func matchWarnings(cfg *SSHDConfig) []Warning {
 			seen[d.Keyword] = true
 			problem = overrideProblem(d)
 		case "allowgroups", "denygroups":
+			if d.isGlobal() {
+				continue // under `Match all`: already reported with the global values
+			}
 			problem = "makes the first sign-in of each Entra user fail (their groups are unknown until then)"
 		}
 		if problem == "" {

@@ -50,8 +50,10 @@ func (d Directive) Value() string { return strings.Join(d.Args, " ") }
 type MatchBlock struct {
 	// Criteria are the attribute/value pairs; "all" has an empty value.
 	Criteria []MatchCriterion
-	File     string
-	Line     int
+	// Raw is the line's arguments as written.
+	Raw  string
+	File string
+	Line int
 	// Bad is set when sshd would reject the line; such a block never matches here.
 	Bad bool
 }
@@ -62,17 +64,8 @@ type MatchCriterion struct {
 	Value string
 }
 
-// String renders the Match line.
-func (m *MatchBlock) String() string {
-	parts := []string{"Match"}
-	for _, c := range m.Criteria {
-		parts = append(parts, c.Attr)
-		if c.Value != "" {
-			parts = append(parts, c.Value)
-		}
-	}
-	return strings.Join(parts, " ")
-}
+// String renders the Match line as written.
+func (m *MatchBlock) String() string { return strings.TrimSpace("Match " + m.Raw) }
 
 // Where renders file:line.
 func (m *MatchBlock) Where() string { return fmt.Sprintf("%s:%d", m.File, m.Line) }
@@ -230,7 +223,7 @@ func systemPath(root sysroot.Root, p string) string {
 
 // parseMatch turns the arguments of a Match line into a block.
 func parseMatch(args []string, file string, line int) *MatchBlock {
-	m := &MatchBlock{File: file, Line: line}
+	m := &MatchBlock{File: file, Line: line, Raw: strings.Join(args, " ")}
 	if len(args) == 0 {
 		m.Bad = true
 		return m

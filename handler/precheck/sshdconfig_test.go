@@ -71,9 +71,9 @@ func TestParseSSHDConfig(t *testing.T) {
 	want := []string{
 		"/etc/ssh/sshd_config:1 port 22",
 		"/etc/ssh/sshd_config:2 include sshd_config.d/*.conf",
-		"/etc/ssh/sshd_config:4 x11forwarding no [Match address 10.0.0.0/8 user admin @/etc/ssh/sshd_config:3]",
+		"/etc/ssh/sshd_config:4 x11forwarding no [Match Address 10.0.0.0/8 User admin @/etc/ssh/sshd_config:3]",
 		"/etc/ssh/sshd_config:6 allowgroups ops [Match all @/etc/ssh/sshd_config:5]",
-		"/etc/ssh/sshd_config:8 passwordauthentication no [Match user @/etc/ssh/sshd_config:7]",
+		"/etc/ssh/sshd_config:8 passwordauthentication no [Match User @/etc/ssh/sshd_config:7]",
 	}
 	if diff := cmp.Diff(want, flat(cfg)); diff != "" {
 		t.Errorf("directives (-want +got):\n%s", diff)
@@ -96,20 +96,20 @@ func TestLoadSSHDConfig(t *testing.T) {
 		{
 			name: "relative glob, sorted, Match ends with the included file",
 			files: map[string]string{
-				"/etc/ssh/sshd_config":                     "Include sshd_config.d/*.conf\nPort 22\n" + aadBlock,
+				"/etc/ssh/sshd_config":                      "Include sshd_config.d/*.conf\nPort 22\n" + aadBlock,
 				"/etc/ssh/sshd_config.d/50-cloud-init.conf": "PasswordAuthentication yes\n",
 				"/etc/ssh/sshd_config.d/10-site.conf":       "Match User bob\nAllowGroups ops\n",
 				"/etc/ssh/sshd_config.d/README":             "Nonsense here\n",
 			},
 			want: []string{
 				"/etc/ssh/sshd_config:1 include sshd_config.d/*.conf",
-				"/etc/ssh/sshd_config.d/10-site.conf:2 allowgroups ops [Match user bob @/etc/ssh/sshd_config.d/10-site.conf:1]",
+				"/etc/ssh/sshd_config.d/10-site.conf:2 allowgroups ops [Match User bob @/etc/ssh/sshd_config.d/10-site.conf:1]",
 				"/etc/ssh/sshd_config.d/50-cloud-init.conf:1 passwordauthentication yes",
 				"/etc/ssh/sshd_config:2 port 22",
-				"/etc/ssh/sshd_config:4 authenticationmethods publickey [Match user *@*,????????-????-????-????-???????????? @/etc/ssh/sshd_config:3]",
-				"/etc/ssh/sshd_config:5 pubkeyauthentication yes [Match user *@*,????????-????-????-????-???????????? @/etc/ssh/sshd_config:3]",
-				"/etc/ssh/sshd_config:6 authorizedkeyscommand /usr/sbin/aad_certhandler %u %k [Match user *@*,????????-????-????-????-???????????? @/etc/ssh/sshd_config:3]",
-				"/etc/ssh/sshd_config:7 authorizedkeyscommanduser root [Match user *@*,????????-????-????-????-???????????? @/etc/ssh/sshd_config:3]",
+				"/etc/ssh/sshd_config:4 authenticationmethods publickey [Match User *@*,????????-????-????-????-???????????? @/etc/ssh/sshd_config:3]",
+				"/etc/ssh/sshd_config:5 pubkeyauthentication yes [Match User *@*,????????-????-????-????-???????????? @/etc/ssh/sshd_config:3]",
+				"/etc/ssh/sshd_config:6 authorizedkeyscommand /usr/sbin/aad_certhandler %u %k [Match User *@*,????????-????-????-????-???????????? @/etc/ssh/sshd_config:3]",
+				"/etc/ssh/sshd_config:7 authorizedkeyscommanduser root [Match User *@*,????????-????-????-????-???????????? @/etc/ssh/sshd_config:3]",
 			},
 		},
 		{
@@ -120,11 +120,11 @@ func TestLoadSSHDConfig(t *testing.T) {
 				"/etc/ssh/b.conf":      "MaxSessions 3\n",
 			},
 			want: []string{
-				"/etc/ssh/sshd_config:2 include /etc/ssh/a.conf b.conf missing*.conf [Match address 10.* @/etc/ssh/sshd_config:1]",
-				"/etc/ssh/a.conf:1 banner none [Match address 10.* @/etc/ssh/sshd_config:1]",
-				"/etc/ssh/a.conf:3 banner x [Match address 10.* @/etc/ssh/sshd_config:1] [Match user x @/etc/ssh/a.conf:2]",
-				"/etc/ssh/b.conf:1 maxsessions 3 [Match address 10.* @/etc/ssh/sshd_config:1]",
-				"/etc/ssh/sshd_config:3 port 2 [Match address 10.* @/etc/ssh/sshd_config:1]",
+				"/etc/ssh/sshd_config:2 include /etc/ssh/a.conf b.conf missing*.conf [Match Address 10.* @/etc/ssh/sshd_config:1]",
+				"/etc/ssh/a.conf:1 banner none [Match Address 10.* @/etc/ssh/sshd_config:1]",
+				"/etc/ssh/a.conf:3 banner x [Match Address 10.* @/etc/ssh/sshd_config:1] [Match User x @/etc/ssh/a.conf:2]",
+				"/etc/ssh/b.conf:1 maxsessions 3 [Match Address 10.* @/etc/ssh/sshd_config:1]",
+				"/etc/ssh/sshd_config:3 port 2 [Match Address 10.* @/etc/ssh/sshd_config:1]",
 			},
 		},
 		{
@@ -256,7 +256,7 @@ func BenchmarkParseSSHDConfig(b *testing.B) {
 
 func BenchmarkLoadSSHDConfig(b *testing.B) {
 	root := tree(b, map[string]string{
-		"/etc/ssh/sshd_config":                     string(benchConfig()),
+		"/etc/ssh/sshd_config":                      string(benchConfig()),
 		"/etc/ssh/sshd_config.d/50-cloud-init.conf": "PasswordAuthentication no\n",
 	})
 	b.ReportAllocs()

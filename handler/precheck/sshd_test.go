@@ -1,0 +1,395 @@
+package precheck
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
+)
+
+func TestWildcardMatch(t *testing.T) {
+	tests := []struct {
+		s, pat string
+		want   bool
+	}{
+		{"alice@contoso.com", "*", true},
+		{"alice@contoso.com", "*@*", true},
+		{"azureuser", "*@*", false},
+		{"0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b", "????????-????-????-????-????????????", true},
+		{"0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5", "????????-????-????-????-????????????", false},
+		{"abc", "a*c", true},
+		{"ac", "a*?c", false},
+		{"", "", true},
+		{"", "*", true},
+		{"a", "", false},
+		{"Alice", "alice", false},
+		{strings.Repeat("a", 200), strings.Repeat("*a", 50) + "b", false},
+	}
+	for _, tc := range tests {
+		if got := wildcardMatch(tc.s, tc.pat); got != tc.want {
+			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", tc.s, tc.pat, got, tc.want)
+		}
+	}
+}
+
+func TestMatchPatternList(t *testing.T) {
+	tests := []struct {
+		s, list string
+		want    int
+	}{
+		{sampleUPN, "*@*,????????-????-????-????-????????????", 1},
+		{sampleObjectID, "*@*,????????-????-????-????-????????????", 1},
+		{"azureuser", "*@*,????????-????-????-????-????????????", 0},
+		{sampleUPN, "*,!*@*", -1},
+		{"azureuser", "*,!*@*", 1},
+		{"azureuser", "!root", 0}, // only negations never match
+		{"root", "!root,*", -1},
+	}
+	for _, tc := range tests {
+		if got := matchPatternList(tc.s, tc.list); got != tc.want {
+			t.Errorf("matchPatternList(%q, %q) = %d, want %d", tc.s, tc.list, got, tc.want)
+		}
+	}
+}
+
+func TestMatchUserPattern(t *testing.T) {
+	tests := []struct {
+		pat  string
+		want bool
+	}{
+		{"*", true},
+		{"*@*", true},                // USER "*" from any host
+		{"alice@contoso.com", false}, // USER "alice" from host contoso.com
+		{"*@10.0.0.0/8", true},
+		{"azureuser", false},
+		{"alice*", true},
+	}
+	for _, tc := range tests {
+		if got := matchUserPattern(sampleUPN, tc.pat); got != tc.want {
+			t.Errorf("matchUserPattern(%q, %q) = %v, want %v", sampleUPN, tc.pat, got, tc.want)
+		}
+	}
+}
+
+func TestAppliesToEntra(t *testing.T) {
+	tests := []struct {
+		match string
+		want  bool
+	}{
+		{"all", true},
+		{"User *", true},
+		{"User *@*", true},
+		{"User ????????-????-????-????-????????????", true},
+		{"User azureuser,root", false},
+		{"User *,!*@*,!????????-????-????-????-????????????", false},
+		{"Address 10.0.0.0/8", true},
+		{"LocalPort 2222 User *", true},
+		{"LocalPort 2222 User root", false},
+		{"Group wheel", false},
+		{"User", false}, // bad line
+		{"Unknown x", false},
+	}
+	for _, tc := range tests {
+		m := parseMatch(strings.Fields(tc.match), "f", 1)
+		if got := appliesToEntra([]*MatchBlock{m}); got != tc.want {
+			t.Errorf("Match %s: appliesToEntra = %v, want %v", tc.match, got, tc.want)
+		}
+	}
+	if appliesToEntra(nil) {
+		t.Error("no Match chain must not count as a Match block")
+	}
+	all := parseMatch([]string{"all"}, "f", 1)
+	root := parseMatch([]string{"User", "root"}, "f", 2)
+	if appliesToEntra([]*MatchBlock{all, root}) {
+		t.Error("nested chain: every block must apply")
+	}
+}
+
+func TestParseOpenSSHVersion(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    OpenSSHVersion
+		wantErr bool
+	}{
+		{in: "OpenSSH_7.4p1, OpenSSL 1.0.2k-fips  26 Jan 2017\n", want: OpenSSHVersion{Raw: "OpenSSH_7.4p1", Major: 7, Minor: 4, Portable: 1}},
+		{in: "OpenSSH_9.6p1 Ubuntu-3ubuntu13.5, OpenSSL 3.0.13 30 Jan 2024", want: OpenSSHVersion{Raw: "OpenSSH_9.6p1", Major: 9, Minor: 6, Portable: 1}},
+		{in: "sshd: illegal option -- V\nOpenSSH_7.4p1, OpenSSL 1.0.2k-fips\nusage: sshd [-46DdeiqTt]", want: OpenSSHVersion{Raw: "OpenSSH_7.4p1", Major: 7, Minor: 4, Portable: 1}},
+		{in: "OpenSSH_8.0", want: OpenSSHVersion{Raw: "OpenSSH_8.0", Major: 8, Minor: 0}},
+		{in: "OpenSSH_10.0p2 Debian-7", want: OpenSSHVersion{Raw: "OpenSSH_10.0p2", Major: 10, Minor: 0, Portable: 2}},
+		{in: "OpenSSH_x OpenSSH_7.9p", want: OpenSSHVersion{Raw: "OpenSSH_7.9", Major: 7, Minor: 9}},
+		{in: "OpenSSH_7.", wantErr: true},
+		{in: "OpenSSH_7", wantErr: true},
+		{in: "Dropbear v2022.83", wantErr: true},
+		{in: "", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := ParseOpenSSHVersion(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%q: err = %v, wantErr %v", tc.in, err, tc.wantErr)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", tc.in, diff)
+		}
+	}
+}
+
+func TestOpenSSHVersionLess(t *testing.T) {
+	tests := []struct {
+		v    OpenSSHVersion
+		want bool
+	}{
+		{OpenSSHVersion{Major: 7, Minor: 4}, true},
+		{OpenSSHVersion{Major: 7, Minor: 7}, true},
+		{OpenSSHVersion{Major: 7, Minor: 8}, false},
+		{OpenSSHVersion{Major: 7, Minor: 10}, false}, // numeric, not string, order
+		{OpenSSHVersion{Major: 6, Minor: 99}, true},
+		{OpenSSHVersion{Major: 9, Minor: 6}, false},
+	}
+	for _, tc := range tests {
+		if got := tc.v.Less(rsaSHA2CertServerVersion); got != tc.want {
+			t.Errorf("%d.%d < %s = %v, want %v", tc.v.Major, tc.v.Minor, rsaSHA2CertServerVersion, got, tc.want)
+		}
+	}
+}
+
+func FuzzParseOpenSSHVersion(f *testing.F) {
+	for _, s := range []string{"OpenSSH_7.4p1, OpenSSL 1.0.2k-fips", "OpenSSH_9.6p1 Ubuntu", "OpenSSH_", "OpenSSH_1.", "OpenSSH_99999999.1p99999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseOpenSSHVersion(s)
+		if err != nil {
+			if v != (OpenSSHVersion{}) {
+				t.Fatalf("error with value %+v", v)
+			}
+			return
+		}
+		if !strings.HasPrefix(v.Raw, "OpenSSH_") || !strings.Contains(s, v.Raw) {
+			t.Fatalf("raw %q not taken from %q", v.Raw, s)
+		}
+		if v.Major < 0 || v.Minor < 0 || v.Portable < 0 || v.Major > 999999 || v.Minor > 999999 {
+			t.Fatalf("out of range: %+v", v)
+		}
+		_ = v.Less(rsaSHA2CertServerVersion) // must not panic
+	})
+}
+
+// sshdT is `sshd -T` output for a typical Ubuntu machine (trimmed).
+const sshdT = `port 22
+addressfamily any
+usepam yes
+pubkeyauthentication yes
+authorizedkeyscommand none
+`
+
+func names(ws []Warning) []string {
+	var out []string
+	for _, w := range ws {
+		out = append(out, w.Name)
+	}
+	return out
+}
+
+func TestSSHD(t *testing.T) {
+	const (
+		v96  = "OpenSSH_9.6p1 Ubuntu-3ubuntu13.5, OpenSSL 3.0.13 30 Jan 2024\n"
+		v74  = "OpenSSH_7.4p1, OpenSSL 1.0.2k-fips  26 Jan 2017\n"
+		main = "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n"
+	)
+	noHostKeys := runtest.Response{ExitCode: 1, Stderr: "sshd: no hostkeys available -- exiting.\n"}
+	tests := []struct {
+		name      string
+		files     map[string]string
+		responses map[string]runtest.Response
+		want      []string
+		contains  map[string][]string // warning name → substrings
+	}{
+		{
+			name:      "clean machine",
+			files:     map[string]string{"/etc/ssh/sshd_config": main + aadBlock},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+		},
+		{
+			name:  "sshd -T reports AllowGroups and DenyGroups",
+			files: map[string]string{"/etc/ssh/sshd_config": main},
+			responses: map[string]runtest.Response{
+				"sshd -T": {Stdout: sshdT + "allowgroups admins\nallowgroups ops\ndenygroups contractors\n"},
+				"sshd -V": {Stderr: v96},
+			},
+			want: []string{WarnAllowGroups, WarnDenyGroups},
+			contains: map[string][]string{
+				WarnAllowGroups: {"AllowGroups (admins ops)", "(sshd -T)", "first sign-in", "Match User *,!*@*,!????????-????-????-????-????????????"},
+				WarnDenyGroups:  {"DenyGroups (contractors)"},
+			},
+		},
+		{
+			name: "no host keys: fall back to the files",
+			files: map[string]string{
+				"/etc/ssh/sshd_config":                main,
+				"/etc/ssh/sshd_config.d/site.conf":    "AllowGroups admins\nAllowUsers azureuser root@10.0.0.1\n",
+				"/etc/ssh/sshd_config.d/local.conf.x": "DenyGroups ignored\n",
+			},
+			responses: map[string]runtest.Response{"sshd -T": noHostKeys, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnAllowGroups, WarnAllowUsers},
+			contains: map[string][]string{
+				WarnAllowGroups: {"(/etc/ssh/sshd_config)"},
+				WarnAllowUsers:  {"AllowUsers (azureuser root@10.0.0.1)", "first '@'", "Match User *,!*@*"},
+			},
+		},
+		{
+			name:      "AllowUsers covering everyone is fine, DenyUsers hitting Entra is not",
+			files:     map[string]string{"/etc/ssh/sshd_config": "AllowUsers azureuser *@*\nDenyUsers *@*.example\n"},
+			responses: map[string]runtest.Response{"sshd -T": noHostKeys, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnDenyUsers},
+		},
+		{
+			name:      "AllowGroups inside a Match for local users only is fine",
+			files:     map[string]string{"/etc/ssh/sshd_config": main + "Match User *,!*@*,!????????-????-????-????-????????????\n  AllowGroups admins\n" + aadBlock},
+			responses: map[string]runtest.Response{"sshd -T": noHostKeys, "sshd -V": {Stderr: v96}},
+		},
+		{
+			name:      "AllowGroups under Match all counts as global",
+			files:     map[string]string{"/etc/ssh/sshd_config": "Match all\nAllowGroups admins\n"},
+			responses: map[string]runtest.Response{"sshd -T": noHostKeys, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnAllowGroups},
+		},
+		{
+			name: "earlier Match block overrides the package block",
+			files: map[string]string{
+				"/etc/ssh/sshd_config":             main + aadBlock,
+				"/etc/ssh/sshd_config.d/site.conf": "Match Address 10.0.0.0/8\n  PubkeyAuthentication no\n  PubkeyAuthentication yes\nMatch User *\n  AuthorizedKeysCommand /usr/bin/other %u\n",
+			},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnMatchOverride, WarnMatchOverride},
+			contains: map[string][]string{WarnMatchOverride: {
+				"`Match Address 10.0.0.0/8` (/etc/ssh/sshd_config.d/site.conf:1)", "`pubkeyauthentication no` (/etc/ssh/sshd_config.d/site.conf:2)",
+				"turns public-key authentication off", "adding `User *,!*@*",
+			}},
+		},
+		{
+			name: "Match blocks after the package block and global settings do not override",
+			files: map[string]string{
+				"/etc/ssh/sshd_config": "PubkeyAuthentication no\nAuthorizedKeysCommand /usr/bin/x\n" + aadBlock + "Match User *\n  PubkeyAuthentication no\n",
+			},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+		},
+		{
+			name:      "before install, any Entra-wide Match block overrides (package appends at the end)",
+			files:     map[string]string{"/etc/ssh/sshd_config": "Match User *\n  AuthenticationMethods publickey,password\n  AuthorizedKeysCommandUser nobody\n"},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnMatchOverride, WarnMatchOverride},
+			contains:  map[string][]string{WarnMatchOverride: {"requires more than a public key", "to its User list"}},
+		},
+		{
+			name:      "AllowGroups in a Match block that reaches Entra users",
+			files:     map[string]string{"/etc/ssh/sshd_config": "Match Address 10.0.0.0/8\n  AllowGroups admins\n" + aadBlock},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnMatchOverride},
+			contains:  map[string][]string{WarnMatchOverride: {"first sign-in", "`allowgroups admins`"}},
+		},
+		{
+			name:      "Match all before the package block",
+			files:     map[string]string{"/etc/ssh/sshd_config": "Match all\n  PubkeyAuthentication no\n" + aadBlock},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnMatchOverride},
+			contains:  map[string][]string{WarnMatchOverride: {"Replace `Match all` with `Match User *,!*@*"}},
+		},
+		{
+			name:      "empty sshd -T output falls back to the files",
+			files:     map[string]string{"/etc/ssh/sshd_config": "DenyGroups x\n"},
+			responses: map[string]runtest.Response{"sshd -T": {}, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnDenyGroups},
+			contains:  map[string][]string{WarnDenyGroups: {"(/etc/ssh/sshd_config)"}},
+		},
+		{
+			name:      "old OpenSSH from sshd -V on a 7.4 server (no -V option, exit 1)",
+			files:     map[string]string{"/etc/ssh/sshd_config": main + aadBlock},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {ExitCode: 1, Stderr: "sshd: illegal option -- V\n" + v74 + "usage: sshd [-46DdeiqTt]\n"}},
+			want:      []string{WarnOldOpenSSH},
+			contains: map[string][]string{WarnOldOpenSSH: {
+				"OpenSSH_7.4p1", "older than 7.8",
+				`az ssh vm -n <vm> -g <rg> -- -A -o "PubkeyAcceptedKeyTypes= +ssh-rsa-cert-v01@openssh.com"`,
+			}},
+		},
+		{
+			name:  "version from ssh -V when sshd says nothing useful",
+			files: map[string]string{"/etc/ssh/sshd_config": main + aadBlock},
+			responses: map[string]runtest.Response{
+				"sshd -T": {Stdout: sshdT}, "sshd -V": {ExitCode: 1, Stderr: "weird\n"}, "ssh -V": {Stderr: "OpenSSH_7.7p1, LibreSSL 2.7.3\n"},
+			},
+			want: []string{WarnOldOpenSSH},
+		},
+		{
+			name:      "sshd -T rejects the configuration",
+			files:     map[string]string{"/etc/ssh/sshd_config": "Bogus yes\n"},
+			responses: map[string]runtest.Response{"sshd -T": {ExitCode: 255, Stderr: "/etc/ssh/sshd_config: line 1: Bad configuration option: Bogus\n"}, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnConfigTestFail},
+			contains:  map[string][]string{WarnConfigTestFail: {"Bad configuration option: Bogus", "sshd -t"}},
+		},
+		{
+			name:  "no openssh at all",
+			files: map[string]string{"/etc/": ""},
+			responses: map[string]runtest.Response{
+				"sshd": {Err: run.ErrNotFound}, "ssh -V": {Err: run.ErrNotFound},
+			},
+			want:     []string{WarnConfigUnread},
+			contains: map[string][]string{WarnConfigUnread: {"openssh-server", "/etc/ssh/sshd_config"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := &runtest.Fake{Responses: tc.responses, Strict: true}
+			got, err := SSHD(context.Background(), tree(t, tc.files), fake)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, names(got)); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s\n%+v", diff, got)
+			}
+			for name, subs := range tc.contains {
+				for _, c := range subs {
+					found := false
+					for _, w := range got {
+						found = found || (w.Name == name && strings.Contains(w.Message, c))
+					}
+					if !found {
+						t.Errorf("no %s warning contains %q:\n%+v", name, c, got)
+					}
+				}
+			}
+			for _, c := range fake.Calls {
+				if c.Path != "sshd" && c.Path != "ssh" {
+					t.Errorf("unexpected program %q", c.Path)
+				}
+			}
+		})
+	}
+}
+
+func TestSSHDCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	fake := &runtest.Fake{Responses: map[string]runtest.Response{"sshd": {Err: context.Canceled}, "ssh": {Err: context.Canceled}}}
+	_, err := SSHD(ctx, tree(t, map[string]string{"/etc/ssh/sshd_config": "Port 22\n"}), fake)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestParseSSHDTest(t *testing.T) {
+	got := ParseSSHDTest([]byte("port 22\nAllowGroups a\nallowgroups b c\n\nauthorizedkeyscommand /usr/sbin/aad_certhandler %u %k\nlonely\n"))
+	want := map[string][]string{
+		"port":                  {"22"},
+		"allowgroups":           {"a", "b c"},
+		"authorizedkeyscommand": {"/usr/sbin/aad_certhandler %u %k"},
+		"lonely":                {""},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
