@@ -1,0 +1,543 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/clock"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
+)
+
+// scenarioTimeout bounds one scenario (the installer waits up to minutes
+// for locks; ours are released after seconds).
+const scenarioTimeout = 4 * time.Minute
+
+// env is shared by all scenarios: keys, the PMC look-alike and its server.
+type env struct {
+	cache string
+	good  *fixtures.Key
+	pmc   *fixtures.PMC
+	// wrongRoot is the same tree signed by another key.
+	wrongRoot string
+	srv       *fixtures.Server
+}
+
+func requireIntegration(t *testing.T) {
+	t.Helper()
+	var why []string
+	if os.Geteuid() != 0 {
+		why = append(why, "needs root (mounts, chroot)")
+	}
+	if m := fixtures.HaveTools("mmdebstrap", "tar", "gpg", "dpkg-deb", "apt-ftparchive", "rpmbuild", "rpmsign", "createrepo_c"); len(m) > 0 {
+		why = append(why, "missing tools: "+strings.Join(m, ", "))
+	}
+	if len(why) == 0 {
+		return
+	}
+	msg := "distros integration tests: " + strings.Join(why, "; ")
+	if os.Getenv("AADSSH_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg + " (AADSSH_REQUIRE_INTEGRATION=1 makes this a failure)")
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	work := t.TempDir()
+	e := &env{}
+	var err error
+	if e.cache, err = fixtures.DefaultCacheDir(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tarball, built, err := fixtures.BuildChroot(e.cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("chroot cache %s (built now: %v) in %s", filepath.Base(tarball), built, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	if e.good, err = fixtures.NewKey(work, "good"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.good.Close)
+	wrong, err := fixtures.NewKey(work, "wrong")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wrong.Close)
+	if e.pmc, err = fixtures.BuildPMC(filepath.Join(work, "pmc"), e.good, fixtures.DefaultPackages()); err != nil {
+		t.Fatal(err)
+	}
+	e.wrongRoot = filepath.Join(work, "pmc-wrong")
+	if _, err = fixtures.BuildPMC(e.wrongRoot, wrong, fixtures.DefaultPackages()); err != nil {
+		t.Fatal(err)
+	}
+	if e.srv, err = fixtures.NewServer(work, e.pmc.Root); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.srv.Close() })
+	t.Logf("keys, packages, repositories and server ready in %s at %s", time.Since(start).Round(time.Millisecond), e.srv.URL)
+	return e
+}
+
+// recorder is a run.Runner that remembers every command.
+type recorder struct {
+	inner run.Runner
+	mu    sync.Mutex
+	cmds  []run.Cmd
+}
+
+func (r *recorder) Run(ctx context.Context, c run.Cmd) (run.Result, error) {
+	r.mu.Lock()
+	r.cmds = append(r.cmds, c)
+	r.mu.Unlock()
+	return r.inner.Run(ctx, c)
+}
+
+// take returns and forgets the recorded commands.
+func (r *recorder) take() []run.Cmd {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.cmds
+	r.cmds = nil
+	return out
+}
+
+// installs returns the recorded commands that install, upgrade or unpack
+// packages.
+func installs(cmds []run.Cmd) []string {
+	verbs := map[string][]string{
+		"apt-get": {"install", "upgrade", "dist-upgrade", "reinstall"},
+		"apt":     {"install", "upgrade", "full-upgrade", "reinstall"},
+		"dpkg":    {"-i", "--install", "--unpack"},
+		"dnf":     {"install", "update", "upgrade", "reinstall"},
+		"yum":     {"install", "update", "upgrade", "reinstall"},
+		"tdnf":    {"install", "update", "upgrade", "reinstall"},
+		"zypper":  {"install", "in", "update", "up", "dup"},
+		"rpm":     {"-i", "-U", "-ivh", "-Uvh", "--install", "--upgrade"},
+	}
+	var out []string
+	for _, c := range cmds {
+		vs := verbs[path.Base(c.Path)]
+		for _, a := range c.Args {
+			for _, v := range vs {
+				if a == v {
+					out = append(out, c.String())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// scenario is one chroot with an Installer pointed at it.
+type scenario struct {
+	t   *testing.T
+	c   *fixtures.Chroot
+	rec *recorder
+	in  *distros.Installer
+	// progress collects Installer.Progress lines.
+	mu       sync.Mutex
+	progress []string
+}
+
+func (e *env) scenario(t *testing.T, pose *fixtures.Pose) *scenario {
+	t.Helper()
+	work := t.TempDir()
+	start := time.Now()
+	c, err := fixtures.NewChroot(e.cache, filepath.Join(work, "chroot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := c.TrustCA(e.srv.CAPEM); err != nil {
+		t.Fatal(err)
+	}
+	if pose != nil {
+		if err := c.PoseAs(work, *pose); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := sysroot.Root(c.Dir)
+	rel, err := distros.DetectRelease(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plat, err := distros.Resolve(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scenario{t: t, c: c, rec: &recorder{inner: c.Runner()}}
+	state := filepath.Join(work, "state")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.in = &distros.Installer{
+		Root:     root,
+		Runner:   s.rec,
+		Clock:    clock.Real{},
+		Logger:   log.NewLogfmtLogger(log.NewSyncWriter(testWriter{t})),
+		Platform: plat,
+		Source:   distros.Source{BaseURL: e.srv.URL, ArmoredKeys: [][]byte{e.good.Armored}, Mirror: true},
+		StateDir: state,
+		Progress: func(line string) {
+			s.mu.Lock()
+			s.progress = append(s.progress, line)
+			s.mu.Unlock()
+			t.Logf("progress: %s", line)
+		},
+	}
+	t.Logf("chroot (overlay %v) as %s, manager %s, pin %q ready in %s", c.Overlay, rel.String(), plat.Manager, plat.PinnedVersion, time.Since(start).Round(time.Millisecond))
+	return s
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (s *scenario) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
+	s.t.Cleanup(cancel)
+	return ctx
+}
+
+// ensure runs Ensure and fails the test on error (skipping while the
+// Installer is still a stub, unless integration is required).
+func (s *scenario) ensure() distros.Result {
+	s.t.Helper()
+	res, err := s.in.Ensure(s.ctx())
+	s.skipIfStub(err)
+	if err != nil {
+		s.t.Fatalf("Ensure: %v (code %d)\ncommands: %q", err, failure.CodeOf(err), cmdStrings(s.rec.take()))
+	}
+	return res
+}
+
+func (s *scenario) skipIfStub(err error) {
+	s.t.Helper()
+	if err != nil && strings.Contains(err.Error(), "not implemented") {
+		if os.Getenv("AADSSH_REQUIRE_INTEGRATION") == "1" {
+			s.t.Fatalf("distros.Installer is not implemented yet: %v", err)
+		}
+		s.t.Skipf("distros.Installer is not implemented yet: %v", err)
+	}
+}
+
+func cmdStrings(cmds []run.Cmd) []string {
+	out := make([]string, len(cmds))
+	for i, c := range cmds {
+		out[i] = c.String()
+	}
+	return out
+}
+
+// mustRun runs a setup or inspection command in the chroot.
+func (s *scenario) mustRun(name string, args ...string) string {
+	s.t.Helper()
+	res, err := s.c.Run(name, args...)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, res.Stdout, res.Stderr)
+	}
+	return string(res.Stdout)
+}
+
+// dpkgStatus returns "<status> <version>" of a package, "" if unknown.
+func (s *scenario) dpkgStatus(pkg string) string {
+	res, err := s.c.Run("dpkg-query", "-W", "-f", "${db:Status-Abbrev}${Version}", pkg)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(res.Stdout))
+}
+
+// rpmVersion returns the installed version of pkg, "" if absent.
+func (s *scenario) rpmVersion(pkg string) string {
+	res, err := s.c.Run("rpm", "-q", "--qf", "%{VERSION}", pkg)
+	if err != nil {
+		return ""
+	}
+	return string(res.Stdout)
+}
+
+// wired checks the fake package's sshd/NSS/PAM edits are (or are not) present.
+func (s *scenario) wired(want bool) {
+	s.t.Helper()
+	for _, f := range []struct{ path, needle string }{
+		{"/etc/ssh/sshd_config", "AuthorizedKeysCommand /usr/sbin/aad_certhandler %u %k"},
+		{"/etc/nsswitch.conf", " aad"},
+		{"/etc/pam.d/sshd", "pam_aad.so"},
+	} {
+		b, _ := os.ReadFile(s.c.Path(f.path))
+		if got := strings.Contains(string(b), f.needle); got != want {
+			s.t.Errorf("%s contains %q = %v, want %v", f.path, f.needle, got, want)
+		}
+	}
+}
+
+// copyIn copies a host file into the chroot's /tmp and returns the inside path.
+func (s *scenario) copyIn(host string) string {
+	s.t.Helper()
+	data, err := os.ReadFile(host)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	inside := "/tmp/" + filepath.Base(host)
+	if err := os.WriteFile(s.c.Path(inside), data, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	return inside
+}
+
+func TestInstallerIntegration(t *testing.T) {
+	requireIntegration(t)
+	e := newEnv(t)
+	scenarios := []struct {
+		name string
+		fn   func(*testing.T, *env)
+	}{
+		{"debian12/install-idempotent-remove", debInstallRemove},
+		{"debian12/wrong-signing-key", debWrongKey},
+		{"debian12/lock-held", debLockHeld},
+		{"debian12/interrupted-dpkg", debInterrupted},
+		{"debian12/legacy-aadlogin", debLegacy},
+		{"rhel9/dnf-install", rhel9Install},
+		{"sles15.5/zypper-pinned", sles155Pinned},
+		{"sles15.6/zypper-latest", sles156Latest},
+	}
+	var ran, passed, skipped int
+	start := time.Now()
+	for _, sc := range scenarios {
+		t0 := time.Now()
+		var skip bool
+		ok := t.Run(sc.name, func(t *testing.T) {
+			defer func() { skip = t.Skipped() }()
+			sc.fn(t, e)
+		})
+		ran++
+		switch {
+		case skip:
+			skipped++
+		case ok:
+			passed++
+		}
+		t.Logf("scenario %s: ok=%v skipped=%v in %s", sc.name, ok, skip, time.Since(t0).Round(time.Millisecond))
+	}
+	t.Logf("scenarios: %d run, %d passed, %d skipped, %d failed in %s; %d HTTPS requests served",
+		ran, passed, skipped, ran-passed-skipped, time.Since(start).Round(time.Millisecond), len(e.srv.Log()))
+}
+
+// debInstallRemove: install from the loopback repo, wiring present, a second
+// Ensure changes nothing, Remove removes packages and repo file, twice.
+func debInstallRemove(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	res := s.ensure()
+	if !res.Changed || res.Installed["aadsshlogin"] != fixtures.LatestVersion {
+		t.Errorf("first Ensure: Changed=%v Installed=%v, want changed and aadsshlogin %s", res.Changed, res.Installed, fixtures.LatestVersion)
+	}
+	if got := s.dpkgStatus("aadsshlogin"); got != "ii "+fixtures.LatestVersion {
+		t.Errorf("dpkg status %q, want installed %s", got, fixtures.LatestVersion)
+	}
+	s.wired(true)
+	first := s.rec.take()
+	if len(installs(first)) == 0 {
+		t.Errorf("first Ensure ran no install command: %q", cmdStrings(first))
+	}
+
+	res = s.ensure()
+	if res.Changed {
+		t.Errorf("second Ensure reported Changed=true")
+	}
+	if in := installs(s.rec.take()); len(in) > 0 {
+		t.Errorf("second Ensure ran install commands: %q", in)
+	}
+
+	if err := s.in.Remove(s.ctx()); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if got := s.dpkgStatus("aadsshlogin"); strings.HasPrefix(got, "ii") {
+		t.Errorf("after Remove dpkg status %q", got)
+	}
+	s.wired(false)
+	for _, f := range []string{"/etc/apt/sources.list.d/microsoft-prod.list"} {
+		if _, err := os.Stat(s.c.Path(f)); err == nil {
+			t.Errorf("Remove left %s", f)
+		}
+	}
+	if err := s.in.Remove(s.ctx()); err != nil {
+		t.Errorf("second Remove: %v", err)
+	}
+}
+
+// debWrongKey: the repository is signed by another key → code 52 naming
+// the signature, nothing installed.
+func debWrongKey(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
+	defer e.srv.SetFaults()
+	_, err := s.in.Ensure(s.ctx())
+	s.skipIfStub(err)
+	if err == nil {
+		t.Fatalf("Ensure succeeded against a repository signed with an untrusted key")
+	}
+	if got := failure.CodeOf(err); got != failure.Code(52) {
+		t.Errorf("code %d, want 52: %v", got, err)
+	}
+	if !strings.Contains(strings.ToLower(err.Error()), "signature") {
+		t.Errorf("message does not mention the signature: %v", err)
+	}
+	if got := s.dpkgStatus("aadsshlogin"); strings.HasPrefix(got, "ii") {
+		t.Errorf("aadsshlogin installed (%q) from an untrusted repository", got)
+	}
+}
+
+// debLockHeld: another process holds dpkg's frontend lock (fcntl, as apt
+// and dpkg take it); Ensure waits and succeeds after it is released.
+func debLockHeld(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	const hold = 8 * time.Second
+	stop, err := s.c.StartBackground("python3", "-c",
+		"import fcntl,time\n"+
+			"f=open('/var/lib/dpkg/lock-frontend','a')\n"+
+			"fcntl.lockf(f,fcntl.LOCK_EX)\n"+
+			"open('/tmp/lock-held','w').close()\n"+
+			"time.sleep(600)\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for !fileExists(s.c.Path("/tmp/lock-held")) {
+		if time.Now().After(deadline) {
+			t.Fatal("lock holder did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Precondition: apt really is blocked.
+	if res, err := s.c.Run("apt-get", "install", "-y", "--no-download", "-q", "dpkg"); err == nil {
+		t.Fatalf("apt-get was not blocked by the held lock:\n%s", res.Stdout)
+	}
+	released := time.Now().Add(hold)
+	timer := time.AfterFunc(hold, stop)
+	defer timer.Stop()
+	start := time.Now()
+	res := s.ensure()
+	if time.Now().Before(released) {
+		t.Errorf("Ensure finished after %s, before the lock was released", time.Since(start))
+	}
+	if res.Installed["aadsshlogin"] == "" || s.dpkgStatus("aadsshlogin") != "ii "+fixtures.LatestVersion {
+		t.Errorf("after the lock wait: Installed=%v dpkg %q", res.Installed, s.dpkgStatus("aadsshlogin"))
+	}
+	t.Logf("Ensure took %s with the lock held for %s; progress lines: %d", time.Since(start).Round(time.Millisecond), hold, len(s.progress))
+}
+
+// debInterrupted: dpkg was interrupted while unpacking the old version
+// (package left "unpacked", journal pending); Ensure recovers and installs.
+func debInterrupted(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	old := s.copyIn(e.pmc.Debs["aadsshlogin_"+fixtures.PinnedVersion])
+	s.mustRun("dpkg", "--unpack", old)
+	stanza := s.mustRun("dpkg-query", "-s", "aadsshlogin")
+	if err := os.WriteFile(s.c.Path("/var/lib/dpkg/updates/0000"), []byte(stanza), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.c.Run("apt-get", "check"); err == nil || !strings.Contains(string(res.Stderr), "dpkg was interrupted") {
+		t.Fatalf("precondition: apt-get check should report the interruption: %v\n%s", err, res.Stderr)
+	}
+	res := s.ensure()
+	if got := s.dpkgStatus("aadsshlogin"); got != "ii "+fixtures.LatestVersion {
+		t.Errorf("after recovery dpkg status %q, want ii %s (Installed=%v)", got, fixtures.LatestVersion, res.Installed)
+	}
+	if out := s.mustRun("dpkg", "--audit"); strings.TrimSpace(out) != "" {
+		t.Errorf("dpkg --audit still reports problems:\n%s", out)
+	}
+	s.wired(true)
+}
+
+// debLegacy: a legacy aadlogin package is reported by Query.
+func debLegacy(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	s.mustRun("dpkg", "-i", s.copyIn(e.pmc.Debs["aadlogin_"+fixtures.LegacyVersion]))
+	got, err := s.in.Query(s.ctx(), "aadlogin", "aadsshlogin")
+	s.skipIfStub(err)
+	if err != nil {
+		t.Fatalf("Query: %v", err)
+	}
+	if got["aadlogin"] != fixtures.LegacyVersion {
+		t.Errorf("Query = %v, want aadlogin %s", got, fixtures.LegacyVersion)
+	}
+	if _, ok := got["aadsshlogin"]; ok {
+		t.Errorf("Query reports aadsshlogin, which is not installed: %v", got)
+	}
+}
+
+// rhel9Install: dnf installs the latest aadsshlogin from rhel/9/prod.
+func rhel9Install(t *testing.T, e *env) {
+	s := e.scenario(t, &fixtures.PoseRHEL9)
+	res := s.ensure()
+	if got := s.rpmVersion("aadsshlogin"); got != fixtures.LatestVersion {
+		t.Errorf("rpm -q aadsshlogin = %q, want %s (Installed=%v)", got, fixtures.LatestVersion, res.Installed)
+	}
+	s.wired(true)
+	s.rec.take()
+	if res := s.ensure(); res.Changed {
+		t.Errorf("second Ensure reported Changed=true")
+	}
+	if in := installs(s.rec.take()); len(in) > 0 {
+		t.Errorf("second Ensure ran install commands: %q", in)
+	}
+}
+
+// sles155Pinned: below 15.6 the pinned version is installed although a
+// newer one is published, and a later Ensure does not upgrade it.
+func sles155Pinned(t *testing.T, e *env) {
+	s := e.scenario(t, &fixtures.PoseSLES155)
+	if s.in.Platform.PinnedVersion != fixtures.PinnedVersion {
+		t.Fatalf("Resolve pinned %q, want %s", s.in.Platform.PinnedVersion, fixtures.PinnedVersion)
+	}
+	res := s.ensure()
+	if got := s.rpmVersion("aadsshlogin"); got != fixtures.PinnedVersion {
+		t.Errorf("rpm -q aadsshlogin = %q, want pinned %s (Installed=%v)", got, fixtures.PinnedVersion, res.Installed)
+	}
+	s.wired(true)
+	res = s.ensure()
+	if got := s.rpmVersion("aadsshlogin"); got != fixtures.PinnedVersion {
+		t.Errorf("second Ensure moved aadsshlogin to %q", got)
+	}
+	if res.Changed {
+		t.Errorf("second Ensure reported Changed=true")
+	}
+}
+
+// sles156Latest: from 15.6 on the latest version is installed.
+func sles156Latest(t *testing.T, e *env) {
+	s := e.scenario(t, &fixtures.PoseSLES156)
+	res := s.ensure()
+	if got := s.rpmVersion("aadsshlogin"); got != fixtures.LatestVersion {
+		t.Errorf("rpm -q aadsshlogin = %q, want %s (Installed=%v)", got, fixtures.LatestVersion, res.Installed)
+	}
+	s.wired(true)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
