@@ -1,0 +1,234 @@
+package lifecycle
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
+)
+
+func TestUsageAndVersion(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{args: []string{"h"}, wantCode: 2, wantStderr: "usage:"},
+		{args: []string{"h", "frobnicate"}, wantCode: 2, wantStderr: `unknown command "frobnicate"`},
+		{args: []string{"h", "version"}, wantCode: 0, wantStdout: HandlerName + " 1.0.0.1"},
+	}
+	for _, tc := range tests {
+		h.stdout.Reset()
+		h.stderr.Reset()
+		code := Main(tc.args, h.deps())
+		if code != tc.wantCode || !strings.Contains(h.stdout.String(), tc.wantStdout) || !strings.Contains(h.stderr.String(), tc.wantStderr) {
+			t.Errorf("%v: code %d stdout %q stderr %q", tc.args, code, h.stdout.String(), h.stderr.String())
+		}
+	}
+}
+
+func TestBrokenAgentEnvironment(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(h *harness)
+		want  string
+	}{
+		{name: "missing", setup: func(h *harness) {
+			os.Remove(filepath.Join(h.base, agent.EnvironmentFile))
+		}, want: "HandlerEnvironment.json not found"},
+		{name: "corrupt", setup: func(h *harness) {
+			h.write(filepath.Join(h.base, agent.EnvironmentFile), `[{"handlerEnvironment":`)
+		}, want: "not valid JSON"},
+		{name: "bad sequence number", setup: func(h *harness) { h.env["ConfigSequenceNumber"] = "x" }, want: "sequence number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.setup(h)
+			if code := h.run("enable"); code != 81 {
+				t.Fatalf("exit %d, want 81; stderr %q", code, h.stderr.String())
+			}
+			if !strings.Contains(h.stderr.String(), tc.want) || strings.Count(strings.TrimSpace(h.stderr.String()), "\n") != 0 {
+				t.Errorf("stderr %q: want one line containing %q", h.stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+// utmpRecord encodes one glibc x86_64 utmp record (384 bytes).
+func utmpRecord(typ int16, pid int32, line, user, host string) []byte {
+	b := make([]byte, 384)
+	binary.LittleEndian.PutUint16(b[0:], uint16(typ))
+	binary.LittleEndian.PutUint32(b[4:], uint32(pid))
+	copy(b[8:40], line)
+	copy(b[44:76], user)
+	copy(b[76:332], host)
+	return b
+}
+
+func TestEnableFailures(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(h *harness)
+		want  statusView
+		// wantIn are substrings of the status message.
+		wantIn []string
+	}{
+		{name: "no system identity", setup: func(h *harness) { h.ident = "missing" },
+			want:   statusView{Operation: "Enable", Status: "transitioning", Code: 22},
+			wantIn: []string{"az vm identity assign -g rg1 -n vm1"}},
+		{name: "user-assigned only", setup: func(h *harness) { h.ident = "user-assigned" },
+			want:   statusView{Operation: "Enable", Status: "transitioning", Code: 22},
+			wantIn: []string{"user-assigned"}},
+		{name: "IMDS failing", setup: func(h *harness) { h.ident = "error500" },
+			want: statusView{Operation: "Enable", Status: "error", Code: 52}},
+		{name: "unsupported distribution", setup: func(h *harness) {
+			h.file("/etc/os-release", "NAME=Fedora Linux\nID=fedora\nVERSION_ID=40\nPRETTY_NAME=\"Fedora Linux 40 (Server Edition)\"\n")
+		}, want: statusView{Operation: "Enable", Status: "error", Code: 51}, wantIn: []string{"Fedora Linux 40"}},
+		{name: "no os-release", setup: func(h *harness) { os.Remove(sysroot.Root(h.root).Path("/etc/os-release")) },
+			want: statusView{Operation: "Enable", Status: "error", Code: 51}},
+		{name: "legacy extension folder", setup: func(h *harness) {
+			h.file("/var/lib/waagent/Microsoft.Azure.ActiveDirectory.LinuxSSH.AADLoginForLinux-1.0.0.1/HandlerManifest.json", "[]")
+		}, want: statusView{Operation: "Enable", Status: "transitioning", Code: 23}, wantIn: []string{"AADLoginForLinux", "rg1"}},
+		{name: "low memory", setup: func(h *harness) { h.file("/proc/meminfo", "MemTotal:  500000 kB\n") },
+			want: statusView{Operation: "Enable", Status: "error", Code: 54}},
+		{name: "unknown setting", setup: func(h *harness) { h.settings(0, `{"mirrror":{}}`) },
+			want: statusView{Operation: "Enable", Status: "error", Code: 53}, wantIn: []string{"public settings are invalid"}},
+		{name: "corrupt settings file", setup: func(h *harness) {
+			h.write(filepath.Join(h.base, "config", "0.settings"), `{"runtimeSettings":[`)
+		}, want: statusView{Operation: "Enable", Status: "error", Code: 53}},
+		{name: "insecure mirror", setup: func(h *harness) {
+			h.settings(0, `{"mirror":{"url":"http://mirror.example.com","publicKey":"-----BEGIN PGP PUBLIC KEY BLOCK-----"}}`)
+		}, want: statusView{Operation: "Enable", Status: "error", Code: 53}, wantIn: []string{"https"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.setup(h)
+			code := h.run("enable")
+			got := h.status(0)
+			msg := got.Message
+			got.Message, got.Subs = "", nil
+			if d := cmp.Diff(tc.want, got); d != "" || code != tc.want.Code {
+				t.Fatalf("exit %d, status (-want +got):\n%s\nmessage: %s", code, d, msg)
+			}
+			for _, w := range tc.wantIn {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q lacks %q", msg, w)
+				}
+			}
+			line := strings.TrimSpace(h.stderr.String())
+			if !strings.HasPrefix(line, "Enable failed (exit ") || strings.Contains(line, "\n") {
+				t.Errorf("stderr is not one reason line: %q", h.stderr.String())
+			}
+			if _, ok := agent.MRSeqIn(h.base).Load(); ok {
+				t.Error("a failed enable recorded mrseq")
+			}
+		})
+	}
+}
+
+func TestDisableKeepsPackages(t *testing.T) {
+	h := newHarness(t)
+	if code := h.run("disable"); code != 0 {
+		t.Fatalf("exit %d: %s", code, h.stderr.String())
+	}
+	got := h.status(0)
+	if got.Status != "success" || !strings.Contains(got.Message, "keeps working") {
+		t.Errorf("status %+v", got)
+	}
+	if len(h.runner.Calls) != 0 {
+		t.Errorf("disable ran commands: %v", h.runner.Lines())
+	}
+}
+
+func TestUpdateProtectsPackagesFromOldUninstall(t *testing.T) {
+	h := newHarness(t)
+	h.version = "1.0.0.2"
+	h.env["VERSION"] = "1.0.0.2"
+	h.env["AZURE_GUEST_AGENT_UPDATING_FROM_VERSION"] = "1.0.0.1"
+	if code := h.run("update"); code != 0 {
+		t.Fatalf("update exit %d: %s", code, h.stderr.String())
+	}
+	// The old version's uninstall runs next.
+	h.version = "1.0.0.1"
+	if code := h.run("uninstall"); code != 0 {
+		t.Fatalf("old uninstall exit %d: %s", code, h.stderr.String())
+	}
+	if len(h.runner.Calls) != 0 {
+		t.Fatalf("old uninstall ran commands during an update: %v", h.runner.Lines())
+	}
+	if got := h.status(0); !strings.Contains(got.Message, "stay installed") {
+		t.Errorf("uninstall status %+v", got)
+	}
+	st := state.Dir{Path: sysroot.Root(h.root).Path(state.DefaultDir), Clock: h.clk}
+	if m, ok := st.ActiveUpdate(); !ok || m.From != "1.0.0.1" || m.To != "1.0.0.2" {
+		t.Errorf("marker %+v %v", m, ok)
+	}
+	info, err := os.Stat(st.Path)
+	if err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("state folder mode %v %v", info.Mode(), err)
+	}
+}
+
+func TestUninstallRefusedWhileEntraUsersLoggedIn(t *testing.T) {
+	h := newHarness(t)
+	utmp := append(utmpRecord(7, int32(os.Getpid()), "pts/0", "alice@contoso.com", "10.0.0.4"),
+		utmpRecord(7, int32(os.Getpid()), "pts/1", "azureuser", "10.0.0.5")...)
+	h.write(sysroot.Root(h.root).Path("/var/run/utmp"), string(utmp))
+	h.write(sysroot.Root(h.root).Path("/run/utmp"), string(utmp))
+	// precheck checks that the session's process is alive under the root.
+	h.write(sysroot.Root(h.root).Path("/proc/"+strconv.Itoa(os.Getpid())+"/stat"), "x")
+	code := h.run("uninstall")
+	if code != 55 {
+		t.Fatalf("exit %d, want 55; stderr %s", code, h.stderr.String())
+	}
+	got := h.status(0)
+	if got.Status != "error" || !strings.Contains(got.Message, "alice@contoso.com") || strings.Contains(got.Message, "azureuser") {
+		t.Errorf("status %+v", got)
+	}
+	if len(h.runner.Calls) != 0 {
+		t.Errorf("refused uninstall still ran: %v", h.runner.Lines())
+	}
+}
+
+func TestEnableFastPathTouchesNothing(t *testing.T) {
+	h := newHarness(t)
+	if err := agent.MRSeqIn(h.base).Store(0); err != nil {
+		t.Fatal(err)
+	}
+	st := state.Dir{Path: sysroot.Root(h.root).Path(state.DefaultDir), Clock: h.clk}
+	if err := st.WriteRecord(state.Record{Version: h.version, Seq: 0}); err != nil {
+		t.Fatal(err)
+	}
+	w := agent.StatusWriter{Folder: filepath.Join(h.base, "status")}
+	if err := w.Write(0, agent.Report{Operation: "Enable", Status: agent.Success, Message: "ready"}); err != nil {
+		t.Fatal(err)
+	}
+	h.file(certHandler, "#!/bin/sh\n")
+	h.imds.Close() // any IMDS call would now fail
+	if code := h.run("enable"); code != 0 {
+		t.Fatalf("exit %d: %s", code, h.stderr.String())
+	}
+	if len(h.runner.Calls) != 0 {
+		t.Errorf("fast path ran commands: %v", h.runner.Lines())
+	}
+	if got := h.status(0); got.Message != "ready" {
+		t.Errorf("fast path rewrote the status: %+v", got)
+	}
+	// Without the packages in place the fast path is not taken.
+	os.Remove(sysroot.Root(h.root).Path(certHandler))
+	if code := h.run("enable"); code == 0 {
+		t.Error("enable succeeded without IMDS although the packages are gone")
+	}
+}
