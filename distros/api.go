@@ -5,7 +5,6 @@
 package distros
 
 import (
-	"context"
 	"errors"
 
 	"github.com/go-kit/log"
@@ -80,6 +79,17 @@ type Result struct {
 }
 
 // Installer installs and removes the packages on one Platform.
+//
+// It never assumes it runs on the real "/": every file it reads or writes
+// goes through Root (os-release, sources.list.d, yum.repos.d, /proc, lock
+// files, /etc/pam.d…), and every program (apt-get, dnf, rpm, zypper,
+// semodule, sshd) is started through Runner with system paths as seen from
+// inside Root. A test or an integration harness can therefore point Root at
+// a chroot directory and give a Runner that prefixes `chroot <dir>`, with a
+// Source whose BaseURL is a loopback server laid out like
+// packages.microsoft.com and whose ArmoredKeys hold that server's key.
+// StateDir is used as given (it is the handler's own folder, not a system
+// path below Root).
 type Installer struct {
 	Root     sysroot.Root
 	Runner   run.Runner
@@ -93,20 +103,9 @@ type Installer struct {
 	// Progress, when set, receives short human-readable progress lines
 	// (e.g. who holds the package-manager lock).
 	Progress func(string)
+	// Locks probes package-manager locks; nil means SysLocks{Root}.
+	Locks LockProbe
 }
-
-var errNotImplemented = errors.New("not implemented yet")
 
 // ErrUnsupported is wrapped by Resolve's error for an unsupported release.
 var ErrUnsupported = errors.New("unsupported distribution")
-
-// Ensure configures the repository and installs or upgrades the packages.
-func (in *Installer) Ensure(ctx context.Context) (Result, error) { return Result{}, errNotImplemented }
-
-// Remove removes the packages and the repository configuration we created.
-func (in *Installer) Remove(ctx context.Context) error { return errNotImplemented }
-
-// Query returns the installed versions of the named packages (absent ones are omitted).
-func (in *Installer) Query(ctx context.Context, names ...string) (map[string]string, error) {
-	return nil, errNotImplemented
-}

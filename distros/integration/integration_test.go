@@ -320,6 +320,7 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/interrupted-dpkg", debInterrupted},
 		{"debian12/legacy-aadlogin", debLegacy},
 		{"rhel9/dnf-install", rhel9Install},
+		{"rhel9/wrong-signing-key", rhel9WrongKey},
 		{"sles15.5/zypper-pinned", sles155Pinned},
 		{"sles15.6/zypper-latest", sles156Latest},
 	}
@@ -349,7 +350,16 @@ func TestInstallerIntegration(t *testing.T) {
 // Ensure changes nothing, Remove removes packages and repo file, twice.
 func debInstallRemove(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
+	// A foreign source (unreachable path on the same server) must neither be
+	// refreshed nor break the installation.
+	foreign := "deb [trusted=yes] " + e.srv.URL + "/foreign-repo bookworm main\n"
+	if err := os.WriteFile(s.c.Path("/etc/apt/sources.list.d/foreign.list"), []byte(foreign), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	res := s.ensure()
+	if n := e.srv.HitsUnder("/foreign-repo/"); n != 0 {
+		t.Errorf("Ensure refreshed a foreign source (%d requests); only the Microsoft source should be refreshed", n)
+	}
 	if !res.Changed || res.Installed["aadsshlogin"] != fixtures.LatestVersion {
 		t.Errorf("first Ensure: Changed=%v Installed=%v, want changed and aadsshlogin %s", res.Changed, res.Installed, fixtures.LatestVersion)
 	}
@@ -503,6 +513,28 @@ func rhel9Install(t *testing.T, e *env) {
 	}
 	if in := installs(s.rec.take()); len(in) > 0 {
 		t.Errorf("second Ensure ran install commands: %q", in)
+	}
+}
+
+// rhel9WrongKey: repository metadata and packages signed by another key →
+// code 52 naming the signature, nothing installed.
+func rhel9WrongKey(t *testing.T, e *env) {
+	s := e.scenario(t, &fixtures.PoseRHEL9)
+	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
+	defer e.srv.SetFaults()
+	_, err := s.in.Ensure(s.ctx())
+	s.skipIfStub(err)
+	if err == nil {
+		t.Fatalf("Ensure succeeded against a repository signed with an untrusted key")
+	}
+	if got := failure.CodeOf(err); got != failure.Code(52) {
+		t.Errorf("code %d, want 52: %v", got, err)
+	}
+	if msg := strings.ToLower(err.Error()); !strings.Contains(msg, "signature") && !strings.Contains(msg, "gpg") {
+		t.Errorf("message mentions neither the signature nor GPG: %v", err)
+	}
+	if got := s.rpmVersion("aadsshlogin"); got != "" {
+		t.Errorf("aadsshlogin %s installed from an untrusted repository", got)
 	}
 }
 

@@ -1,0 +1,149 @@
+package distros
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
+)
+
+// Package names.
+const (
+	pkgMain    = "aadsshlogin"
+	pkgSELinux = "aadsshlogin-selinux"
+)
+
+// tailBytes is how much package-manager output goes into a status message.
+const tailBytes = 600
+
+// repoTarget names the repository a targeted refresh updates.
+type repoTarget struct {
+	// File is the system path of the file defining it (apt sourcelist).
+	File string
+	// ID is the rpm repo id or zypper alias.
+	ID string
+}
+
+// backend is one package manager. Every method runs programs through the
+// Installer's Runner; nothing here touches the filesystem except via Root.
+type backend interface {
+	kind() ManagerKind
+	// lockFiles are the system paths whose holders block a transaction.
+	lockFiles() []string
+	// recover finishes a transaction an earlier run left half done.
+	recover(ctx context.Context) error
+	// refresh updates metadata of one repository (t != nil) or all.
+	refresh(ctx context.Context, t *repoTarget) error
+	// available returns the newest version of pkg the repositories offer
+	// that is not the installed one, or "" when there is none.
+	available(ctx context.Context, pkg string) (string, error)
+	// install installs pkg, or upgrades it when upgrade is set.
+	install(ctx context.Context, pkg string, upgrade bool) error
+	// installPinned installs exactly version (downgrading if needed) and
+	// keeps the package from being upgraded.
+	installPinned(ctx context.Context, pkg, version string) error
+	// remove removes installed packages (purging configuration on apt).
+	remove(ctx context.Context, pkgs ...string) error
+	// query returns the installed versions; absent packages are omitted.
+	query(ctx context.Context, names ...string) (map[string]string, error)
+	// importKeys makes the package manager trust key files (system paths).
+	importKeys(ctx context.Context, paths []string) error
+	// selinuxPolicyPackages are the distro SELinux policy packages whose
+	// presence means aadsshlogin-selinux is needed.
+	selinuxPolicyPackages() []string
+}
+
+func (in *Installer) backend() (backend, error) {
+	switch in.Platform.Manager {
+	case Apt:
+		return &aptBackend{in: in}, nil
+	case Dnf:
+		return &dnfBackend{rpmTools{in: in, bin: "dnf"}}, nil
+	case Yum:
+		return &yumBackend{rpmTools{in: in, bin: "yum"}}, nil
+	case Tdnf:
+		return &tdnfBackend{rpmTools{in: in, bin: "tdnf"}}, nil
+	case Zypper:
+		return &zypperBackend{rpmTools{in: in, bin: "zypper"}}, nil
+	}
+	return nil, failure.New(failure.Internal, "distros: no backend for package manager %q", in.Platform.Manager)
+}
+
+// cmdError is the cause recorded for a failed program run.
+type cmdError struct {
+	cmd  run.Cmd
+	code int
+	err  error
+}
+
+func (e *cmdError) Error() string {
+	if e.err != nil {
+		return fmt.Sprintf("`%s`: %v", e.cmd, e.err)
+	}
+	return fmt.Sprintf("`%s` exited with status %d", e.cmd, e.code)
+}
+
+func (e *cmdError) Unwrap() error { return e.err }
+
+// runCmd runs c and logs it; a failure comes back as *cmdError with the
+// result (for its output tail).
+func (in *Installer) runCmd(ctx context.Context, c run.Cmd) (run.Result, error) {
+	res, err := in.Runner.Run(ctx, c)
+	in.log("msg", "ran", "cmd", c.String(), "exit", res.ExitCode, "err", err)
+	if err == nil {
+		return res, nil
+	}
+	ce := &cmdError{cmd: c, code: res.ExitCode}
+	if _, isExit := err.(*run.ExitError); !isExit {
+		ce.err = err
+	}
+	return res, ce
+}
+
+// pmFailure classifies a failed package-manager step as failure.Dependency
+// with the manager's own output tail and, for repository problems, advice.
+func (in *Installer) pmFailure(what string, res run.Result, err error) error {
+	tail := res.Tail(tailBytes)
+	msg := what + " failed"
+	if hint := repoHint(res, in.Source); hint != "" {
+		msg += ": " + hint
+	}
+	if tail != "" {
+		msg += ". Package manager output: " + tail
+	}
+	return failure.Wrap(failure.Dependency, err, "%s", msg)
+}
+
+// repoHint recognises repository errors in package-manager output.
+func repoHint(res run.Result, src Source) string {
+	out := string(res.Stderr) + "\n" + string(res.Stdout)
+	low := strings.ToLower(out)
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(low, strings.ToLower(w)) {
+				return true
+			}
+		}
+		return false
+	}
+	url := src.BaseURL
+	proxy := "if the VM uses a proxy, set http_proxy/https_proxy and no_proxy=169.254.169.254 as Environment= lines of walinuxagent.service and restart it"
+	switch {
+	case has("NO_PUBKEY", "BADSIG", "EXPKEYSIG", "is not signed", "signature verification failed", "gpg check failed",
+		"signature could not be verified", "repomd.xml signature", "gpg key", "invalid signature", "public key for"):
+		return fmt.Sprintf("the repository at %s is not signed by a trusted key (trusted: %s); for a private mirror, put the key that signs its metadata in the settings",
+			url, strings.Join(src.Fingerprints, ", "))
+	case has(" 404", "404 not found", "not found [ip", "error 404", "status code: 404"):
+		return fmt.Sprintf("a repository file was not found (404) under %s; check that the endpoint or mirror carries this distribution's repository", url)
+	case has(" 401", " 403", "forbidden", "unauthorized", "status code: 403", "status code: 401"):
+		return fmt.Sprintf("access to %s was denied (401/403); check the proxy or mirror permissions. %s", url, proxy)
+	case has("certificate", "x509", "ssl", "tls", "handshake"):
+		return fmt.Sprintf("the TLS connection to %s failed; check the system CA certificates, the clock, or a TLS-inspecting proxy (add its CA). %s", url, proxy)
+	case has("could not resolve", "temporary failure resolving", "resolve host", "timed out", "connection refused",
+		"network is unreachable", "failed to connect", "cannot download", "failed to fetch", "curl error", "connection reset"):
+		return fmt.Sprintf("%s cannot be reached; allow outbound HTTPS (443) to it in firewalls and NSGs. %s", url, proxy)
+	}
+	return ""
+}

@@ -1,0 +1,98 @@
+package distros
+
+import (
+	"context"
+	"strings"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
+)
+
+// verifyWiring checks what the aadsshlogin package scripts should have
+// done (RPM ignores scriptlet failures, and pam-auth-update may refuse):
+// `aad` in nsswitch.conf, pam_aad in a PAM file, aad_certhandler in the
+// sshd configuration, and an sshd that accepts the result.
+func (in *Installer) verifyWiring(ctx context.Context) error {
+	var missing []string
+	if !in.nsswitchHasAAD() {
+		cause := "nsswitch.conf is managed by another tool"
+		if in.Platform.Manager == Dnf {
+			cause = "authselect manages nsswitch.conf (check `authselect current`)"
+		}
+		missing = append(missing, "`aad` in the passwd/group lines of /etc/nsswitch.conf ("+cause+")")
+	}
+	if !in.anyFileHas("/etc/pam.d", "", "pam_aad") {
+		cause := "a PAM configuration tool rejected the change"
+		if in.Platform.Manager == Apt {
+			cause = "pam-auth-update refuses to change locally modified /etc/pam.d/common-* files; run `pam-auth-update --package`, accept, and retry"
+		}
+		missing = append(missing, "pam_aad in /etc/pam.d ("+cause+")")
+	}
+	if !in.fileHas("/etc/ssh/sshd_config", "aad_certhandler") && !in.anyFileHas("/etc/ssh/sshd_config.d", ".conf", "aad_certhandler") {
+		missing = append(missing, "the aad_certhandler AuthorizedKeysCommand in /etc/ssh/sshd_config (the file may be read-only or rewritten by configuration management)")
+	}
+	if len(missing) > 0 {
+		return failure.New(failure.NotWiredIn,
+			"aadsshlogin is installed but not wired in; missing: %s. Fix the cause and reinstall the extension", strings.Join(missing, "; "))
+	}
+	for _, p := range []string{"/usr/sbin/sshd", "/sbin/sshd"} {
+		if !in.Root.Exists(p) {
+			continue
+		}
+		res, err := in.runCmd(ctx, run.Cmd{Path: p, Args: []string{"-t"}})
+		if err != nil {
+			return failure.Wrap(failure.NotWiredIn, err,
+				"sshd rejects its configuration after aadsshlogin was installed (sshd -t: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks) and retry", res.Tail(tailBytes))
+		}
+		break
+	}
+	return nil
+}
+
+func (in *Installer) nsswitchHasAAD() bool {
+	data, err := in.Root.ReadFile("/etc/nsswitch.conf")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if i := strings.IndexByte(l, '#'); i >= 0 {
+			l = l[:i]
+		}
+		db, srcs, ok := strings.Cut(l, ":")
+		if !ok || (strings.TrimSpace(db) != "passwd" && strings.TrimSpace(db) != "group") {
+			continue
+		}
+		for _, s := range strings.Fields(srcs) {
+			if s == "aad" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (in *Installer) fileHas(p, needle string) bool {
+	data, err := in.Root.ReadFile(p)
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); !strings.HasPrefix(l, "#") && strings.Contains(l, needle) {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *Installer) anyFileHas(dir, suffix, needle string) bool {
+	names, err := readDir(in.Root, dir)
+	if err != nil {
+		return false
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, suffix) && in.fileHas(dir+"/"+n, needle) {
+			return true
+		}
+	}
+	return false
+}
