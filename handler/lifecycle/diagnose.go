@@ -2,11 +2,242 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/identity"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
 )
 
-// diagnose is filled in by the diagnose feature; see diagnose_*.go.
+// Result values of a diagnose check.
+const (
+	resultOK      = "ok"
+	resultWarning = "warning"
+	resultFail    = "FAIL"
+	resultSkipped = "skipped"
+)
+
+// Check is one row of the diagnose report.
+type Check struct {
+	Name   string `json:"check"`
+	Result string `json:"result"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+	// Code is the exit code install/enable would give for a failed check.
+	Code int `json:"code,omitempty"`
+}
+
+// diagnoseBudget bounds a whole diagnose run.
+const diagnoseBudget = 4 * time.Minute
+
+// diagnose runs every check read-only: no installs, no status file, no lock.
 func diagnose(ctx context.Context, d Deps, args []string) int {
-	fmt.Fprintln(d.Stderr, "diagnose: not available yet")
-	return 1
+	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
+	fs.SetOutput(d.Stderr)
+	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	if err := fs.Parse(args); err != nil {
+		return int(failure.Usage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, diagnoseBudget)
+	defer cancel()
+	checks := runDiagnosis(ctx, d)
+	if *asJSON {
+		enc := json.NewEncoder(d.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(checks)
+	} else {
+		printChecks(d.Stdout, checks)
+	}
+	for _, c := range checks {
+		if c.Result == resultFail {
+			return c.Code
+		}
+	}
+	return 0
+}
+
+func printChecks(w io.Writer, checks []Check) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tRESULT\tDETAIL\tFIX")
+	for _, c := range checks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Result, oneLine(c.Detail), oneLine(c.Fix))
+	}
+	tw.Flush()
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}
+
+// fromErr turns a classified error into a failed check.
+func fromErr(name string, err error) Check {
+	c := Check{Name: name, Result: resultFail, Code: int(failure.CodeOf(err))}
+	var fe *failure.Error
+	if errors.As(err, &fe) {
+		c.Detail, c.Fix = fe.Msg, ""
+		if fe.Err != nil {
+			c.Detail += ": " + fe.Err.Error()
+		}
+	} else {
+		c.Detail = err.Error()
+	}
+	return c
+}
+
+func runDiagnosis(ctx context.Context, d Deps) []Check {
+	var checks []Check
+	prober := proberFor(d, log.NewNopLogger())
+	var inst identity.Instance
+	arc := prober.IsArc()
+	if arc {
+		checks = append(checks, Check{Name: "platform", Result: resultOK, Detail: "Azure Arc-enabled server (HIMDS)"})
+	} else {
+		var err error
+		inst, err = prober.Instance(ctx)
+		if err != nil {
+			checks = append(checks, fromErr("instance metadata", failure.Wrap(failure.Dependency, err, "IMDS instance metadata unavailable")))
+		} else {
+			checks = append(checks, Check{Name: "instance metadata", Result: resultOK,
+				Detail: fmt.Sprintf("%s in %s (%s), cloud %s", orDash(inst.Name), orDash(inst.ResourceGroup), orDash(inst.Location), orDash(inst.AzEnvironment))})
+		}
+	}
+	if _, err := prober.Check(ctx); err != nil {
+		checks = append(checks, fromErr("managed identity", err))
+	} else {
+		checks = append(checks, Check{Name: "managed identity", Result: resultOK, Detail: "system-assigned identity answers for the Azure Linux VM Sign-In app"})
+	}
+	rel, err := distros.DetectRelease(d.Root)
+	var plat distros.Platform
+	platOK := false
+	switch {
+	case err != nil:
+		checks = append(checks, fromErr("distribution", failure.Wrap(failure.UnsupportedOS, err, "cannot identify the distribution")))
+	default:
+		plat, err = distros.Resolve(rel)
+		if err != nil {
+			checks = append(checks, fromErr("distribution", err))
+		} else {
+			platOK = true
+			detail := fmt.Sprintf("%s, package manager %s", rel.String(), plat.Manager)
+			if plat.PinnedVersion != "" {
+				detail += ", aadsshlogin pinned to " + plat.PinnedVersion
+			}
+			checks = append(checks, Check{Name: "distribution", Result: resultOK, Detail: detail})
+		}
+	}
+	var query precheck.QueryFunc
+	in := &distros.Installer{Root: d.Root, Runner: d.Runner, Clock: d.Clock, Logger: log.NewNopLogger(), Platform: plat}
+	if platOK {
+		query = in.Query
+	}
+	hint := precheck.LegacyHint{ResourceGroup: inst.ResourceGroup, VMName: inst.Name, VMSSName: inst.VMScaleSetName}
+	if err := precheck.LegacyWithNames(ctx, d.Root, query, hint); err != nil {
+		checks = append(checks, fromErr("legacy AADLoginForLinux", err))
+	} else {
+		checks = append(checks, Check{Name: "legacy AADLoginForLinux", Result: resultOK, Detail: "not present"})
+	}
+	if total, err := precheck.Memory(d.Root); err != nil {
+		checks = append(checks, fromErr("memory", err))
+	} else {
+		checks = append(checks, Check{Name: "memory", Result: resultOK, Detail: fmt.Sprintf("%d MiB", total>>20)})
+	}
+	if platOK {
+		checks = append(checks, packagesCheck(ctx, in))
+	}
+	warns, err := precheck.SSHD(ctx, d.Root, d.Runner)
+	switch {
+	case err != nil:
+		checks = append(checks, Check{Name: "sshd", Result: resultSkipped, Detail: err.Error()})
+	case len(warns) == 0:
+		checks = append(checks, Check{Name: "sshd", Result: resultOK, Detail: "no setting that blocks Entra sign-in"})
+	}
+	for _, w := range warns {
+		checks = append(checks, Check{Name: "sshd: " + w.Name, Result: resultWarning, Detail: w.Message})
+	}
+	checks = append(checks, endpointChecks(ctx, d, cloud.ForEnvironment(inst.AzEnvironment), arc)...)
+	return checks
+}
+
+func packagesCheck(ctx context.Context, in *distros.Installer) Check {
+	got, err := in.Query(ctx, "aadsshlogin", "aadsshlogin-selinux")
+	switch {
+	case err != nil:
+		return Check{Name: "packages", Result: resultWarning, Detail: "cannot query the package manager: " + err.Error()}
+	case len(got) == 0:
+		return Check{Name: "packages", Result: resultWarning, Detail: "aadsshlogin is not installed", Fix: "set the extension (enable installs it)"}
+	}
+	names := make([]string, 0, len(got))
+	for n, v := range got {
+		names = append(names, n+" "+v)
+	}
+	sort.Strings(names)
+	return Check{Name: "packages", Result: resultOK, Detail: strings.Join(names, ", ")}
+}
+
+// endpointChecks tries the outbound endpoints of the machine's cloud through
+// the proxy configured in the environment, as the package manager and the
+// sign-in packages will.
+func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool) []Check {
+	client := &http.Client{Transport: d.outbound(), Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	targets := []struct{ name, url string }{{"endpoint: packages", ep.Packages + "/keys/microsoft.asc"}}
+	if ep.Login != "" {
+		targets = append(targets, struct{ name, url string }{"endpoint: Entra ID", ep.Login})
+	}
+	if ep.RBAC != "" {
+		targets = append(targets, struct{ name, url string }{"endpoint: RBAC", ep.RBAC})
+	}
+	var checks []Check
+	for _, tg := range targets {
+		req, err := http.NewRequestWithContext(ctx, http.MethodHead, tg.url, nil)
+		if err != nil {
+			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: err.Error()})
+			continue
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: tg.url + ": " + err.Error(),
+				Fix: "allow outbound HTTPS to it; behind a proxy set http_proxy/https_proxy and no_proxy=169.254.169.254 on walinuxagent.service"})
+			continue
+		}
+		resp.Body.Close()
+		checks = append(checks, Check{Name: tg.name, Result: resultOK, Detail: fmt.Sprintf("%s answered HTTP %d", tg.url, resp.StatusCode)})
+	}
+	return checks
+}
+
+// outbound is the transport for internet endpoints: it honours the proxy
+// variables the agent's service passes on (unlike IMDS traffic).
+func (d Deps) outbound() http.RoundTripper {
+	if d.Outbound != nil {
+		return d.Outbound
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = func(r *http.Request) (*url.URL, error) { return proxyFor(d.Getenv, r.URL) }
+	return t
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

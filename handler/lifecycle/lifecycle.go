@@ -35,6 +35,9 @@ type Deps struct {
 	Transport http.RoundTripper
 	// IMDSBase overrides http://169.254.169.254 (unit tests only).
 	IMDSBase string
+	// Outbound is used for internet endpoints by diagnose (nil: honours the
+	// proxy variables from Getenv).
+	Outbound http.RoundTripper
 	// IdentityWindow overrides how long a missing identity is re-probed.
 	IdentityWindow time.Duration
 	Stdout         io.Writer

@@ -1,0 +1,116 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeInternet answers every outbound request with 200 and records hosts.
+type fakeInternet struct {
+	mu    sync.Mutex
+	hosts []string
+}
+
+func (f *fakeInternet) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	f.hosts = append(f.hosts, r.URL.Host)
+	f.mu.Unlock()
+	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+}
+
+func TestDiagnose(t *testing.T) {
+	tests := []struct {
+		name     string
+		ident    string
+		wantCode int
+		// wantResults maps check name to result for the rows that matter.
+		wantResults map[string]string
+	}{
+		{name: "identity present", ident: "present", wantCode: 0,
+			wantResults: map[string]string{"managed identity": "ok", "distribution": "ok", "memory": "ok", "endpoint: packages": "ok"}},
+		{name: "identity missing", ident: "missing", wantCode: 22,
+			wantResults: map[string]string{"managed identity": "FAIL", "distribution": "ok"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.ident = tc.ident
+			net := &fakeInternet{}
+			d := h.deps()
+			d.Outbound = net
+			code := Main([]string{"h", "diagnose", "-json"}, d)
+			var checks []Check
+			if err := json.Unmarshal(h.stdout.Bytes(), &checks); err != nil {
+				t.Fatalf("diagnose -json output: %v\n%s", err, h.stdout.String())
+			}
+			got := map[string]string{}
+			for _, c := range checks {
+				if _, ok := tc.wantResults[c.Name]; ok {
+					got[c.Name] = c.Result
+				}
+			}
+			if d := cmp.Diff(tc.wantResults, got); d != "" {
+				t.Errorf("results (-want +got):\n%s\n%s", d, h.stdout.String())
+			}
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d", code, tc.wantCode)
+			}
+			if len(h.runner.Calls) > 0 {
+				for _, l := range h.runner.Lines() {
+					if strings.Contains(l, "install") || strings.Contains(l, "update") {
+						t.Errorf("diagnose changed the machine: %s", l)
+					}
+				}
+			}
+			wantHosts := []string{"packages.microsoft.com", "login.microsoftonline.com", "pas.windows.net"}
+			if d := cmp.Diff(wantHosts, net.hosts); d != "" {
+				t.Errorf("endpoints tried (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestDiagnoseTable(t *testing.T) {
+	h := newHarness(t)
+	d := h.deps()
+	d.Outbound = &fakeInternet{}
+	Main([]string{"h", "diagnose"}, d)
+	out := h.stdout.String()
+	if !strings.HasPrefix(out, "CHECK") || !strings.Contains(out, "managed identity") {
+		t.Errorf("table output:\n%s", out)
+	}
+	if code := Main([]string{"h", "diagnose", "-bogus"}, d); code != 2 {
+		t.Errorf("bad flag exit %d", code)
+	}
+}
+
+func TestProxyFor(t *testing.T) {
+	env := map[string]string{"https_proxy": "http://proxy.corp:3128", "no_proxy": "169.254.169.254,.internal"}
+	get := func(k string) string { return env[k] }
+	tests := []struct {
+		url  string
+		want string
+	}{
+		{"https://packages.microsoft.com/keys/microsoft.asc", "http://proxy.corp:3128"},
+		{"https://repo.internal/x", ""},
+		{"http://169.254.169.254/metadata", ""},
+	}
+	for _, tc := range tests {
+		u, _ := url.Parse(tc.url)
+		p, err := proxyFor(get, u)
+		got := ""
+		if p != nil {
+			got = p.String()
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("proxyFor(%s) = %q, %v; want %q", tc.url, got, err, tc.want)
+		}
+	}
+}
