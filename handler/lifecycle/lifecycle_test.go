@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
@@ -230,5 +232,96 @@ func TestEnableFastPathTouchesNothing(t *testing.T) {
 	os.Remove(sysroot.Root(h.root).Path(certHandler))
 	if code := h.run("enable"); code == 0 {
 		t.Error("enable succeeded without IMDS although the packages are gone")
+	}
+}
+
+// fakeDebian plays apt and dpkg on the sandboxed machine: aadsshlogin is
+// available from the repository and, once installed, wires itself in.
+func fakeDebian(h *harness) {
+	installed := map[string]string{}
+	h.runner.Respond = func(c run.Cmd) (runtest.Response, bool) {
+		line := c.String()
+		switch {
+		case c.Path == "dpkg" && line == "dpkg --print-architecture":
+			return runtest.Response{Stdout: "amd64\n"}, true
+		case c.Path == "apt-cache" && strings.Contains(line, "policy aadsshlogin"):
+			return runtest.Response{Stdout: "aadsshlogin:\n  Installed: " + orNone(installed["aadsshlogin"]) + "\n  Candidate: 1.0.030000001\n"}, true
+		case c.Path == "apt-get" && len(c.Args) > 0 && c.Args[0] == "install":
+			installed["aadsshlogin"] = "1.0.030000001"
+			h.file("/etc/nsswitch.conf", "passwd: files aad\ngroup: files aad\n")
+			h.file("/etc/pam.d/common-auth", "auth optional pam_aad.so\n")
+			h.file("/etc/ssh/sshd_config", "Match User *@*\n  AuthorizedKeysCommand /usr/sbin/aad_certhandler %u %k\n")
+			h.file(certHandler, "#!/bin/sh\n")
+			return runtest.Response{}, true
+		case c.Path == "dpkg-query":
+			out := ""
+			for n, v := range installed {
+				out += n + "\tinstall ok installed\t" + v + "\n"
+			}
+			return runtest.Response{Stdout: out, ExitCode: map[bool]int{true: 0, false: 1}[out != ""]}, true
+		}
+		return runtest.Response{}, false
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func TestEnableSucceedsThenFastPath(t *testing.T) {
+	h := newHarness(t)
+	fakeDebian(h)
+	if code := h.run("install"); code != 0 {
+		t.Fatalf("install exit %d: %s", code, h.stderr.String())
+	}
+	if got := h.status(0); got.Status != "success" || got.Operation != "Install" {
+		t.Fatalf("install status %+v", got)
+	}
+	if code := h.run("enable"); code != 0 {
+		t.Fatalf("enable exit %d: %s", code, h.stderr.String())
+	}
+	got := h.status(0)
+	for _, want := range []string{"ready", "aadsshlogin 1.0.030000001", "https://packages.microsoft.com", "Debian GNU/Linux 12"} {
+		if !strings.Contains(got.Message, want) {
+			t.Errorf("enable message %q lacks %q", got.Message, want)
+		}
+	}
+	if got.Status != "success" || got.Code != 0 {
+		t.Errorf("enable status %+v", got)
+	}
+	if seq, ok := agent.MRSeqIn(h.base).Load(); !ok || seq != 0 {
+		t.Errorf("mrseq = %d, %v", seq, ok)
+	}
+	// The agent restarts: enable again with the same sequence number does
+	// nothing at all.
+	before := len(h.runner.Calls)
+	if code := h.run("enable"); code != 0 {
+		t.Fatalf("repeated enable exit %d", code)
+	}
+	if n := len(h.runner.Calls) - before; n != 0 {
+		t.Errorf("repeated enable ran %d commands", n)
+	}
+	// A settings change (new sequence number) converges again.
+	h.settings(1, `{}`)
+	h.env["ConfigSequenceNumber"] = "1"
+	if code := h.run("enable"); code != 0 {
+		t.Fatalf("enable seq 1 exit %d: %s", code, h.stderr.String())
+	}
+	if got := h.status(1); got.Status != "success" {
+		t.Errorf("seq 1 status %+v", got)
+	}
+	// Events were written for the agent's telemetry pipeline.
+	events, _ := os.ReadDir(filepath.Join(h.root, "var/log/azure", HandlerName, "events"))
+	if len(events) < 3 {
+		t.Errorf("%d event files, want one per command", len(events))
+	}
+	logData, _ := os.ReadFile(filepath.Join(h.root, "var/log/azure", HandlerName, "handler.log"))
+	for _, want := range []string{"op=install", "op=enable", "seq=1", "version=1.0.0.1", "pid=4242"} {
+		if !strings.Contains(string(logData), want) {
+			t.Errorf("handler.log lacks %q", want)
+		}
 	}
 }

@@ -30,6 +30,8 @@ type Fake struct {
 	// Hook, when set, runs for every command before the response is chosen
 	// (tests use it to create files the real program would create).
 	Hook func(run.Cmd)
+	// Respond, when set, answers first; ok=false falls back to Responses.
+	Respond func(run.Cmd) (resp Response, ok bool)
 }
 
 // Run implements run.Runner.
@@ -49,6 +51,11 @@ func (f *Fake) Run(_ context.Context, c run.Cmd) (run.Result, error) {
 	f.mu.Unlock()
 	if hook != nil {
 		hook(c)
+	}
+	if f.Respond != nil {
+		if r, ok := f.Respond(c); ok {
+			resp, found = r, true
+		}
 	}
 	if !found && strict {
 		return run.Result{ExitCode: -1}, fmt.Errorf("runtest: unexpected command %q", line)
