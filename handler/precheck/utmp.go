@@ -109,15 +109,16 @@ func matchesShape(s, shape string) bool {
 }
 
 // EntraSessions lists the logged-in sessions of Entra users (names like
-// user@domain or object ids), read from utmp.
+// user@domain or object ids), read from utmp and completed with
+// systemd-logind's session files (see logindSessions).
 //
 // utmp is not cleaned when a session dies without logging out (crash, OOM
 // kill, power loss), so an entry is dropped when its process is gone: when
 // the root has a procfs (/proc/1 exists) and /proc/<pid> does not. Without a
 // procfs under the root every USER_PROCESS entry counts. When neither
 // /var/run/utmp nor /run/utmp exists the machine keeps no utmp (some minimal
-// or logind-only images): the result is empty, and the package's own removal
-// script remains the last guard.
+// or logind-only images): only logind's sessions count, and the package's
+// own removal script remains the last guard.
 func EntraSessions(root sysroot.Root) ([]Session, error) {
 	var data []byte
 	for _, p := range utmpPaths {
@@ -132,17 +133,23 @@ func EntraSessions(root sysroot.Root) ([]Session, error) {
 		break
 	}
 	procfs := root.Exists("/proc/1")
-	var out []Session
-	for _, r := range ParseUtmp(data) {
-		if r.Type != utUserProcess || !IsEntraName(r.User, r.UserFull) {
-			continue
-		}
-		if procfs && r.PID > 0 && !root.Exists("/proc/"+strconv.Itoa(int(r.PID))) {
-			continue // stale entry
-		}
-		out = append(out, Session{User: r.User, TTY: r.Line, Host: r.Host, PID: int(r.PID), Truncated: r.UserFull})
+	alive := func(pid int) bool {
+		return !procfs || pid <= 0 || root.Exists("/proc/"+strconv.Itoa(pid))
 	}
-	return out, nil
+	var fromUtmp []Session
+	for _, r := range ParseUtmp(data) {
+		if r.Type != utUserProcess || !IsEntraName(r.User, r.UserFull) || !alive(int(r.PID)) {
+			continue // not a login, not Entra, or stale
+		}
+		fromUtmp = append(fromUtmp, Session{User: r.User, TTY: r.Line, Host: r.Host, PID: int(r.PID), Truncated: r.UserFull})
+	}
+	var fromLogind []Session
+	for _, s := range logindSessions(root) {
+		if IsEntraName(s.User, false) && alive(s.PID) {
+			fromLogind = append(fromLogind, s)
+		}
+	}
+	return mergeSessions(fromUtmp, fromLogind), nil
 }
 
 // maxNamedSessions is how many sessions SessionsError lists by name.
