@@ -100,7 +100,7 @@ func (s *Simulator) launch(ctx context.Context, in instance, verb Verb, cmdline 
 	cmd.Env = mergeEnv(vars, s.environ())
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	timeout := time.Duration(float64(verbSpecs[verb].timeout) * s.opt.TimeoutScale)
+	timeout := s.timeout(verb)
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -145,6 +145,14 @@ func (s *Simulator) launch(ctx context.Context, in instance, verb Verb, cmdline 
 		}
 	}
 	return res
+}
+
+// timeout is the agent's timeout for verb, scaled, or the override.
+func (s *Simulator) timeout(verb Verb) time.Duration {
+	if d, ok := s.opt.Timeouts[verb]; ok {
+		return d
+	}
+	return time.Duration(float64(verbSpecs[verb].timeout) * s.opt.TimeoutScale)
 }
 
 // exitCode mirrors Popen.returncode: the exit status, or -signal.

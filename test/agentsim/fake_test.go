@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeScript is the handler of the fake packages. Its behaviour per verb
@@ -121,8 +122,10 @@ func (p fakePkg) build(t *testing.T, dir string) Package {
 	return Package{Zip: path}
 }
 
-// testScale makes enable time out after 0.5 s and install after 1.5 s.
-const testScale = 1.0 / 600
+// testScale gives enable/uninstall 5 s and the others 15 s: generous on a
+// loaded machine, while the post-exit pause (1 s) and status retry gap
+// (2 s) shrink to 17 ms and 33 ms. Timeout tests set Options.Timeouts.
+const testScale = 1.0 / 60
 
 type harness struct {
 	t      *testing.T
@@ -132,6 +135,11 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessTimeouts(t, nil)
+}
+
+func newHarnessTimeouts(t *testing.T, timeouts map[Verb]time.Duration) *harness {
 	t.Helper()
 	root := t.TempDir()
 	h := &harness{t: t, logDir: filepath.Join(root, "fakelog"), pkgDir: filepath.Join(root, "pkgs")}
@@ -145,7 +153,10 @@ func newHarness(t *testing.T) *harness {
 		LogDir:       filepath.Join(root, "var/log/azure/Fake.Handler"),
 		HandlerName:  "Fake.Handler",
 		TimeoutScale: testScale,
-		Env:          []string{"FAKE_LOG=" + h.logDir},
+		Timeouts:     timeouts,
+		// The five reads of a missing status file cost 20 ms, not 8 s.
+		StatusRetryDelay: 5 * time.Millisecond,
+		Env:              []string{"FAKE_LOG=" + h.logDir},
 	})
 	if err != nil {
 		t.Fatal(err)

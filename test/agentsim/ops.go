@@ -88,9 +88,9 @@ func (s *Simulator) run(ctx context.Context, out *Outcome, in instance, verb Ver
 	case res.Err != nil:
 		st.Code, st.Error = spec.code, fmt.Sprintf("[ExtensionError] %v", res.Err)
 	case res.TimedOut:
-		secs := int(float64(spec.timeout/time.Second) * s.opt.TimeoutScale)
+		secs := s.timeout(verb).Seconds()
 		st.Code = CodeTimeout
-		st.Error = fmt.Sprintf("[ExtensionError] Timeout(%d): %s\n%s", secs, res.Command, res.Output)
+		st.Error = fmt.Sprintf("[ExtensionError] Timeout(%g): %s\n%s", secs, res.Command, res.Output)
 	case res.ExitCode != 0:
 		st.Code = spec.code
 		st.Error = fmt.Sprintf("[ExtensionOperationError] Non-zero exit code: %d, %s\n%s", res.ExitCode, res.Command, res.Output)

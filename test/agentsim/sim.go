@@ -34,6 +34,9 @@ type Options struct {
 	// TimeoutScale multiplies the agent's command timeouts (900 s / 300 s)
 	// and its one-second post-exit pause; default 1.
 	TimeoutScale float64
+	// Timeouts overrides the (scaled) timeout of single verbs, e.g. to make
+	// only enable time out quickly in a test.
+	Timeouts map[Verb]time.Duration
 	// StatusRetryDelay is the pause between the five status-file reads;
 	// default 2 s × TimeoutScale.
 	StatusRetryDelay time.Duration
