@@ -192,8 +192,10 @@ const aadKeysCommand = "aad_certhandler"
 // FIRST value of a keyword wins. So a global `PubkeyAuthentication no` or a
 // global AuthorizedKeysCommand does not affect Entra users (the package's
 // Match block replaces it), but an earlier Match block that selects Entra
-// users does. AllowGroups/DenyGroups in such a block accumulate and cause the
-// same first-sign-in failure as global ones.
+// users does. AllowGroups/DenyGroups are lists that add up over every matching
+// block, before or after the package block, and cause the same first-sign-in
+// failure as global ones. TestSSHDSemanticsAgainstRealSSHD checks this model
+// against the real `sshd -T -C`.
 func matchWarnings(cfg *SSHDConfig) []Warning {
 	end := len(cfg.Directives)
 	var aad *MatchBlock
@@ -211,32 +213,33 @@ func matchWarnings(cfg *SSHDConfig) []Warning {
 	}
 	var warns []Warning
 	seen := map[string]bool{}
-	for _, d := range cfg.Directives[:end] {
+	for i, d := range cfg.Directives {
 		if len(d.Match) == 0 || !appliesToEntra(d.Match) {
 			continue
 		}
-		problem := ""
+		m := d.Match[len(d.Match)-1]
 		switch d.Keyword {
 		case "pubkeyauthentication", "authorizedkeyscommand", "authorizedkeyscommanduser", "authenticationmethods":
-			if seen[d.Keyword] {
-				continue // first value wins; later ones are never used
+			if i >= end || seen[d.Keyword] {
+				continue // the package block, or a value that is never used (first wins)
 			}
 			seen[d.Keyword] = true
-			problem = overrideProblem(d)
+			if problem := overrideProblem(d); problem != "" {
+				warns = append(warns, Warning{Name: WarnMatchOverride, Message: fmt.Sprintf(
+					"the block `%s` (%s) also applies to Microsoft Entra users and comes before the aadsshlogin `Match User *@*,…` "+
+						"block, so its line `%s %s` (%s:%d) wins and %s: Entra sign-in fails. %s",
+					m.String(), m.Where(), d.Keyword, d.Value(), d.File, d.Line, problem, excludeFix(m, true))})
+			}
 		case "allowgroups", "denygroups":
+			// These lists add up over every matching block, wherever it is.
 			if d.isGlobal() {
 				continue // under `Match all`: already reported with the global values
 			}
-			problem = "makes the first sign-in of each Entra user fail (their groups are unknown until then)"
+			warns = append(warns, Warning{Name: WarnMatchOverride, Message: fmt.Sprintf(
+				"the block `%s` (%s) also applies to Microsoft Entra users and sets `%s %s` (%s:%d): the first sign-in of each "+
+					"Entra user fails, because sshd cannot resolve the user's groups before that user has signed in once. %s",
+				m.String(), m.Where(), d.Keyword, d.Value(), d.File, d.Line, excludeFix(m, false))})
 		}
-		if problem == "" {
-			continue
-		}
-		m := d.Match[len(d.Match)-1]
-		warns = append(warns, Warning{Name: WarnMatchOverride, Message: fmt.Sprintf(
-			"the block `%s` (%s) also applies to Microsoft Entra users and comes before the aadsshlogin `Match User *@*,…` "+
-				"block, so its line `%s %s` (%s:%d) wins and %s: Entra sign-in fails. %s",
-			m.String(), m.Where(), d.Keyword, d.Value(), d.File, d.Line, problem, excludeFix(m))})
 	}
 	return warns
 }
@@ -265,18 +268,24 @@ func overrideProblem(d Directive) string {
 	return ""
 }
 
-// excludeFix tells how to leave Entra users out of block m.
-func excludeFix(m *MatchBlock) string {
+// excludeFix tells how to leave Entra users out of block m; canMove adds
+// the alternative of moving it after the package block (useless for lists,
+// which add up over all matching blocks).
+func excludeFix(m *MatchBlock, canMove bool) string {
 	const neg = "!*@*,!????????-????-????-????-????????????"
+	move := ""
+	if canMove {
+		move = ", or move the block after the aadsshlogin block"
+	}
 	for _, c := range m.Criteria {
 		if c.Attr == "user" {
-			return "Leave Entra users out of that block by adding `," + neg + "` to its User list, or move the block after the aadsshlogin block"
+			return "Leave Entra users out of that block by adding `," + neg + "` to its User list" + move
 		}
 		if c.Attr == "all" {
-			return "Replace `Match all` with `" + excludeEntraMatch + "`, or move the block after the aadsshlogin block"
+			return "Replace `Match all` with `" + excludeEntraMatch + "`" + move
 		}
 	}
-	return "Leave Entra users out of that block by adding `User *," + neg + "` to its Match line, or move the block after the aadsshlogin block"
+	return "Leave Entra users out of that block by adding `User *," + neg + "` to its Match line" + move
 }
 
 // allowsPublickeyAlone reports whether an AuthenticationMethods value lets a

@@ -118,6 +118,8 @@ func TestSSHDSemanticsAgainstRealSSHD(t *testing.T) {
 		{"Match User prefix, first value wins", "Match User alice*\n AuthenticationMethods publickey,password\nMatch all\n AuthenticationMethods publickey\n" + aadBlock},
 		{"lists accumulate, Match all is global", "AllowGroups a b\nAllowGroups c\nDenyUsers root\nAllowUsers azureuser *@10.0.0.0/8\nMatch all\nDenyGroups z\n"},
 		{"no package block yet", "Match User *\n PubkeyAuthentication no\n"},
+		{"groups add up after the package block", aadBlock + "Match User *\n DenyGroups banned\nMatch User root\n AllowGroups wheel\n"},
+		{"global groups", "AllowGroups admins\n" + aadBlock},
 	}
 	entra := []string{
 		"user=" + sampleUPN + ",host=client.example,addr=10.1.2.3,laddr=10.0.0.4,lport=22",
@@ -145,6 +147,17 @@ func TestSSHDSemanticsAgainstRealSSHD(t *testing.T) {
 						warned[k] = true
 						break
 					}
+				}
+			}
+			// Group lists: a warning exactly when an Entra user gets any.
+			groupWarn := len(accessWarningsNamed(cfg, WarnAllowGroups, WarnDenyGroups)) > 0
+			for _, w := range matchWarnings(cfg) {
+				groupWarn = groupWarn || strings.Contains(w.Message, "`allowgroups ") || strings.Contains(w.Message, "`denygroups ")
+			}
+			for _, spec := range entra {
+				eff := s.test(t, tc.config, "-C", spec)
+				if got := len(eff["allowgroups"])+len(eff["denygroups"]) > 0; got != groupWarn {
+					t.Errorf("%s: sshd group lists %q %q, warning=%v", spec, eff["allowgroups"], eff["denygroups"], groupWarn)
 				}
 			}
 			// A warning means: some Entra user (UPN or object-id name) gets
@@ -202,4 +215,17 @@ func TestParseOpenSSHVersionRealSSHD(t *testing.T) {
 	if v.Major < 5 {
 		t.Errorf("implausible version %+v", v)
 	}
+}
+
+// accessWarningsNamed returns the global access warnings with the given names.
+func accessWarningsNamed(cfg *SSHDConfig, names ...string) []Warning {
+	var out []Warning
+	for _, w := range accessWarnings(cfg.globalValues(), "test") {
+		for _, n := range names {
+			if w.Name == n {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
 }

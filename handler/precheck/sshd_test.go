@@ -293,6 +293,13 @@ func TestSSHD(t *testing.T) {
 			contains:  map[string][]string{WarnMatchOverride: {"first sign-in", "`allowgroups admins`"}},
 		},
 		{
+			name:      "AllowGroups in a Match block after the package block still counts",
+			files:     map[string]string{"/etc/ssh/sshd_config": aadBlock + "Match User *\n  DenyGroups banned\n"},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnMatchOverride},
+			contains:  map[string][]string{WarnMatchOverride: {"`denygroups banned`", "to its User list"}},
+		},
+		{
 			name:      "Match all before the package block",
 			files:     map[string]string{"/etc/ssh/sshd_config": "Match all\n  PubkeyAuthentication no\n" + aadBlock},
 			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
