@@ -320,7 +320,8 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/interrupted-dpkg", debInterrupted},
 		{"debian12/legacy-aadlogin", debLegacy},
 		{"rhel9/dnf-install", rhel9Install},
-		{"rhel9/wrong-signing-key", rhel9WrongKey},
+		{"rhel9/wrong-signing-key", func(t *testing.T, e *env) { rhel9WrongKey(t, e, false) }},
+		{"rhel9/wrong-signing-key-skip-if-unavailable", func(t *testing.T, e *env) { rhel9WrongKey(t, e, true) }},
 		{"sles15.5/zypper-pinned", sles155Pinned},
 		{"sles15.6/zypper-latest", sles156Latest},
 	}
@@ -517,9 +518,22 @@ func rhel9Install(t *testing.T, e *env) {
 }
 
 // rhel9WrongKey: repository metadata and packages signed by another key →
-// code 52 naming the signature, nothing installed.
-func rhel9WrongKey(t *testing.T, e *env) {
+// code 52 naming the signature, nothing installed. With skipUnavailable the
+// admin has set skip_if_unavailable=True in dnf.conf (Fedora's and Debian's
+// default), so dnf merely ignores the repository unless told otherwise.
+func rhel9WrongKey(t *testing.T, e *env, skipUnavailable bool) {
 	s := e.scenario(t, &fixtures.PoseRHEL9)
+	if skipUnavailable {
+		conf := s.c.Path("/etc/dnf/dnf.conf")
+		b, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = []byte(strings.Replace(string(b), "skip_if_unavailable=False", "skip_if_unavailable=True", 1))
+		if err := os.WriteFile(conf, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
 	defer e.srv.SetFaults()
 	_, err := s.in.Ensure(s.ctx())

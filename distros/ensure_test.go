@@ -1,0 +1,622 @@
+package distros
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
+)
+
+// fakeClock advances only when slept on.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	return nil
+}
+
+// noLocks is a LockProbe that finds every lock free.
+type noLocks struct{}
+
+func (noLocks) Holder(string) (bool, string) { return false, "" }
+
+const (
+	dpkgQueryPrefix = "dpkg-query -W -f=${Package}\t${Status}\t${Version}\n"
+	rpmQueryPrefix  = "rpm -q --qf %{NAME}\t%{VERSION}-%{RELEASE}\n"
+	rpmQueryMain    = rpmQueryPrefix + " aadsshlogin aadsshlogin-selinux"
+	dpkgQueryMain   = dpkgQueryPrefix + " aadsshlogin aadsshlogin-selinux"
+	aptInstallOpts  = "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef"
+)
+
+// wire creates what a correctly installed aadsshlogin leaves behind.
+func wire(t *testing.T, root sysroot.Root) {
+	writeFile(t, root.Path("/etc/nsswitch.conf"), "passwd:         files aad\ngroup:          files aad\n")
+	writeFile(t, root.Path("/etc/pam.d/sshd"), "account required pam_aad.so\n")
+	writeFile(t, root.Path("/etc/ssh/sshd_config"), "Match User *@*,????????-????-????-????-????????????    # Added by aadsshlogin installer\n    AuthorizedKeysCommand /usr/sbin/aad_certhandler %u %k\n")
+}
+
+type harness struct {
+	in       *Installer
+	fake     *runtest.Fake
+	root     sysroot.Root
+	progress []string
+}
+
+func newHarness(t *testing.T, osFile string, src Source) *harness {
+	t.Helper()
+	p, err := Resolve(loadRelease(t, osFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.BaseURL == "" {
+		src, _ = SourceFor(cloud.ForEnvironment(""), "", nil)
+	}
+	h := &harness{root: sysroot.Root(t.TempDir()), fake: &runtest.Fake{Strict: true, Responses: map[string]runtest.Response{}}}
+	h.in = &Installer{
+		Root: h.root, Runner: h.fake, Clock: &fakeClock{now: time.Unix(1e9, 0)}, Platform: p, Source: src,
+		StateDir: t.TempDir(), Locks: noLocks{}, Progress: func(s string) { h.progress = append(h.progress, s) },
+	}
+	wire(t, h.root)
+	return h
+}
+
+// on sets the fake's answer for a command-line prefix.
+func (h *harness) on(prefix string, r runtest.Response) { h.fake.Responses[prefix] = r }
+
+// after makes the fake answer differently once a command has run
+// (e.g. the package is installed after `apt-get install`).
+func (h *harness) after(trigger, prefix string, r runtest.Response) {
+	prev := h.fake.Hook
+	h.fake.Hook = func(c run.Cmd) {
+		if prev != nil {
+			prev(c)
+		}
+		if strings.HasPrefix(c.String(), trigger) {
+			h.fake.Responses[prefix] = r
+		}
+	}
+}
+
+func (h *harness) aptDefaults() {
+	h.on("dpkg --audit", runtest.Response{})
+	h.on("dpkg --print-architecture", runtest.Response{Stdout: "amd64\n"})
+	h.on("dpkg-query -W", runtest.Response{ExitCode: 1})
+	h.on("apt-get update", runtest.Response{})
+	h.on("apt-get install", runtest.Response{})
+	h.on("apt-get purge", runtest.Response{})
+	h.on("apt-cache policy aadsshlogin", runtest.Response{Stdout: "aadsshlogin:\n  Installed: (none)\n  Candidate: 1.0.034210009\n"})
+}
+
+func (h *harness) rpmDefaults(bin string) {
+	h.on("rpm -q", runtest.Response{ExitCode: 2, Stdout: "package aadsshlogin is not installed\n"})
+	h.on("rpm --import", runtest.Response{})
+	h.on(bin+" ", runtest.Response{})
+	h.on(bin+" -q list available aadsshlogin", runtest.Response{Stdout: "Available Packages\naadsshlogin.x86_64   1.0.034210009-1   packages-microsoft-com-prod\n"})
+}
+
+func TestEnsureAptFresh(t *testing.T) {
+	h := newHarness(t, "debian-12", Source{})
+	h.aptDefaults()
+	h.after("apt-get install", dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
+	res, err := h.in.Ensure(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"dpkg --audit",
+		dpkgQueryMain,
+		"dpkg --print-architecture",
+		"apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0",
+		"apt-cache policy aadsshlogin",
+		dpkgQueryPrefix + " selinux-policy-default",
+		"apt-get install -y -q " + aptInstallOpts + " aadsshlogin",
+		dpkgQueryMain,
+	}
+	if diff := cmp.Diff(want, h.fake.Lines()); diff != "" {
+		t.Errorf("commands (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(Result{Installed: map[string]string{"aadsshlogin": "1.0.034210009"}, Changed: true}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	for _, c := range h.fake.Calls {
+		isTx := strings.HasPrefix(c.String(), "apt-get install")
+		if c.Detach != isTx {
+			t.Errorf("%s: Detach = %v", c, c.Detach)
+		}
+		if strings.HasPrefix(c.Path, "apt") && !cmp.Equal(c.Env, []string{"DEBIAN_FRONTEND=noninteractive"}) {
+			t.Errorf("%s: Env = %v", c, c.Env)
+		}
+	}
+	list, err := h.root.ReadFile(aptListPath)
+	if err != nil || !strings.Contains(string(list), "deb [arch=amd64 signed-by=/usr/share/keyrings/microsoft-aadsshlogin.gpg] https://packages.microsoft.com/repos/microsoft-debian-bookworm-prod bookworm main") {
+		t.Errorf("list = %q, %v", list, err)
+	}
+	if !h.root.Exists(aptKeyringPath) {
+		t.Error("keyring not written")
+	}
+
+	// Second run: everything in place, nothing changes.
+	h.fake.Calls = nil
+	h.on("apt-cache policy aadsshlogin", runtest.Response{Stdout: "aadsshlogin:\n  Installed: 1.0.034210009\n  Candidate: 1.0.034210009\n"})
+	res, err = h.in.Ensure(context.Background())
+	if err != nil || res.Changed {
+		t.Fatalf("second Ensure: changed=%v err=%v", res.Changed, err)
+	}
+	for _, l := range h.fake.Lines() {
+		if strings.HasPrefix(l, "apt-get install") {
+			t.Errorf("second run installed: %s", l)
+		}
+	}
+
+	// Remove deletes what we wrote; a second Remove is a no-op.
+	h.fake.Calls = nil
+	h.after("apt-get purge -y -q "+aptInstallOpts+" aadsshlogin", dpkgQueryMain, runtest.Response{ExitCode: 1})
+	if err := h.in.Remove(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{dpkgQueryMain, "apt-get purge -y -q " + aptInstallOpts + " aadsshlogin"}, h.fake.Lines()); diff != "" {
+		t.Errorf("remove commands (-want +got):\n%s", diff)
+	}
+	if h.root.Exists(aptListPath) || h.root.Exists(aptKeyringPath) {
+		t.Error("repository files left behind")
+	}
+	h.fake.Calls = nil
+	if err := h.in.Remove(context.Background()); err != nil {
+		t.Fatalf("second Remove: %v", err)
+	}
+	if diff := cmp.Diff([]string{dpkgQueryMain}, h.fake.Lines()); diff != "" {
+		t.Errorf("second remove (-want +got):\n%s", diff)
+	}
+}
+
+func TestEnsureBackends(t *testing.T) {
+	tests := []struct {
+		name    string
+		osFile  string
+		setup   func(h *harness)
+		want    []string
+		changed bool
+	}{
+		{
+			name: "dnf with SELinux enforcing", osFile: "rhel-9.4",
+			setup: func(h *harness) {
+				h.rpmDefaults("dnf")
+				writeFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
+				writeFile(t, h.root.Path("/usr/sbin/semodule"), "")
+				h.on("/usr/sbin/semodule -l", runtest.Response{Stdout: "aad_permissions\nabrt\n"})
+			},
+			want: []string{
+				rpmQueryMain,
+				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				"dnf -y --refresh --disablerepo=* --enablerepo=packages-microsoft-com-prod makecache",
+				"dnf -q list available aadsshlogin",
+				"dnf -y install aadsshlogin-selinux",
+				"dnf -y install aadsshlogin",
+				"/usr/sbin/semodule -l",
+				rpmQueryMain,
+			},
+			changed: true,
+		},
+		{
+			name: "yum upgrade with policy package", osFile: "rhel-7.9",
+			setup: func(h *harness) {
+				h.rpmDefaults("yum")
+				h.on(rpmQueryMain, runtest.Response{Stdout: "aadsshlogin\t1.0.020810001-1\naadsshlogin-selinux\t1.0.020810001-1\n"})
+				h.on(rpmQueryPrefix+" selinux-policy-targeted", runtest.Response{Stdout: "selinux-policy-targeted\t3.13.1-268.el7\n"})
+				h.on("yum -q list available aadsshlogin-selinux", runtest.Response{ExitCode: 1, Stderr: "Error: No matching Packages to list\n"})
+			},
+			want: []string{
+				rpmQueryMain,
+				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				"yum -y --disablerepo=* --enablerepo=packages-microsoft-com-prod clean expire-cache",
+				"yum -y --disablerepo=* --enablerepo=packages-microsoft-com-prod makecache",
+				"yum -q list available aadsshlogin",
+				rpmQueryPrefix + " selinux-policy-targeted",
+				"yum -q list available aadsshlogin-selinux",
+				"yum -y update aadsshlogin",
+				rpmQueryMain,
+			},
+			changed: true,
+		},
+		{
+			name: "zypper pinned on SLES 15 SP5", osFile: "sles-15.5",
+			setup: func(h *harness) {
+				h.rpmDefaults("zypper")
+				h.on("zypper --non-interactive --no-refresh search", runtest.Response{Stdout: "S | Name        | Type    | Version         | Arch   | Repository\n--+-------------+---------+-----------------+--------+-----------\n  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | packages-microsoft-com-prod\n"})
+			},
+			want: []string{
+				rpmQueryMain,
+				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				"zypper --non-interactive refresh packages-microsoft-com-prod",
+				"zypper --non-interactive --no-refresh search --details --match-exact aadsshlogin",
+				rpmQueryPrefix + " selinux-policy-targeted",
+				"zypper --non-interactive install --oldpackage aadsshlogin=1.0.027980001",
+				"zypper --non-interactive addlock aadsshlogin",
+				rpmQueryMain,
+			},
+			changed: true,
+		},
+		{
+			name: "zypper SLES 12 already pinned and locked", osFile: "sles-12.5",
+			setup: func(h *harness) {
+				h.rpmDefaults("zypper")
+				h.on(rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.027980001-1\npackage aadsshlogin-selinux is not installed\n"})
+				h.on("zypper --non-interactive --no-refresh search", runtest.Response{ExitCode: 104})
+				writeFile(t, h.root.Path(zypperLocksFile), "type: package\nmatch_type: glob\ncase_sensitive: on\nsolvable_name: aadsshlogin\n")
+				// An identical configuration is already in place (reused
+				// as is: no key import, no write).
+				p, _ := Resolve(loadRelease(t, "sles-12.5"))
+				c, _ := buildRepo(p, h.in.Source, "")
+				for _, f := range c.Files {
+					writeFile(t, h.root.Path(f.Path), string(f.Data))
+				}
+			},
+			want: []string{
+				rpmQueryMain,
+				"zypper --non-interactive refresh packages-microsoft-com-prod",
+				"zypper --non-interactive --no-refresh search --details --match-exact aadsshlogin",
+				rpmQueryPrefix + " selinux-policy-minimum",
+				rpmQueryMain,
+			},
+			changed: false,
+		},
+		{
+			name: "zypper SLES 15 SP6 latest", osFile: "sles-15.6",
+			setup: func(h *harness) {
+				h.rpmDefaults("zypper")
+				h.on("zypper --non-interactive --no-refresh search", runtest.Response{Stdout: "  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | packages-microsoft-com-prod\n"})
+			},
+			want: []string{
+				rpmQueryMain,
+				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				"zypper --non-interactive refresh packages-microsoft-com-prod",
+				"zypper --non-interactive --no-refresh search --details --match-exact aadsshlogin",
+				rpmQueryPrefix + " selinux-policy-targeted",
+				"zypper --non-interactive install aadsshlogin",
+				rpmQueryMain,
+			},
+			changed: true,
+		},
+		{
+			name: "tdnf mariner extras", osFile: "mariner-2.0",
+			setup: func(h *harness) { h.rpmDefaults("tdnf") },
+			want: []string{
+				rpmQueryMain,
+				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				"tdnf -y --refresh --disablerepo=* --enablerepo=mariner-official-extras makecache",
+				"tdnf -q list available aadsshlogin",
+				rpmQueryPrefix + " selinux-policy",
+				"tdnf -y install aadsshlogin",
+				rpmQueryMain,
+			},
+			changed: true,
+		},
+		{
+			name: "azure linux from distro repositories", osFile: "azurelinux-3.0",
+			setup: func(h *harness) { h.rpmDefaults("tdnf") },
+			want: []string{
+				rpmQueryMain,
+				"tdnf -y --refresh makecache",
+				"tdnf -q list available aadsshlogin",
+				rpmQueryPrefix + " selinux-policy",
+				"tdnf -y install aadsshlogin",
+				rpmQueryMain,
+			},
+			changed: true,
+		},
+		{
+			name: "azure linux falls back to PMC", osFile: "azurelinux-3.0",
+			setup: func(h *harness) {
+				h.rpmDefaults("tdnf")
+				h.on("tdnf -q list available aadsshlogin", runtest.Response{ExitCode: 1})
+				h.after("tdnf -y --refresh --disablerepo=*", "tdnf -q list available aadsshlogin",
+					runtest.Response{Stdout: "aadsshlogin.x86_64 1.0.034210009-1 packages-microsoft-com-prod\n"})
+			},
+			want: []string{
+				rpmQueryMain,
+				"tdnf -y --refresh makecache",
+				"tdnf -q list available aadsshlogin",
+				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				"tdnf -y --refresh --disablerepo=* --enablerepo=packages-microsoft-com-prod makecache",
+				"tdnf -q list available aadsshlogin",
+				rpmQueryPrefix + " selinux-policy",
+				"tdnf -y install aadsshlogin",
+				rpmQueryMain,
+			},
+			changed: true,
+		},
+		{
+			name: "apt targeted refresh fails, full refresh finds it", osFile: "ubuntu-22.04",
+			setup: func(h *harness) {
+				h.aptDefaults()
+				h.on("apt-get update -q -o", runtest.Response{ExitCode: 100, Stderr: "E: Failed to fetch x"})
+				h.on("dpkg --audit", runtest.Response{Stdout: "The following packages are only half configured\n"})
+				h.on("dpkg --force-confold", runtest.Response{})
+			},
+			want: []string{
+				"dpkg --audit",
+				"dpkg --force-confold --force-confdef --configure -a",
+				dpkgQueryMain,
+				"dpkg --print-architecture",
+				"apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0",
+				"apt-get update -q",
+				"apt-cache policy aadsshlogin",
+				dpkgQueryPrefix + " selinux-policy-default",
+				"apt-get install -y -q " + aptInstallOpts + " aadsshlogin",
+				dpkgQueryMain,
+			},
+			changed: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.osFile, Source{})
+			tt.setup(h)
+			res, err := h.in.Ensure(context.Background())
+			if err != nil {
+				t.Fatalf("Ensure: %v\ncommands: %q", err, h.fake.Lines())
+			}
+			if diff := cmp.Diff(tt.want, h.fake.Lines()); diff != "" {
+				t.Errorf("commands (-want +got):\n%s", diff)
+			}
+			if res.Changed != tt.changed {
+				t.Errorf("Changed = %v, want %v", res.Changed, tt.changed)
+			}
+			for _, c := range h.fake.Calls {
+				l := c.String()
+				tx := strings.Contains(l, " install ") || strings.Contains(l, " update aadsshlogin") || strings.Contains(l, "--configure -a") ||
+					strings.Contains(l, " upgrade ") || strings.Contains(l, " remove ")
+				if c.Detach != tx {
+					t.Errorf("%s: Detach = %v, want %v", l, c.Detach, tx)
+				}
+				if strings.Contains(l, "gpg-auto-import-keys") || strings.Contains(l, "--nogpgcheck") {
+					t.Errorf("forbidden option: %s", l)
+				}
+			}
+		})
+	}
+}
+
+func TestEnsurePinnedRemoveLiftsLock(t *testing.T) {
+	h := newHarness(t, "opensuse-leap-15.5", Source{})
+	h.rpmDefaults("zypper")
+	h.on("zypper --non-interactive --no-refresh search", runtest.Response{ExitCode: 104})
+	h.after("zypper --non-interactive addlock", rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.027980001-1\n"})
+	h.fake.Hook = chainLockFile(t, h, h.fake.Hook)
+	if _, err := h.in.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.Calls = nil
+	if err := h.in.Remove(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		rpmQueryMain,
+		"zypper --non-interactive removelock aadsshlogin",
+		"zypper --non-interactive remove aadsshlogin",
+	}
+	if diff := cmp.Diff(want, h.fake.Lines()); diff != "" {
+		t.Errorf("remove (-want +got):\n%s", diff)
+	}
+	if h.root.Exists(zypperRepoPath) {
+		t.Error("zypper repo file left behind")
+	}
+}
+
+// chainLockFile makes `zypper addlock` create the locks file like zypper.
+func chainLockFile(t *testing.T, h *harness, prev func(run.Cmd)) func(run.Cmd) {
+	return func(c run.Cmd) {
+		prev(c)
+		switch {
+		case strings.HasPrefix(c.String(), "zypper --non-interactive addlock"):
+			writeFile(t, h.root.Path(zypperLocksFile), "type: package\nsolvable_name: aadsshlogin\n")
+		case strings.HasPrefix(c.String(), "zypper --non-interactive removelock"):
+			os.Remove(h.root.Path(zypperLocksFile))
+		}
+	}
+}
+
+func TestEnsureRollbackOnFailure(t *testing.T) {
+	foreign := "deb [signed-by=/usr/share/keyrings/other.gpg] https://example.com/other jammy main\n"
+	h := newHarness(t, "ubuntu-22.04", Source{})
+	h.aptDefaults()
+	writeFile(t, h.root.Path(aptListPath), foreign)
+	h.on("apt-get install", runtest.Response{ExitCode: 100, Stderr: strings.Repeat("x", 1000) + "\nE: Sub-process /usr/bin/dpkg returned an error code (1)"})
+	_, err := h.in.Ensure(context.Background())
+	if failure.CodeOf(err) != failure.Dependency {
+		t.Fatalf("err = %v, want Dependency", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "dpkg returned an error code (1)") || strings.Count(msg, "x") > 700 {
+		t.Errorf("message lacks the output tail or is too long: %d bytes", len(msg))
+	}
+	got, _ := h.root.ReadFile(aptListPath)
+	if string(got) != foreign {
+		t.Errorf("list not restored: %q", got)
+	}
+	if h.root.Exists(aptKeyringPath) {
+		t.Error("keyring not removed")
+	}
+	if _, err := os.Stat(h.in.StateDir + "/" + stateFileName); !os.IsNotExist(err) {
+		t.Errorf("state file left: %v", err)
+	}
+}
+
+func TestEnsureRestoresForeignFileOnRemove(t *testing.T) {
+	foreign := "[packages-microsoft-com-prod]\nbaseurl=https://packages.microsoft.com/rhel/8/prod/\n"
+	h := newHarness(t, "rhel-9.4", Source{})
+	h.rpmDefaults("dnf")
+	writeFile(t, h.root.Path(yumRepoPath), foreign)
+	h.after("dnf -y install", rpmQueryMain, runtest.Response{Stdout: "aadsshlogin\t1.0.034210009-1\n"})
+	if _, err := h.in.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.root.ReadFile(yumRepoPath); !strings.Contains(string(got), "rhel/9/prod") {
+		t.Fatalf("repo not written: %q", got)
+	}
+	if err := h.in.Remove(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.root.ReadFile(yumRepoPath); string(got) != foreign {
+		t.Errorf("foreign repo file not restored: %q", got)
+	}
+	if h.root.Exists("/etc/pki/rpm-gpg/microsoft-prod.asc") {
+		t.Error("key file left behind")
+	}
+}
+
+func TestEnsureCoexistence(t *testing.T) {
+	tests := []struct {
+		name, osFile, file, content, refresh string
+	}{
+		{"packages-microsoft-prod list", "debian-12", "/etc/apt/sources.list.d/microsoft-prod.list",
+			"deb [arch=amd64,arm64,armhf signed-by=/usr/share/keyrings/microsoft-prod.gpg] https://packages.microsoft.com/debian/12/prod bookworm main\n",
+			"apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0"},
+		{"deb822 sources", "ubuntu-24.04", "/etc/apt/sources.list.d/microsoft-prod.sources",
+			"Types: deb\nURIs: https://packages.microsoft.com/ubuntu/24.04/prod/\nSuites: noble\nComponents: main\nSigned-By: /usr/share/keyrings/microsoft-prod.gpg\n",
+			"apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.sources -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.osFile, Source{})
+			h.aptDefaults()
+			writeFile(t, h.root.Path(tt.file), tt.content)
+			if _, err := h.in.Ensure(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := h.root.ReadFile(tt.file); string(got) != tt.content {
+				t.Errorf("existing file changed: %q", got)
+			}
+			if h.root.Exists(aptKeyringPath) || (tt.file != aptListPath && h.root.Exists(aptListPath)) {
+				t.Error("duplicate source or keyring written")
+			}
+			lines := h.fake.Lines()
+			if len(lines) < 4 || lines[3] != tt.refresh {
+				t.Errorf("refresh = %q", lines)
+			}
+		})
+	}
+}
+
+func TestEnsureNotWiredIn(t *testing.T) {
+	h := newHarness(t, "debian-11", Source{})
+	h.aptDefaults()
+	os.Remove(h.root.Path("/etc/pam.d/sshd"))
+	_, err := h.in.Ensure(context.Background())
+	if failure.CodeOf(err) != failure.NotWiredIn || !strings.Contains(err.Error(), "pam-auth-update") {
+		t.Fatalf("err = %v", err)
+	}
+	if !h.root.Exists(aptListPath) {
+		t.Error("repository rolled back although the package was installed")
+	}
+
+	h = newHarness(t, "debian-11", Source{})
+	h.aptDefaults()
+	writeFile(t, h.root.Path("/usr/sbin/sshd"), "")
+	h.on("/usr/sbin/sshd -t", runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"})
+	_, err = h.in.Ensure(context.Background())
+	if failure.CodeOf(err) != failure.NotWiredIn || !strings.Contains(err.Error(), "Bad Match condition") {
+		t.Fatalf("sshd -t: err = %v", err)
+	}
+}
+
+func TestEnsureSEModuleMissing(t *testing.T) {
+	h := newHarness(t, "rhel-8.10", Source{})
+	h.rpmDefaults("dnf")
+	writeFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
+	writeFile(t, h.root.Path("/usr/sbin/semodule"), "")
+	h.on("/usr/sbin/semodule -l", runtest.Response{Stdout: "abrt\n"})
+	_, err := h.in.Ensure(context.Background())
+	if failure.CodeOf(err) != failure.NotWiredIn || !strings.Contains(err.Error(), "aad_permissions") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEnsureRepoErrors(t *testing.T) {
+	tests := []struct {
+		name, stderr, want string
+	}{
+		{"404", "E: Failed to fetch https://packages.microsoft.com/repos/x/dists/bookworm/InRelease  404  Not Found [IP: 1.2.3.4 443]", "not found (404)"},
+		{"403", "E: Failed to fetch https://m/x  403  Forbidden", "denied (401/403)"},
+		{"tls", "E: Failed to fetch https://m/x  Certificate verification failed: The certificate is NOT trusted.", "TLS connection"},
+		{"gpg", "W: GPG error: https://m bookworm InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY EB3E94ADBE1229CF", "BC528686B50D79E339D3721CEB3E94ADBE1229CF"},
+		{"dns", "E: Failed to fetch https://m/x  Temporary failure resolving 'packages.microsoft.com'", "walinuxagent.service"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "debian-12", Source{})
+			h.aptDefaults()
+			h.on("apt-get update -q -o", runtest.Response{ExitCode: 100, Stderr: tt.stderr})
+			h.on("apt-cache policy aadsshlogin", runtest.Response{Stdout: "aadsshlogin:\n  Installed: (none)\n  Candidate: (none)\n"})
+			_, err := h.in.Ensure(context.Background())
+			if failure.CodeOf(err) != failure.Dependency {
+				t.Fatalf("err = %v", err)
+			}
+			msg := err.Error()
+			for _, w := range []string{tt.want, "https://packages.microsoft.com", tt.stderr[len(tt.stderr)-20:]} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message lacks %q: %s", w, msg)
+				}
+			}
+			if h.root.Exists(aptListPath) {
+				t.Error("repository file not rolled back")
+			}
+		})
+	}
+}
+
+func TestQuery(t *testing.T) {
+	h := newHarness(t, "ubuntu-20.04", Source{})
+	h.on("dpkg-query", runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\tinstall ok installed\t1.0.1\naadsshlogin-selinux\tdeinstall ok config-files\t1.0.1\n", Stderr: "dpkg-query: no packages found matching x\n"})
+	got, err := h.in.Query(context.Background(), "aadsshlogin", "aadsshlogin-selinux", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"aadsshlogin": "1.0.1"}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	h = newHarness(t, "rocky-9", Source{})
+	h.on("rpm -q", runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.2-1\npackage aadsshlogin-selinux is not installed\n"})
+	got, err = h.in.Query(context.Background(), "aadsshlogin", "aadsshlogin-selinux")
+	if err != nil || !cmp.Equal(map[string]string{"aadsshlogin": "1.0.2-1"}, got) {
+		t.Errorf("rpm: %v %v", got, err)
+	}
+	if diff := cmp.Diff([]string{rpmQueryMain}, h.fake.Lines()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestParseRPMList(t *testing.T) {
+	tests := []struct{ name, out, want string }{
+		{"dnf4 available", "Available Packages\naadsshlogin.x86_64    1.0.034210009-1    packages-microsoft-com-prod\n", "1.0.034210009-1"},
+		{"installed only", "Installed Packages\naadsshlogin.x86_64    1.0.1-1    @packages-microsoft-com-prod\n", ""},
+		{"dnf5 lower case", "Available packages\naadsshlogin.aarch64 0:1.0.2-1 pmc\n", "1.0.2-1"},
+		{"tdnf system repo", "aadsshlogin.x86_64 1.0.1-1.cm2 @System\n", ""},
+		{"other package", "aadsshlogin-selinux.noarch 1.0.1-1 pmc\n", ""},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		if got := parseRPMList(tt.out, "aadsshlogin"); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
