@@ -197,7 +197,10 @@ func (s *Simulator) setup(ctx context.Context, out *Outcome, in instance, pkg Pa
 	seq := seqOf(set)
 	st := Step{Scenario: s.scenario, Verb: "setup", Agent: true, Version: in.version, Seq: seq,
 		Note: fmt.Sprintf("unzip %s to %s, HandlerEnvironment.json, %d.settings", filepath.Base(pkg.Zip), in.baseDir(), seq)}
+	start := time.Now()
 	man, err := s.setupFiles(ctx, in, pkg, set)
+	st.Duration = time.Since(start)
+	st.DurationMS = st.Duration.Milliseconds()
 	if err != nil {
 		st.Code, st.Error = setupCode(err), "[ExtensionDownloadError] "+err.Error()
 		s.fail(out, in, st.Code, "Failed to download artifacts: "+st.Error)
