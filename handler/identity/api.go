@@ -118,7 +118,8 @@ type Instance struct {
 // Prober talks to IMDS (Azure VM) or HIMDS (Arc). Zero fields get defaults.
 // A Prober holds no state between calls; it is safe for concurrent use.
 type Prober struct {
-	// Transport performs HTTP; it must not use a proxy (the default does not).
+	// Transport performs HTTP; it must not use a proxy (the default does
+	// not, and an *http.Transport's Proxy function is dropped).
 	Transport http.RoundTripper
 	Clock     clock.Clock
 	Getenv    func(string) string
@@ -164,6 +165,12 @@ func (p *Prober) settings() settings {
 	}
 	if s.transport == nil {
 		s.transport = newTransport(nil)
+		s.ownsTr = true
+	} else if t, ok := s.transport.(*http.Transport); ok && t.Proxy != nil {
+		// IMDS must never be proxied, even through a caller's transport.
+		t = t.Clone()
+		t.Proxy = nil
+		s.transport = t
 		s.ownsTr = true
 	}
 	if s.clk == nil {

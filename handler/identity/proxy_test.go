@@ -85,6 +85,12 @@ func TestNoProxyChild(t *testing.T) {
 	if tr, ok := (&Prober{}).settings().transport.(*http.Transport); !ok || tr.Proxy != nil {
 		t.Fatalf("default transport %T has a Proxy function", (&Prober{}).settings().transport)
 	}
+	// A caller's transport loses its proxy function too.
+	withProxy := newTransport(dial)
+	withProxy.Proxy = http.ProxyFromEnvironment
+	if tr, ok := (&Prober{Transport: withProxy}).settings().transport.(*http.Transport); !ok || tr.Proxy != nil || withProxy.Proxy == nil {
+		t.Fatalf("a caller's proxying transport was not replaced by a proxy-less clone (or was modified in place)")
+	}
 	// And requests built on it go straight to IMDS despite the environment.
 	p := &Prober{Clock: newFakeClock(), IMDSBase: "http://" + fakeIMDSHost, Transport: newTransport(dial),
 		Getenv: env(nil), Root: sysroot.Root(t.TempDir())}
