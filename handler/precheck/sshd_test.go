@@ -3,6 +3,7 @@ package precheck
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,6 +29,8 @@ func TestWildcardMatch(t *testing.T) {
 		{"", "*", true},
 		{"a", "", false},
 		{"Alice", "alice", false},
+		{"*0", "*", true}, // a literal '*' in the name must not eat the pattern's wildcard (found by fuzzing)
+		{"a*b", "a*", true},
 		{strings.Repeat("a", 200), strings.Repeat("*a", 50) + "b", false},
 	}
 	for _, tc := range tests {
@@ -399,4 +402,66 @@ func TestParseSSHDTest(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+}
+
+func FuzzParseSSHDTest(f *testing.F) {
+	f.Add([]byte(sshdT + "allowgroups a\nallowgroups b\n"))
+	f.Add([]byte("\n\n x\t y \r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vals := ParseSSHDTest(data)
+		n := 0
+		for k, vs := range vals {
+			if k == "" || k != strings.ToLower(k) || strings.ContainsAny(k, " \n") {
+				t.Fatalf("bad key %q", k)
+			}
+			for _, v := range vs {
+				if strings.Contains(v, "\n") || v != strings.TrimSpace(v) {
+					t.Fatalf("bad value %q", v)
+				}
+			}
+			n += len(vs)
+		}
+		if lines := strings.Count(string(data), "\n") + 1; n > lines {
+			t.Fatalf("%d values from %d lines", n, lines)
+		}
+	})
+}
+
+// FuzzWildcardMatch compares wildcardMatch with a regular-expression
+// reference on ASCII inputs ('?' is one byte in sshd, one rune in regexp).
+func FuzzWildcardMatch(f *testing.F) {
+	f.Add("alice@contoso.com", "*@*")
+	f.Add("0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b", "????????-????-????-????-????????????")
+	f.Add("aaaaaaaaaaaaaaaaaaaaaaaab", "*a*a*a*a*a*a*c")
+	f.Fuzz(func(t *testing.T, s, pat string) {
+		if len(s) > 64 || len(pat) > 64 || !isASCII(s) || !isASCII(pat) {
+			return
+		}
+		var re strings.Builder
+		re.WriteString(`(?s)\A`)
+		for _, c := range pat {
+			switch c {
+			case '*':
+				re.WriteString(".*")
+			case '?':
+				re.WriteString(".")
+			default:
+				re.WriteString(regexp.QuoteMeta(string(c)))
+			}
+		}
+		re.WriteString(`\z`)
+		want := regexp.MustCompile(re.String()).MatchString(s)
+		if got := wildcardMatch(s, pat); got != want {
+			t.Fatalf("wildcardMatch(%q, %q) = %v, regexp says %v", s, pat, got, want)
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
