@@ -2,6 +2,29 @@
 // it detects the running one from os-release, decides whether it is
 // supported and how, configures the Microsoft package repository for it and
 // installs or removes the aadsshlogin packages with its package manager.
+//
+// Choices worth knowing (details at the named identifiers):
+//
+//   - One support table (matrix, SupportMatrix, MarkdownTable) drives
+//     Resolve, the unsupported-OS message and the README table. Open doc
+//     ranges stop before the next major release (RHEL 10, SLES/Leap 16),
+//     whose repositories use the microsoft-2025 key that is not shipped.
+//   - EL derivatives (AlmaLinux, Rocky, Oracle, CentOS 7) use PMC's
+//     rhel/<major> tree; a fixed table instead of an HTTP probe keeps the
+//     choice offline and identical on air-gapped endpoints.
+//   - Azure Linux 3.0 installs from its own repositories; the PMC
+//     repository file is added only when they do not offer aadsshlogin.
+//   - Keys come only from the embedded pinned key (keys/microsoft.asc) or
+//     the mirror key in the settings: apt gets a dearmored keyring of its
+//     own (/usr/share/keyrings/microsoft-aadsshlogin.gpg, distinct from
+//     packages-microsoft-prod's microsoft-prod.gpg conffile), rpm-based
+//     managers get `rpm --import` of /etc/pki/rpm-gpg files; zypper never
+//     runs with --gpg-auto-import-keys.
+//   - An enabled definition of the same repository URL (and suite) written
+//     by someone else, e.g. packages-microsoft-prod, is reused, never
+//     duplicated. Files we write are recorded in StateDir with their
+//     previous content; a failed installation restores them, Remove
+//     restores or deletes them.
 package distros
 
 import (

@@ -133,7 +133,7 @@ func repoHint(res run.Result, src Source) string {
 	switch {
 	case has("NO_PUBKEY", "BADSIG", "EXPKEYSIG", "is not signed", "signature verification failed", "gpg check failed",
 		"signature could not be verified", "repomd.xml signature", "gpg key", "invalid signature", "public key for"):
-		return fmt.Sprintf("the repository at %s is not signed by a trusted key (trusted: %s); for a private mirror, put the key that signs its metadata in the settings",
+		return fmt.Sprintf("the repository signature from %s could not be verified with the trusted keys (%s); for a private mirror, put the key that signs its metadata in the settings",
 			url, strings.Join(src.Fingerprints, ", "))
 	case has(" 404", "404 not found", "not found [ip", "error 404", "status code: 404"):
 		return fmt.Sprintf("a repository file was not found (404) under %s; check that the endpoint or mirror carries this distribution's repository", url)

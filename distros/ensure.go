@@ -242,7 +242,7 @@ func (in *Installer) ensurePackage(ctx context.Context, b backend, pkg, installe
 			return false, err
 		}
 	}
-	if avail == "" {
+	if avail == "" || avail == installed { // tdnf lists the installed version too
 		return false, nil
 	}
 	in.progress("upgrading %s %s to %s", pkg, installed, avail)
@@ -256,6 +256,7 @@ func (in *Installer) ensureMain(ctx context.Context, b backend, installed, avail
 		return in.ensurePackage(ctx, b, pkgMain, installed, avail)
 	}
 	z, isZypper := b.(*zypperBackend)
+	// The pin exists for SUSE; on zypper a lock keeps it in place.
 	if sameVersion(installed, pin) && (!isZypper || z.locked(pkgMain)) {
 		return false, nil
 	}

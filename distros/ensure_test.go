@@ -620,3 +620,62 @@ func TestParseRPMList(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoveSequences(t *testing.T) {
+	both := runtest.Response{Stdout: "aadsshlogin\t1.0.1-1\naadsshlogin-selinux\t1.0.1-1\n"}
+	tests := []struct {
+		osFile string
+		bin    string
+	}{
+		{"rocky-8", "dnf"},
+		{"centos-7", "yum"},
+		{"azurelinux-3.0", "tdnf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.osFile, func(t *testing.T) {
+			h := newHarness(t, tt.osFile, Source{})
+			h.on(rpmQueryMain, both)
+			h.on(tt.bin+" -y remove", runtest.Response{})
+			if err := h.in.Remove(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{rpmQueryMain, tt.bin + " -y remove aadsshlogin", tt.bin + " -y remove aadsshlogin-selinux"}
+			if diff := cmp.Diff(want, h.fake.Lines()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			for _, c := range h.fake.Calls[1:] {
+				if !c.Detach {
+					t.Errorf("%s not detached", c)
+				}
+			}
+		})
+	}
+	// A failing removal (Entra user logged in) is a Dependency error with
+	// the package manager's words.
+	h := newHarness(t, "ol-9", Source{})
+	h.on(rpmQueryMain, both)
+	h.on("dnf -y remove aadsshlogin", runtest.Response{ExitCode: 1, Stderr: "aaduserdel: user me@contoso.com is currently used by process 4711\nerror: %preun(aadsshlogin-1.0.1-1.x86_64) scriptlet failed, exit status 8"})
+	err := h.in.Remove(context.Background())
+	if failure.CodeOf(err) != failure.Dependency || !strings.Contains(err.Error(), "currently used by process 4711") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEnsureTdnfListsInstalledVersion(t *testing.T) {
+	h := newHarness(t, "mariner-2.0", Source{})
+	h.rpmDefaults("tdnf")
+	h.on(rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.034210009-1\n"})
+	res, err := h.in.Ensure(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range h.fake.Lines() {
+		if strings.Contains(l, "upgrade") || strings.Contains(l, "install aadsshlogin") {
+			t.Errorf("unexpected transaction %s", l)
+		}
+	}
+	// The repository file was written by this run, so something changed.
+	if !res.Changed {
+		t.Error("Changed = false although the repository was configured")
+	}
+}

@@ -177,3 +177,36 @@ func BenchmarkKeyFingerprint(b *testing.B) {
 		}
 	}
 }
+
+// FuzzKeyPackets feeds binary key blocks straight to the packet parser,
+// which base64 armor would otherwise shield from most mutations.
+func FuzzKeyPackets(f *testing.F) {
+	bin, err := Dearmor(PinnedKeys()[0])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bin)
+	f.Add([]byte{0x99, 0, 6, 4, 0, 0, 0, 1, 1})
+	f.Add([]byte{0xC6, 255, 0, 0, 0, 6, 4, 0, 0, 0, 1, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fps, err := fingerprintsOf(data)
+		if err != nil {
+			if !errors.Is(err, ErrNotPublicKey) {
+				t.Fatalf("error does not wrap ErrNotPublicKey: %v", err)
+			}
+			return
+		}
+		if len(fps) == 0 {
+			t.Fatal("success without a fingerprint")
+		}
+		// The first packet must be a v4 public key whose fingerprint is
+		// what we reported.
+		p, _, err := readPacket(data)
+		if err != nil || p.tag != tagPublicKey {
+			t.Fatalf("accepted block does not start with a public key: %v", err)
+		}
+		if fp, _ := v4Fingerprint(p.body); fp != fps[0] {
+			t.Fatalf("fingerprint %s, first packet gives %s", fps[0], fp)
+		}
+	})
+}
