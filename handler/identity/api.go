@@ -9,7 +9,9 @@
 //	id, err := p.Check(ctx)                       // nil, or failure 22 / 52
 //
 // Check never takes longer than MaxCheckDuration (150 s), well below the
-// guest agent's 300 s enable timeout.
+// guest agent's 300 s enable timeout; Instance takes at most 102 s (one
+// request with the retry schedule). Errors are *failure.Error: exit 22
+// (failure.NoSystemIdentity, status "transitioning") or 52 (failure.Dependency).
 package identity
 
 import (
@@ -60,13 +62,14 @@ const (
 	computeAPIVersion   = "2021-02-01"
 )
 
-// Timing. All waits go through Prober.Clock.
+// Timing. All sleeps go through Prober.Clock; only the per-try timeout (which
+// bounds network I/O) is a real-time context.
 //
 // Worst case of Check, reached only when IMDS never answers usefully:
 //   - one probe with transient failures: 5 tries of at most TryTimeout (10 s)
 //     plus the back-off sleeps 2+6+14+30 s = 102 s;
-//   - HTTP 410 keeps a probe going until GoneBudget (70 s) after its first
-//     try, plus one last try: <= 80 s;
+//   - HTTP 410 extends that schedule with 10 s steps until GoneBudget
+//     (70 s) after the first try (last try <= 80 s), so never beyond 102 s;
 //   - a missing identity is re-probed every ReprobeInterval for Window (60 s).
 //
 // Their combinations would exceed 150 s, so Check also enforces
