@@ -64,7 +64,7 @@ type Outcome struct {
 func (o Outcome) OK() bool { return o.Code == 0 }
 
 // run executes one verb for in and records the step.
-func (s *Simulator) run(ctx context.Context, out *Outcome, in instance, verb Verb, seq int, extra []envVar) Step {
+func (s *Simulator) run(ctx context.Context, in instance, verb Verb, seq int, extra []envVar) Step {
 	st := Step{Scenario: s.scenario, Verb: string(verb), Version: in.version, Seq: seq, Env: map[string]string{}}
 	man, err := in.loadManifest()
 	var cmdline string
@@ -159,7 +159,7 @@ func (s *Simulator) GoalState(ctx context.Context, pkg Package, set *Settings) (
 		}
 		switch {
 		case !hasOld:
-			st := s.run(ctx, &out, in, VerbInstall, seq, []envVar{{"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE", NotRun}})
+			st := s.run(ctx, in, VerbInstall, seq, []envVar{{"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE", NotRun}})
 			if st.Failed() {
 				s.fail(&out, in, st.Code, st.Error)
 				s.record(ctx, &out, in, st)
@@ -180,7 +180,7 @@ func (s *Simulator) GoalState(ctx context.Context, pkg Package, set *Settings) (
 			return out, err
 		}
 	}
-	st := s.run(ctx, &out, in, VerbEnable, seq, []envVar{{"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE", uninstallRC}})
+	st := s.run(ctx, in, VerbEnable, seq, []envVar{{"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE", uninstallRC}})
 	if st.Failed() {
 		s.fail(&out, in, st.Code, st.Error)
 	} else {
@@ -250,7 +250,7 @@ func (s *Simulator) update(ctx context.Context, out *Outcome, old, nw instance, 
 	// oldCommand runs a command of the old version with the agent's
 	// continueOnUpdateFailure handling; it returns the exit code to pass on.
 	oldCommand := func(verb Verb, onSuccess func()) (string, bool) {
-		st := s.run(ctx, out, old, verb, seq, nil)
+		st := s.run(ctx, old, verb, seq, nil)
 		if !st.Failed() {
 			if onSuccess != nil {
 				onSuccess()
@@ -299,7 +299,7 @@ func (s *Simulator) update(ctx context.Context, out *Outcome, old, nw instance, 
 		// passes the new version as both VERSION and UPDATING_FROM_VERSION.
 		runner, fromVersion, note = old, nw.version, "downgrade: old version's update command"
 	}
-	st := s.run(ctx, out, runner, VerbUpdate, seq, []envVar{
+	st := s.run(ctx, runner, VerbUpdate, seq, []envVar{
 		{"VERSION", nw.version},
 		{"AZURE_GUEST_AGENT_UPDATING_FROM_VERSION", fromVersion},
 		{"AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE", disableRC},
@@ -320,7 +320,7 @@ func (s *Simulator) update(ctx context.Context, out *Outcome, old, nw instance, 
 	s.removeHandler(ctx, out, old, seq)
 
 	if newMan.UpdateWithInstall {
-		st := s.run(ctx, out, nw, VerbInstall, seq, []envVar{{"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE", uninstallRC}})
+		st := s.run(ctx, nw, VerbInstall, seq, []envVar{{"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE", uninstallRC}})
 		if st.Failed() {
 			s.fail(out, nw, st.Code, st.Error)
 			s.record(ctx, out, nw, st)
@@ -404,7 +404,7 @@ func (s *Simulator) Disable(ctx context.Context, version string) (Outcome, error
 	if s.HandlerState(version) != StateEnabled {
 		return out, nil
 	}
-	st := s.run(ctx, &out, in, VerbDisable, s.lastSeq(in), nil)
+	st := s.run(ctx, in, VerbDisable, s.lastSeq(in), nil)
 	if st.Failed() {
 		s.fail(&out, in, st.Code, st.Error)
 	} else {
@@ -425,7 +425,7 @@ func (s *Simulator) Remove(ctx context.Context, version string) (Outcome, error)
 	state := s.HandlerState(version)
 	if state != StateNotInstalled {
 		if state == StateEnabled {
-			st := s.run(ctx, &out, in, VerbDisable, seq, nil)
+			st := s.run(ctx, in, VerbDisable, seq, nil)
 			if st.Failed() {
 				s.fail(&out, in, st.Code, st.Error)
 				s.record(ctx, &out, in, st)
@@ -435,7 +435,7 @@ func (s *Simulator) Remove(ctx context.Context, version string) (Outcome, error)
 			_ = s.setHandlerStatus(in, HandlerStatus{Status: "NotReady", Message: "Plugin disabled"})
 			s.record(ctx, &out, in, st)
 		}
-		st := s.run(ctx, &out, in, VerbUninstall, seq, nil)
+		st := s.run(ctx, in, VerbUninstall, seq, nil)
 		if st.Failed() {
 			st.Swallowed = true
 			st.Note = "uninstall errors are only reported as events"

@@ -124,3 +124,30 @@ func TestTimeoutOfOldDisableWithContinueOnUpdateFailure(t *testing.T) {
 		t.Errorf("DISABLE_CMD_EXIT_CODE = %q, want 1011 after a timeout", got)
 	}
 }
+
+func TestVerbTimeouts(t *testing.T) {
+	s, err := New(Options{LibDir: t.TempDir(), LogDir: t.TempDir(), TimeoutScale: 0.5,
+		Timeouts: map[Verb]time.Duration{VerbUninstall: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[Verb]time.Duration{}
+	for v := range verbSpecs {
+		got[v] = s.timeout(v)
+	}
+	want := map[Verb]time.Duration{
+		VerbInstall: 450 * time.Second, VerbUpdate: 450 * time.Second, VerbDisable: 450 * time.Second,
+		VerbEnable: 150 * time.Second, VerbUninstall: time.Second,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("timeouts (-want +got):\n%s", diff)
+	}
+	codes := map[Verb]int{}
+	for v, spec := range verbSpecs {
+		codes[v] = spec.code
+	}
+	wantCodes := map[Verb]int{VerbInstall: 1007, VerbUpdate: 1008, VerbEnable: 1009, VerbDisable: 1010, VerbUninstall: 1000}
+	if diff := cmp.Diff(wantCodes, codes); diff != "" {
+		t.Errorf("CRP codes (-want +got):\n%s", diff)
+	}
+}
