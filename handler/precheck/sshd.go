@@ -60,13 +60,15 @@ func SSHD(ctx context.Context, root sysroot.Root, runner run.Runner) ([]Warning,
 }
 
 // sshdTest runs `sshd -T`. ok is false when it did not produce a
-// configuration; warn is set when the failure looks like a configuration
-// error (not merely missing host keys, which is normal before first boot).
+// configuration; warn is set only when sshd names a configuration line.
+// Other failures are normal on a machine where sshd has not run yet ("no
+// hostkeys available", "Missing privilege separation directory: /run/sshd")
+// and just select the fallback.
 func sshdTest(ctx context.Context, runner run.Runner) (vals map[string][]string, ok bool, warn *Warning) {
 	res, err := runner.Run(ctx, run.Cmd{Path: "sshd", Args: []string{"-T"}})
 	if err != nil {
 		var ee *run.ExitError
-		if errors.As(err, &ee) && !strings.Contains(strings.ToLower(res.Tail(2000)), "hostkey") {
+		if errors.As(err, &ee) && namesConfigLine(res.Tail(4000)) {
 			return nil, false, &Warning{Name: WarnConfigTestFail, Message: fmt.Sprintf(
 				"`sshd -T` rejects the sshd configuration (%s); sshd may not restart and nobody may be able to sign in. "+
 					"Fix the reported line, check with `sshd -t`", res.Tail(300))}
@@ -78,6 +80,27 @@ func sshdTest(ctx context.Context, runner run.Runner) (vals map[string][]string,
 		return nil, false, nil
 	}
 	return vals, true, nil
+}
+
+// namesConfigLine reports whether sshd's error output points at a line of
+// its configuration ("/etc/ssh/sshd_config: line 3: Bad configuration
+// option: X", "/etc/ssh/sshd_config line 9: Directive 'X' is not allowed
+// within a Match block").
+func namesConfigLine(out string) bool {
+	out = strings.ToLower(out)
+	if strings.Contains(out, "bad configuration option") {
+		return true
+	}
+	for i := 0; ; {
+		j := strings.Index(out[i:], "line ")
+		if j < 0 {
+			return false
+		}
+		i += j + len("line ")
+		if i < len(out) && out[i] >= '0' && out[i] <= '9' {
+			return true
+		}
+	}
 }
 
 // ParseSSHDTest parses `sshd -T` output: one "keyword value" per line, with

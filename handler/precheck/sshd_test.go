@@ -342,6 +342,18 @@ func TestSSHD(t *testing.T) {
 			contains:  map[string][]string{WarnConfigTestFail: {"Bad configuration option: Bogus", "sshd -t"}},
 		},
 		{
+			name:      "privsep directory missing: fallback, no warning",
+			files:     map[string]string{"/etc/ssh/sshd_config": "AllowGroups admins\n"},
+			responses: map[string]runtest.Response{"sshd -T": {ExitCode: 255, Stderr: "Missing privilege separation directory: /run/sshd\n"}, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnAllowGroups},
+		},
+		{
+			name:      "directive not allowed in Match",
+			files:     map[string]string{"/etc/ssh/sshd_config": "Match all\nPort 2\n"},
+			responses: map[string]runtest.Response{"sshd -T": {ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 2: Directive 'Port' is not allowed within a Match block\n"}, "sshd -V": {Stderr: v96}},
+			want:      []string{WarnConfigTestFail},
+		},
+		{
 			name:  "no openssh at all",
 			files: map[string]string{"/etc/": ""},
 			responses: map[string]runtest.Response{
