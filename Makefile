@@ -11,8 +11,12 @@ BIN       := aadsshlogin-handler
 ARCHES    := amd64 arm64
 GO        ?= go
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
-DIST      := dist
-STAGE     := build/package
+DIST      ?= dist
+STAGE     ?= build/package
+BINDIR    ?= bin
+# The next version, for update scenarios in the demo and tests.
+NEXT_VERSION := $(shell awk -F. '{printf "%d.%d.%d.%d", $$1, $$2, $$3, $$4 + 1}' VERSION)
+NEXT_ZIP  := build/next/$(HANDLER)__$(NEXT_VERSION).zip
 ZIP       := $(DIST)/$(HANDLER)__$(VERSION).zip
 FUZZTIME  ?= 4s
 GOBIN     := $(shell $(GO) env GOPATH)/bin
@@ -22,11 +26,11 @@ STATICCHECK_VERSION := v0.8.2
 APT_PACKAGES := openssl zip unzip iproute2 gnupg ca-certificates dpkg-dev apt-utils \
 	mmdebstrap debootstrap rpm createrepo-c dnf zypper
 
-.PHONY: build package deps test fuzz lint check demo bench clean
+.PHONY: build package package-next deps test fuzz lint check demo bench clean
 
-build: $(foreach a,$(ARCHES),bin/$(BIN)-$(a))
+build: $(foreach a,$(ARCHES),$(BINDIR)/$(BIN)-$(a))
 
-bin/$(BIN)-%: FORCE
+$(BINDIR)/$(BIN)-%: FORCE
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(GOFLAGS_BUILD) -o $@ ./handler
 
 FORCE:
@@ -37,11 +41,15 @@ package: build
 	rm -rf $(STAGE) && mkdir -p $(STAGE)/bin $(STAGE)/scripts $(DIST)
 	cp HandlerManifest.json $(STAGE)/
 	install -m 0755 scripts/aadsshlogin-shim $(STAGE)/scripts/
-	install -m 0755 $(foreach a,$(ARCHES),bin/$(BIN)-$(a)) $(STAGE)/bin/
+	install -m 0755 $(foreach a,$(ARCHES),$(BINDIR)/$(BIN)-$(a)) $(STAGE)/bin/
 	$(GO) run ./manifest/cmd/genmanifest -version $(VERSION) -out $(STAGE)/manifest.xml
 	find $(STAGE) -exec touch -h -d '2000-01-01T00:00:00Z' {} +
-	rm -f $(ZIP) && cd $(STAGE) && zip -q -X -r ../../$(ZIP) HandlerManifest.json manifest.xml scripts bin
+	rm -f $(ZIP) && cd $(STAGE) && zip -q -X -r $(CURDIR)/$(ZIP) HandlerManifest.json manifest.xml scripts bin
 	@echo "package: $(ZIP) ($$(stat -c %s $(ZIP)) bytes)"
+
+# The same package with the next version number (update scenarios).
+package-next:
+	$(MAKE) --no-print-directory package VERSION=$(NEXT_VERSION) DIST=build/next STAGE=build/package-next BINDIR=build/next/bin
 
 # Installs what the tests need on a Debian machine (idempotent; root).
 deps:
@@ -76,8 +84,9 @@ fuzz:
 check: deps lint test fuzz package
 	@unzip -l $(ZIP) | grep -q ' HandlerManifest.json$$' && echo "check: $(ZIP) has HandlerManifest.json at its root"
 
-demo: deps package
-	$(GO) run ./test/demo -zip $(ZIP) $(if $(SCENARIO),-scenario $(SCENARIO),)
+demo: deps package package-next
+	$(GO) build -o build/demo ./test/demo
+	build/demo -zip $(ZIP) -zip2 $(NEXT_ZIP) $(if $(SCENARIO),-scenario $(SCENARIO),)
 
 bench: deps package
 	$(GO) run ./test/bench -zip $(ZIP) -out bench/report.md

@@ -1,0 +1,91 @@
+// Command demo runs the extension zip through a simulated guest agent on a
+// sandboxed Debian 12 VM (see package test/sandbox). `make demo` calls it.
+//
+//	demo -zip dist/…__1.0.0.1.zip [-zip2 build/next/…__1.0.0.2.zip] [-scenario full|no-identity|legacy]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/Azure/aadsshlogin-extension-linux/test/sandbox"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "inner" {
+		if err := sandbox.Inner(context.Background(), os.Args[2], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "sandbox:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(run())
+}
+
+func run() int {
+	var names []string
+	for n := range sandbox.Scenarios() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	zip := flag.String("zip", "", "handler package (required)")
+	zip2 := flag.String("zip2", "", "package of the next version, for the update phase")
+	scenario := flag.String("scenario", "full", fmt.Sprintf("scenario: %v", names))
+	agentsim := flag.String("agentsim", "", "static agentsim binary (default: built now)")
+	work := flag.String("work", "", "scratch folder (default: a temporary one, deleted)")
+	flag.Parse()
+	if *zip == "" {
+		fmt.Fprintln(os.Stderr, "demo: -zip is required (make demo builds it)")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dir := *work
+	if dir == "" {
+		d, err := os.MkdirTemp("", "aadssh-demo-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			return 1
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return 1
+	}
+	if *agentsim == "" {
+		*agentsim = filepath.Join(dir, "agentsim")
+		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", *agentsim, "./test/agentsim/cmd/agentsim")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "demo: build agentsim:", err)
+			return 1
+		}
+	}
+	abs := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		a, _ := filepath.Abs(p)
+		return a
+	}
+	err = sandbox.Run(ctx, sandbox.Options{
+		Zip: abs(*zip), NextZip: abs(*zip2), Scenario: *scenario, Self: self, Agentsim: abs(*agentsim),
+		WorkDir: filepath.Join(dir, "sandbox"), Out: os.Stdout,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return 1
+	}
+	return 0
+}

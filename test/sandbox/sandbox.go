@@ -1,0 +1,257 @@
+// Package sandbox runs the real extension zip on a simulated Azure VM built
+// from real parts, and is what `make demo`, the end-to-end tests and the
+// fault batteries use:
+//
+//   - a Debian 12 chroot (mmdebstrap, cached) whose apt, dpkg and os-release
+//     are the ones a VM has;
+//   - a network namespace created for the run, in which a fake IMDS answers
+//     on 169.254.169.254:80 and a loopback HTTPS repository, laid out and
+//     signed like packages.microsoft.com, serves fake aadsshlogin packages
+//     (the handler reaches it through its private-mirror setting);
+//   - the guest-agent simulator (test/agentsim), run inside the chroot and the
+//     namespace, driving the zip through install, enable, settings change,
+//     agent restart, version update and removal.
+//
+// Nothing leaves the machine: the namespace has only its own loopback.
+//
+// The host side (Run) prepares the chroot, repository and binaries, creates
+// the namespace and re-executes a binary in it (ip netns exec … <self> inner);
+// that inner side (Inner) starts the servers and runs the simulator.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
+)
+
+// HandlerName is the extension's name as the agent knows it.
+const HandlerName = "Microsoft.Azure.ActiveDirectory.AADSSHLoginForLinux"
+
+// Options describe one sandbox run.
+type Options struct {
+	// Zip and NextZip are the handler packages of the first version and of
+	// the version to update to (NextZip may be empty: no update phase).
+	Zip, NextZip string
+	// Scenario is one of Scenarios().
+	Scenario string
+	// Self is a binary that runs Inner when called as `<Self> inner <config>`
+	// (the demo command itself, or a test-built copy of it).
+	Self string
+	// Agentsim is a static build of test/agentsim/cmd/agentsim.
+	Agentsim string
+	// WorkDir is a scratch folder (deleted afterwards unless Keep).
+	WorkDir string
+	// CacheDir holds the chroot tarball cache ("" = fixtures default).
+	CacheDir string
+	Keep     bool
+	// Out receives the human transcript.
+	Out io.Writer
+}
+
+// Phase is one agentsim invocation (or machine check) of a scenario.
+type Phase struct {
+	Title string `json:"title"`
+	// Scenario is the agentsim scenario run ("" for a check).
+	Scenario string `json:"scenario,omitempty"`
+	// Zip selects the package: 1 = Zip, 2 = NextZip (update).
+	Zip int `json:"zip,omitempty"`
+	// Expect are agentsim -expect arguments (verb=N).
+	Expect []string `json:"expect,omitempty"`
+	// Check, for a check phase: "installed" or "absent" (aadsshlogin in dpkg).
+	Check string `json:"check,omitempty"`
+	// Protected adds protected settings carrying the mirror URL.
+	Protected bool `json:"protected,omitempty"`
+}
+
+// Plan is what a scenario does.
+type Plan struct {
+	Name         string  `json:"name"`
+	Description  string  `json:"description"`
+	IMDSScenario string  `json:"imdsScenario"`
+	Legacy       bool    `json:"legacy,omitempty"`
+	Phases       []Phase `json:"phases"`
+}
+
+// Scenarios lists the plans by name.
+func Scenarios() map[string]Plan {
+	return map[string]Plan{
+		"full": {Name: "full", IMDSScenario: "present",
+			Description: "install, enable, settings change, agent restart, update to the next version, removal",
+			Phases: []Phase{
+				{Title: "first deployment: install + enable", Scenario: "first", Zip: 1},
+				{Title: "aadsshlogin is installed", Check: "installed"},
+				{Title: "settings change: new sequence number, enable only", Scenario: "settings", Zip: 1, Protected: true},
+				{Title: "agent restart: enable again with the same sequence number (no-op)", Scenario: "restart", Zip: 1},
+				{Title: "version update: old disable, new update, old uninstall, new install + enable", Scenario: "update", Zip: 2},
+				{Title: "aadsshlogin is still installed after the update", Check: "installed"},
+				{Title: "removal: disable, uninstall", Scenario: "remove", Zip: 2},
+				{Title: "aadsshlogin is gone", Check: "absent"},
+			}},
+		"no-identity": {Name: "no-identity", IMDSScenario: "missing",
+			Description: "the VM has no system-assigned managed identity: install reports transitioning and exits 22",
+			Phases: []Phase{
+				{Title: "first deployment without a managed identity", Scenario: "first", Zip: 1, Expect: []string{"install=22"}},
+				{Title: "nothing was installed", Check: "absent"},
+			}},
+		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
+			Description: "the legacy AADLoginForLinux package aadlogin is installed: install reports transitioning and exits 23",
+			Phases: []Phase{
+				{Title: "first deployment next to the legacy aadlogin package", Scenario: "first", Zip: 1, Expect: []string{"install=23"}},
+				{Title: "aadsshlogin was not installed", Check: "absent"},
+			}},
+	}
+}
+
+// innerConfig is handed to the inner side as a JSON file.
+type innerConfig struct {
+	Plan      Plan   `json:"plan"`
+	ChrootDir string `json:"chrootDir"`
+	RepoRoot  string `json:"repoRoot"`
+	WorkDir   string `json:"workDir"`
+	PublicKey string `json:"publicKey"`
+	// HostNetNS identifies the namespace the run started in.
+	HostNetNS string `json:"hostNetNS"`
+	// Zips are the paths inside the chroot of package 1 and 2.
+	Zips [2]string `json:"zips"`
+}
+
+// Run prepares the sandbox and runs the scenario; a nil error means every
+// phase met its expectation.
+func Run(ctx context.Context, opt Options) error {
+	plan, ok := Scenarios()[opt.Scenario]
+	if !ok {
+		return fmt.Errorf("unknown scenario %q", opt.Scenario)
+	}
+	if missing := fixtures.HaveTools("ip", "mmdebstrap", "dpkg-deb", "apt-ftparchive", "gpg", "createrepo_c", "rpmbuild"); len(missing) > 0 {
+		return fmt.Errorf("missing tools: %s (run `make deps`)", strings.Join(missing, ", "))
+	}
+	out := opt.Out
+	if out == nil {
+		out = io.Discard
+	}
+	cache := opt.CacheDir
+	if cache == "" {
+		var err error
+		if cache, err = fixtures.DefaultCacheDir(); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(opt.WorkDir, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	fmt.Fprintf(out, "== sandbox: scenario %q: %s\n", plan.Name, plan.Description)
+	fmt.Fprintf(out, "-- preparing a Debian 12 chroot (cache %s)\n", cache)
+	ch, err := fixtures.NewChroot(cache, filepath.Join(opt.WorkDir, "chroot"))
+	if err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	defer func() {
+		if cerr := ch.Close(); cerr != nil {
+			fmt.Fprintf(out, "warning: chroot cleanup: %v\n", cerr)
+		}
+	}()
+	fmt.Fprintln(out, "-- building signed fake aadsshlogin packages and a packages.microsoft.com look-alike repository")
+	key, err := fixtures.NewKey(opt.WorkDir, "sandbox-repo")
+	if err != nil {
+		return err
+	}
+	defer key.Close()
+	repoRoot := filepath.Join(opt.WorkDir, "pmc")
+	pmc, err := fixtures.BuildPMC(repoRoot, key, fixtures.DefaultPackages())
+	if err != nil {
+		return fmt.Errorf("repository: %w", err)
+	}
+	if plan.Legacy {
+		fmt.Fprintln(out, "-- installing the legacy aadlogin package in the VM")
+		deb, ok := pmc.Debs["aadlogin_"+fixtures.AADLogin("").Version]
+		if !ok {
+			for k, v := range pmc.Debs {
+				if strings.HasPrefix(k, "aadlogin_") {
+					deb, ok = v, true
+				}
+			}
+		}
+		if !ok {
+			return errors.New("no aadlogin package was built")
+		}
+		if err := copyFile(deb, ch.Path("/tmp/aadlogin.deb"), 0o644); err != nil {
+			return err
+		}
+		if res, err := ch.Run("dpkg", "-i", "/tmp/aadlogin.deb"); err != nil {
+			return fmt.Errorf("install legacy aadlogin: %w: %s", err, res.Stderr)
+		}
+	}
+	hostNS, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return err
+	}
+	cfg := innerConfig{HostNetNS: hostNS, Plan: plan, ChrootDir: ch.Dir, RepoRoot: repoRoot, WorkDir: opt.WorkDir, PublicKey: string(key.Armored)}
+	opt_ := filepath.Join("/opt", "aadssh-sandbox")
+	if err := os.MkdirAll(ch.Path(opt_), 0o755); err != nil {
+		return err
+	}
+	if err := copyFile(opt.Agentsim, ch.Path(opt_+"/agentsim"), 0o755); err != nil {
+		return err
+	}
+	for i, z := range []string{opt.Zip, opt.NextZip} {
+		if z == "" {
+			continue
+		}
+		inside := opt_ + "/" + filepath.Base(z)
+		if err := copyFile(z, ch.Path(inside), 0o644); err != nil {
+			return err
+		}
+		cfg.Zips[i] = inside
+	}
+	cfgPath := filepath.Join(opt.WorkDir, "inner.json")
+	data, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		return err
+	}
+	ns := fmt.Sprintf("aadssh-sbx-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
+	if res, err := runCmd(ctx, "ip", "netns", "add", ns); err != nil {
+		return fmt.Errorf("create network namespace: %w: %s", err, res)
+	}
+	defer runCmd(context.Background(), "ip", "netns", "delete", ns)
+	fmt.Fprintf(out, "-- network namespace %s: fake IMDS (%s) on 169.254.169.254:80, HTTPS repository on 127.0.0.1 (prepared in %s)\n",
+		ns, plan.IMDSScenario, time.Since(start).Round(time.Second))
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, opt.Self, "inner", cfgPath)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("scenario %q failed: %w", plan.Name, err)
+	}
+	fmt.Fprintf(out, "== sandbox: scenario %q passed in %s\n", plan.Name, time.Since(start).Round(time.Second))
+	return nil
+}
+
+func runCmd(ctx context.Context, name string, args ...string) (string, error) {
+	var buf bytes.Buffer
+	c := exec.CommandContext(ctx, name, args...)
+	c.Stdout, c.Stderr = &buf, &buf
+	err := c.Run()
+	return strings.TrimSpace(buf.String()), err
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, mode)
+}
+
