@@ -47,6 +47,20 @@ func TestScenarios(t *testing.T) {
 				if st := out.Steps[1].Status; st == nil || !st.Missing || st.Status != "transitioning" {
 					t.Errorf("install status = %+v, want missing ⇒ transitioning", st)
 				}
+				base := h.sim.BaseDir(v1)
+				want := map[string]string{
+					"AZURE_GUEST_AGENT_EXTENSION_PATH":               base,
+					"AZURE_GUEST_AGENT_EXTENSION_VERSION":            v1,
+					"AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS":        "168.63.129.16",
+					"AZURE_GUEST_AGENT_EXTENSION_SUPPORTED_FEATURES": `[{"Key": "ExtensionTelemetryPipeline", "Value": "1.0"}]`,
+					"ConfigSequenceNumber":                           "0",
+					"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE":      "NOT_RUN",
+				}
+				for _, verb := range []string{"install", "enable"} {
+					if diff := cmp.Diff(want, h.env(verb, v1)); diff != "" {
+						t.Errorf("%s env (-want +got):\n%s", verb, diff)
+					}
+				}
 			},
 		},
 		{
@@ -107,6 +121,13 @@ func TestScenarios(t *testing.T) {
 			check: func(t *testing.T, h *harness, _ Outcome) {
 				if exists(h.sim.BaseDir(v1)) || exists(h.sim.ZipPath(v1)) {
 					t.Errorf("versioned dir or cached zip left behind")
+				}
+				// disable and uninstall get only the common variables.
+				for _, verb := range []string{"disable", "uninstall"} {
+					env := h.env(verb, v1)
+					if _, ok := env["AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE"]; ok || len(env) != 5 {
+						t.Errorf("%s env has %d agent variables, want the 5 common ones: %v", verb, len(env), env)
+					}
 				}
 				if !exists(filepath.Join(h.sim.Options().LogDir, "CommandExecution.log")) {
 					t.Errorf("log dir must survive removal")

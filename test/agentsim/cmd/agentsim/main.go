@@ -56,6 +56,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&envs, "env", "KEY=VAL added to the commands' environment (repeatable)")
 	keep := fs.Bool("keep", true, "keep the temp dirs the command created")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	usage := func(format string, a ...any) int {
