@@ -334,6 +334,7 @@ func TestInstallerIntegration(t *testing.T) {
 		{"rhel9/wrong-signing-key-skip-if-unavailable", func(t *testing.T, e *env) { rhel9WrongKey(t, e, true) }},
 		{"sles15.5/zypper-pinned", sles155Pinned},
 		{"sles15.6/zypper-latest", sles156Latest},
+		{"sles15.6/wrong-signing-key", slesWrongKey},
 	}
 	var ran, passed, skipped int
 	start := time.Now()
@@ -529,6 +530,25 @@ func rhel9Install(t *testing.T, e *env) {
 	if in := installs(s.rec.take()); len(in) > 0 {
 		t.Errorf("second Ensure ran install commands: %q", in)
 	}
+	s.removeTwice("/etc/yum.repos.d/microsoft-prod.repo")
+}
+
+// removeTwice runs Remove twice and checks the package, its wiring and the
+// repository file are gone (rpm distributions).
+func (s *scenario) removeTwice(repoFile string) {
+	s.t.Helper()
+	for i := 1; i <= 2; i++ {
+		if err := s.in.Remove(s.ctx()); err != nil {
+			s.t.Fatalf("Remove #%d: %v", i, err)
+		}
+	}
+	if got := s.rpmVersion("aadsshlogin"); got != "" {
+		s.t.Errorf("aadsshlogin %s still installed after Remove", got)
+	}
+	s.wired(false)
+	if fileExists(s.c.Path(repoFile)) {
+		s.t.Errorf("Remove left %s", repoFile)
+	}
 }
 
 // rhel9WrongKey: repository metadata and packages signed by another key →
@@ -585,6 +605,10 @@ func sles155Pinned(t *testing.T, e *env) {
 	if res.Changed {
 		t.Errorf("second Ensure reported Changed=true")
 	}
+	s.removeTwice("/etc/zypp/repos.d/microsoft-prod.repo")
+	if b, err := os.ReadFile(s.c.Path("/etc/zypp/locks")); err == nil && strings.Contains(string(b), "aadsshlogin") {
+		t.Errorf("Remove left the zypper lock on aadsshlogin:\n%s", b)
+	}
 }
 
 // sles156Latest: from 15.6 on the latest version is installed.
@@ -595,6 +619,28 @@ func sles156Latest(t *testing.T, e *env) {
 		t.Errorf("rpm -q aadsshlogin = %q, want %s (Installed=%v)", got, fixtures.LatestVersion, res.Installed)
 	}
 	s.wired(true)
+}
+
+// slesWrongKey: zypper refuses metadata signed by an untrusted key → code
+// 52 naming the signature, nothing installed.
+func slesWrongKey(t *testing.T, e *env) {
+	s := e.scenario(t, &fixtures.PoseSLES156)
+	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
+	defer e.srv.SetFaults()
+	_, err := s.in.Ensure(s.ctx())
+	s.skipIfStub(err)
+	if err == nil {
+		t.Fatalf("Ensure succeeded against a repository signed with an untrusted key")
+	}
+	if got := failure.CodeOf(err); got != failure.Code(52) {
+		t.Errorf("code %d, want 52: %v", got, err)
+	}
+	if msg := strings.ToLower(err.Error()); !strings.Contains(msg, "signature") && !strings.Contains(msg, "signed") {
+		t.Errorf("message mentions no signature: %v", err)
+	}
+	if got := s.rpmVersion("aadsshlogin"); got != "" {
+		t.Errorf("aadsshlogin %s installed from an untrusted repository", got)
+	}
 }
 
 func fileExists(p string) bool {
