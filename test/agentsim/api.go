@@ -3,6 +3,8 @@ package agentsim
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 )
 
 // Install processes the first goal state for pkg on a lib dir where no
@@ -26,8 +28,14 @@ func (s *Simulator) Enable(ctx context.Context, version string, set *Settings) (
 }
 
 // Restart simulates an agent restart: the same goal state is processed
-// again, so enable runs with the last settings and sequence number.
+// again, so enable runs with the last settings and sequence number this
+// Simulator processed.
 func (s *Simulator) Restart(ctx context.Context, version string) (Outcome, error) {
+	if s.current == nil {
+		if _, err := os.Stat(filepath.Join(s.inst(version).configDir(), "0.settings")); err != nil {
+			return Outcome{}, fmt.Errorf("restart: this Simulator has processed no goal state with settings for %s yet", version)
+		}
+	}
 	return s.Enable(ctx, version, s.current)
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 )
 
@@ -22,11 +24,37 @@ type ScenarioConfig struct {
 	NewSettings *Settings
 }
 
-func (c ScenarioConfig) newSettings() *Settings {
+// newSettings is cfg.NewSettings, else cfg's settings with the sequence
+// number after the last goal state's.
+func (s *Simulator) newSettings(c ScenarioConfig) *Settings {
 	if c.NewSettings != nil {
 		return c.NewSettings
 	}
-	n := Settings{Seq: seqOf(c.Settings) + 1}
+	n := Settings{Seq: seqOf(s.lastGoal(c)) + 1}
+	if c.Settings != nil {
+		n.Public, n.Protected = c.Settings.Public, c.Settings.Protected
+	}
+	return &n
+}
+
+// lastGoal is the settings of the last goal state processed: remembered by
+// this Simulator, else (a new process on an existing lib dir) cfg.Settings
+// with the sequence number on disk, found by the agent's "last modified
+// <n>.settings" rule; an empty settings file means no settings.
+func (s *Simulator) lastGoal(c ScenarioConfig) *Settings {
+	if s.current != nil {
+		return s.current
+	}
+	v, ok := s.InstalledVersion()
+	if !ok {
+		return c.Settings
+	}
+	in := s.inst(v)
+	seq := s.lastSeq(in)
+	if fi, err := os.Stat(filepath.Join(in.configDir(), fmt.Sprintf("%d.settings", seq))); err == nil && fi.Size() == 0 && c.Settings == nil {
+		return nil
+	}
+	n := Settings{Seq: seq}
 	if c.Settings != nil {
 		n.Public, n.Protected = c.Settings.Public, c.Settings.Protected
 	}
@@ -91,7 +119,7 @@ func SettingsChange(ctx context.Context, s *Simulator, cfg ScenarioConfig) (Outc
 	if err != nil {
 		return Outcome{}, err
 	}
-	return s.goal(ctx, Package{Zip: cfg.Package.Zip, Version: v}, cfg.newSettings())
+	return s.goal(ctx, Package{Zip: cfg.Package.Zip, Version: v}, s.newSettings(cfg))
 }
 
 // AgentRestart: the first goal state after an agent restart re-runs enable
@@ -102,11 +130,7 @@ func AgentRestart(ctx context.Context, s *Simulator, cfg ScenarioConfig) (Outcom
 	if err != nil {
 		return Outcome{}, err
 	}
-	set := s.current
-	if set == nil {
-		set = cfg.Settings
-	}
-	return s.goal(ctx, Package{Zip: cfg.Package.Zip, Version: v}, set)
+	return s.goal(ctx, Package{Zip: cfg.Package.Zip, Version: v}, s.lastGoal(cfg))
 }
 
 // DisableScenario: legacy "disabled" goal state.
@@ -147,11 +171,7 @@ func VersionUpdate(ctx context.Context, s *Simulator, cfg ScenarioConfig) (Outco
 	if nv == old {
 		return Outcome{}, fmt.Errorf("update scenario: version %s is already installed; give a package with another version", nv)
 	}
-	set := s.current
-	if set == nil {
-		set = cfg.Settings
-	}
-	return s.goal(ctx, *cfg.NewPackage, set)
+	return s.goal(ctx, *cfg.NewPackage, s.lastGoal(cfg))
 }
 
 // Full runs first → settings → restart → update (with a new package) →

@@ -117,3 +117,33 @@ func TestRunJSON(t *testing.T) {
 		t.Errorf("report: ok=%v last=%+v", rep.OK, last)
 	}
 }
+
+// TestPhasesAcrossInvocations runs one scenario per process on one lib dir,
+// as test/sandbox does: the sequence number must carry over from disk.
+func TestPhasesAcrossInvocations(t *testing.T) {
+	dir := t.TempDir()
+	z1, z2 := writeZip(t, dir, "1.0.0.1"), writeZip(t, dir, "1.0.0.2")
+	pubFile := filepath.Join(dir, "pub.json")
+	os.WriteFile(pubFile, []byte(`{"k":"v"}`), 0o644)
+	base := []string{"-lib", filepath.Join(dir, "lib"), "-log", filepath.Join(dir, "log"), "-timeout-scale", "0.02",
+		"-status-retry-delay", "5ms", "-settings", pubFile, "-zip", z1}
+	phases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-scenario", "first"}, "first    enable      v1.0.0.1    seq=0"},
+		{[]string{"-scenario", "settings"}, "settings enable      v1.0.0.1    seq=1"},
+		{[]string{"-scenario", "restart"}, "restart  enable      v1.0.0.1    seq=1"},
+		{[]string{"-scenario", "update", "-zip2", z2}, "update   enable      v1.0.0.2    seq=1"},
+		{[]string{"-scenario", "remove"}, "remove   remove-dir  v1.0.0.2    seq=1"},
+	}
+	for _, ph := range phases {
+		var stdout, stderr bytes.Buffer
+		if code := run(append(append([]string{}, base...), ph.args...), &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", ph.args, code, stdout.String(), stderr.String())
+		}
+		if !strings.Contains(stdout.String(), ph.want) {
+			t.Errorf("%v: stdout lacks %q:\n%s", ph.args, ph.want, stdout.String())
+		}
+	}
+}
