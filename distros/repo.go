@@ -151,8 +151,14 @@ func buildRepo(p Platform, src Source, arch string) (repoConfig, error) {
 		if row.Repo != RepoZypper {
 			b.WriteString("sslverify=1\n")
 		}
-		if row.Repo == RepoMariner {
+		switch row.Repo {
+		case RepoMariner:
+			// As the distro's own extras repository file does.
 			b.WriteString("skip_if_unavailable=True\n")
+		case RepoRPM, RepoAzureLx:
+			// Explicit, so a global skip_if_unavailable=True in dnf.conf
+			// cannot turn a bad signature or URL into "package not found".
+			b.WriteString("skip_if_unavailable=False\n")
 		}
 		c.Files = append([]repoFile{{file, []byte(b.String())}}, keys...)
 		return c, nil
