@@ -3,8 +3,6 @@ package agentsim
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 )
 
 // Install processes the first goal state for pkg on a lib dir where no
@@ -28,15 +26,10 @@ func (s *Simulator) Enable(ctx context.Context, version string, set *Settings) (
 }
 
 // Restart simulates an agent restart: the same goal state is processed
-// again, so enable runs with the last settings and sequence number this
-// Simulator processed.
+// again, so enable runs with the last settings and sequence number (those
+// this Simulator processed, else the settings file on disk, replayed).
 func (s *Simulator) Restart(ctx context.Context, version string) (Outcome, error) {
-	if s.current == nil {
-		if _, err := os.Stat(filepath.Join(s.inst(version).configDir(), "0.settings")); err != nil {
-			return Outcome{}, fmt.Errorf("restart: this Simulator has processed no goal state with settings for %s yet", version)
-		}
-	}
-	return s.Enable(ctx, version, s.current)
+	return s.Enable(ctx, version, s.lastGoal(ScenarioConfig{}))
 }
 
 // Update processes a goal state that moves the installed oldVersion to

@@ -38,11 +38,11 @@ func (s *Simulator) newSettings(c ScenarioConfig) *Settings {
 }
 
 // lastGoal is the settings of the last goal state processed: remembered by
-// this Simulator, else (a new process on an existing lib dir) cfg.Settings
-// with the sequence number on disk, found by the agent's "last modified
-// <n>.settings" rule; an empty settings file means no settings.
+// this Simulator, else (a new process on an existing lib dir) the settings
+// file on disk replayed verbatim, the sequence number found by the agent's
+// "last modified <n>.settings" rule; an empty file means no settings.
 func (s *Simulator) lastGoal(c ScenarioConfig) *Settings {
-	if s.current != nil {
+	if s.current != nil || s.processed {
 		return s.current
 	}
 	v, ok := s.InstalledVersion()
@@ -51,14 +51,14 @@ func (s *Simulator) lastGoal(c ScenarioConfig) *Settings {
 	}
 	in := s.inst(v)
 	seq := s.lastSeq(in)
-	if fi, err := os.Stat(filepath.Join(in.configDir(), fmt.Sprintf("%d.settings", seq))); err == nil && fi.Size() == 0 && c.Settings == nil {
+	b, err := os.ReadFile(filepath.Join(in.configDir(), fmt.Sprintf("%d.settings", seq)))
+	if err != nil {
+		return c.Settings
+	}
+	if len(b) == 0 {
 		return nil
 	}
-	n := Settings{Seq: seq}
-	if c.Settings != nil {
-		n.Public, n.Protected = c.Settings.Public, c.Settings.Protected
-	}
-	return &n
+	return &Settings{Seq: seq, File: b}
 }
 
 // ScenarioFunc runs one scenario on a simulator.
@@ -89,7 +89,7 @@ func ScenarioNames() []string {
 func (s *Simulator) goal(ctx context.Context, pkg Package, set *Settings) (Outcome, error) {
 	out, err := s.GoalState(ctx, pkg, set)
 	if err == nil {
-		s.current = set
+		s.current, s.processed = set, true
 	}
 	return out, err
 }

@@ -30,6 +30,9 @@ type Settings struct {
 	// Protected is the ARM "protectedSettings" object in clear text; nil
 	// means none (protectedSettings and the thumbprint are written as null).
 	Protected json.RawMessage
+	// File, when not nil, is written verbatim as <seq>.settings instead of
+	// rendering Public and Protected: a goal state replayed from disk.
+	File []byte
 }
 
 // seqOf returns the sequence number of s; a nil Settings (no settings at
@@ -120,6 +123,9 @@ func (s *Simulator) encrypt(ctx context.Context, plain []byte) (string, certific
 func (s *Simulator) settingsFile(ctx context.Context, set *Settings) ([]byte, error) {
 	if set == nil {
 		return []byte{}, nil
+	}
+	if set.File != nil {
+		return set.File, nil
 	}
 	pub := json.RawMessage("null")
 	if len(set.Public) > 0 {

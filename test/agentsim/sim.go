@@ -65,6 +65,9 @@ type Simulator struct {
 	// current is the settings of the last goal state processed, reused
 	// when the agent "restarts".
 	current *Settings
+	// processed is set once a goal state was processed (current may be nil:
+	// no settings).
+	processed bool
 }
 
 // New validates opt, fills defaults and returns a Simulator.

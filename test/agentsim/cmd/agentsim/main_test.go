@@ -125,6 +125,8 @@ func TestPhasesAcrossInvocations(t *testing.T) {
 	z1, z2 := writeZip(t, dir, "1.0.0.1"), writeZip(t, dir, "1.0.0.2")
 	pubFile := filepath.Join(dir, "pub.json")
 	os.WriteFile(pubFile, []byte(`{"k":"v"}`), 0o644)
+	protFile := filepath.Join(dir, "prot.json")
+	os.WriteFile(protFile, []byte(`{"secret":"s"}`), 0o644)
 	base := []string{"-lib", filepath.Join(dir, "lib"), "-log", filepath.Join(dir, "log"), "-timeout-scale", "0.02",
 		"-status-retry-delay", "5ms", "-settings", pubFile, "-zip", z1}
 	phases := []struct {
@@ -132,7 +134,7 @@ func TestPhasesAcrossInvocations(t *testing.T) {
 		want string
 	}{
 		{[]string{"-scenario", "first"}, "first    enable      v1.0.0.1    seq=0"},
-		{[]string{"-scenario", "settings"}, "settings enable      v1.0.0.1    seq=1"},
+		{[]string{"-scenario", "settings", "-protected", protFile}, "settings enable      v1.0.0.1    seq=1"},
 		{[]string{"-scenario", "restart"}, "restart  enable      v1.0.0.1    seq=1"},
 		{[]string{"-scenario", "update", "-zip2", z2}, "update   enable      v1.0.0.2    seq=1"},
 		{[]string{"-scenario", "remove"}, "remove   remove-dir  v1.0.0.2    seq=1"},
@@ -144,6 +146,18 @@ func TestPhasesAcrossInvocations(t *testing.T) {
 		}
 		if !strings.Contains(stdout.String(), ph.want) {
 			t.Errorf("%v: stdout lacks %q:\n%s", ph.args, ph.want, stdout.String())
+		}
+		// Restart and update replay the goal state on disk, protected
+		// settings included.
+		if ph.args[1] == "restart" || ph.args[1] == "update" {
+			v := "1.0.0.1"
+			if ph.args[1] == "update" {
+				v = "1.0.0.2"
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "lib", agentsim.DefaultHandlerName+"-"+v, "config", "1.settings"))
+			if err != nil || !strings.Contains(string(b), `"protectedSettings": "MI`) {
+				t.Errorf("%s: 1.settings lost the protected settings: %s %v", ph.args[1], b, err)
+			}
 		}
 	}
 }
