@@ -679,3 +679,22 @@ func TestEnsureTdnfListsInstalledVersion(t *testing.T) {
 		t.Error("Changed = false although the repository was configured")
 	}
 }
+
+func TestEnsureDpkgUpdatesDirTriggersRecovery(t *testing.T) {
+	h := newHarness(t, "ubuntu-24.04", Source{})
+	h.aptDefaults()
+	h.on("dpkg --force-confold", runtest.Response{})
+	writeFile(t, h.root.Path("/var/lib/dpkg/updates/0001"), "Package: aadsshlogin\n")
+	if _, err := h.in.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := h.fake.Lines()
+	if len(lines) < 2 || lines[1] != "dpkg --force-confold --force-confdef --configure -a" || !h.fake.Calls[1].Detach {
+		t.Errorf("no detached dpkg --configure -a after an empty audit: %q", lines)
+	}
+	h.on("dpkg --force-confold", runtest.Response{ExitCode: 1, Stderr: "dpkg: error processing package aadsshlogin (--configure)"})
+	_, err := h.in.Ensure(context.Background())
+	if failure.CodeOf(err) != failure.Dependency || !strings.Contains(err.Error(), "error processing package aadsshlogin") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package distros
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"unicode"
@@ -106,4 +107,22 @@ func validateMirrorURL(raw string) (string, error) {
 	u.Scheme = "https"
 	u.Host = strings.ToLower(u.Host)
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// Describe names the source and its trusted keys for a status message, e.g.
+// "https://packages.microsoft.com (signing key BC52 8686 … 29CF)".
+func (s Source) Describe() string {
+	fps := make([]string, len(s.Fingerprints))
+	for i, fp := range s.Fingerprints {
+		fps[i] = FormatFingerprint(fp)
+	}
+	kind := ""
+	if s.Mirror {
+		kind = "mirror "
+	}
+	noun := "signing key"
+	if len(fps) > 1 {
+		noun = "signing keys"
+	}
+	return fmt.Sprintf("%s%s (%s %s)", kind, s.BaseURL, noun, strings.Join(fps, ", "))
 }

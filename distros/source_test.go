@@ -118,3 +118,14 @@ func TestSourceForHostileMirror(t *testing.T) {
 		})
 	}
 }
+
+func TestSourceDescribe(t *testing.T) {
+	s, _ := SourceFor(cloud.ForEnvironment(""), "", nil)
+	if got, want := s.Describe(), "https://packages.microsoft.com (signing key BC52 8686 B50D 79E3 39D3 721C EB3E 94AD BE12 29CF)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	m, _ := SourceFor(cloud.ForEnvironment(""), "https://m.example.com/x", mirrorKey(t))
+	if got, want := m.Describe(), "mirror https://m.example.com/x (signing keys C4DA C41F B568 AD34 7827 01D4 C45D B3E0 CDE9 CBA3, BC52 8686 B50D 79E3 39D3 721C EB3E 94AD BE12 29CF)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
