@@ -327,6 +327,8 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/install-idempotent-remove", debInstallRemove},
 		{"debian12/wrong-signing-key", debWrongKey},
 		{"debian12/lock-held", debLockHeld},
+		{"debian12/repository-unavailable", debUnavailable},
+		{"debian12/pam-refused", debPAMRefused},
 		{"debian12/interrupted-dpkg", debInterrupted},
 		{"debian12/legacy-aadlogin", debLegacy},
 		{"rhel9/dnf-install", rhel9Install},
@@ -432,6 +434,52 @@ func debWrongKey(t *testing.T, e *env) {
 	}
 	if got := s.dpkgStatus("aadsshlogin"); strings.HasPrefix(got, "ii") {
 		t.Errorf("aadsshlogin installed (%q) from an untrusted repository", got)
+	}
+}
+
+// debUnavailable: the repository answers 503 → code 52 naming the URL,
+// nothing installed.
+func debUnavailable(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Status: 503})
+	defer e.srv.SetFaults()
+	_, err := s.in.Ensure(s.ctx())
+	s.skipIfStub(err)
+	if err == nil {
+		t.Fatalf("Ensure succeeded although the repository answers 503")
+	}
+	if got := failure.CodeOf(err); got != failure.Code(52) {
+		t.Errorf("code %d, want 52: %v", got, err)
+	}
+	if !strings.Contains(err.Error(), e.srv.URL) {
+		t.Errorf("message does not name the repository %s: %v", e.srv.URL, err)
+	}
+	if got := s.dpkgStatus("aadsshlogin"); strings.HasPrefix(got, "ii") {
+		t.Errorf("aadsshlogin installed (%q) without a repository", got)
+	}
+}
+
+// debPAMRefused: the package installs but its PAM registration is refused
+// (as pam-auth-update does with local changes) → code 57 naming pam_aad.
+func debPAMRefused(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	marker := s.c.Path(fixtures.RefusePAMMarker)
+	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.in.Ensure(s.ctx())
+	s.skipIfStub(err)
+	if err == nil {
+		t.Fatalf("Ensure succeeded although pam_aad is not registered")
+	}
+	if got := failure.CodeOf(err); got != failure.Code(57) {
+		t.Errorf("code %d, want 57: %v", got, err)
+	}
+	if !strings.Contains(err.Error(), "pam_aad") {
+		t.Errorf("message does not name pam_aad: %v", err)
 	}
 }
 
