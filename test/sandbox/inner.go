@@ -18,94 +18,148 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 )
 
-// Inner is the side of a run that executes inside the network namespace.
-func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
+// Env is the inner side of a sandbox, inside the network namespace: the
+// servers are running and the chroot trusts the repository's CA.
+type Env struct {
+	Config innerConfig
+	// ChrootDir is the VM's "/" as seen from the inner process.
+	ChrootDir string
+	IMDS      *fakeimds.Server
+	Repo      *fixtures.Server
+	// Zips are the handler packages' paths inside the chroot ("" if absent).
+	Zips [2]string
+	// SettingsFile and ProtectedFile (paths inside the chroot) configure
+	// the private mirror, in public and protected settings respectively.
+	SettingsFile, ProtectedFile string
+	closers                     []func()
+}
+
+// Close stops the servers.
+func (e *Env) Close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+	e.closers = nil
+}
+
+// Chroot returns a command running name inside the VM (chroot), with a
+// clean environment plus env.
+func (e *Env) Chroot(ctx context.Context, env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "chroot", append([]string{e.ChrootDir, name}, args...)...)
+	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "HOME=/root"}, env...)
+	return cmd
+}
+
+// Enter sets up the inside of a sandbox from the host's config file: the
+// loopback with 169.254.169.254, the fake IMDS (with imdsScenario, or the
+// plan's when empty), the HTTPS repository and the mirror settings files.
+func Enter(ctx context.Context, cfgPath, imdsScenario string) (*Env, error) {
 	data, err := os.ReadFile(cfgPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var cfg innerConfig
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return fmt.Errorf("inner config: %w", err)
+	e := &Env{}
+	if err := json.Unmarshal(data, &e.Config); err != nil {
+		return nil, fmt.Errorf("inner config: %w", err)
 	}
+	cfg := e.Config
+	e.ChrootDir, e.Zips = cfg.ChrootDir, cfg.Zips
 	if err := checkIsolated(cfg.HostNetNS); err != nil {
-		return err
+		return nil, err
 	}
 	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", "169.254.169.254/32", "dev", "lo"}} {
 		if res, err := runCmd(ctx, "ip", args...); err != nil {
-			return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, res)
+			return nil, fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, res)
 		}
 	}
-	sc, ok := fakeimds.Lookup(cfg.Plan.IMDSScenario)
+	if imdsScenario == "" {
+		imdsScenario = cfg.Plan.IMDSScenario
+	}
+	sc, ok := fakeimds.Lookup(imdsScenario)
 	if !ok {
-		return fmt.Errorf("unknown IMDS scenario %q", cfg.Plan.IMDSScenario)
+		return nil, fmt.Errorf("unknown IMDS scenario %q", imdsScenario)
 	}
 	imdsLog, err := os.Create(filepath.Join(cfg.WorkDir, "imds-requests.jsonl"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer imdsLog.Close()
-	imds := fakeimds.New(sc, imdsLog)
-	defer imds.Close()
+	e.closers = append(e.closers, func() { imdsLog.Close() })
+	e.IMDS = fakeimds.New(sc, imdsLog)
+	e.closers = append(e.closers, e.IMDS.Close)
 	ln, err := net.Listen("tcp", "169.254.169.254:80")
 	if err != nil {
-		return fmt.Errorf("fake IMDS: %w", err)
+		e.Close()
+		return nil, fmt.Errorf("fake IMDS: %w", err)
 	}
-	imdsSrv := &http.Server{Handler: imds, ReadHeaderTimeout: 10 * time.Second}
+	imdsSrv := &http.Server{Handler: e.IMDS, ReadHeaderTimeout: 10 * time.Second}
 	go imdsSrv.Serve(ln)
-	defer imdsSrv.Close()
-
-	repo, err := fixtures.NewServer(cfg.WorkDir, cfg.RepoRoot)
-	if err != nil {
-		return fmt.Errorf("repository server: %w", err)
+	e.closers = append(e.closers, func() { imdsSrv.Close() })
+	if e.Repo, err = fixtures.NewServer(cfg.WorkDir, cfg.RepoRoot); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("repository server: %w", err)
 	}
-	defer repo.Close()
-	if err := trustCA(ctx, cfg.ChrootDir, repo.CAPEM); err != nil {
-		return err
+	e.closers = append(e.closers, func() { e.Repo.Close() })
+	if err := trustCA(ctx, cfg.ChrootDir, e.Repo.CAPEM); err != nil {
+		e.Close()
+		return nil, err
 	}
-	dir := "/opt/aadssh-sandbox"
-	pub, _ := json.Marshal(map[string]any{"mirror": map[string]string{"url": repo.URL, "publicKey": cfg.PublicKey}})
-	prot, _ := json.Marshal(map[string]any{"mirror": map[string]string{"url": repo.URL}})
-	for name, body := range map[string][]byte{"settings.json": pub, "protected.json": prot} {
-		if err := os.WriteFile(filepath.Join(cfg.ChrootDir, dir, name), body, 0o600); err != nil {
-			return err
+	pub, _ := json.Marshal(map[string]any{"mirror": map[string]string{"url": e.Repo.URL, "publicKey": cfg.PublicKey}})
+	prot, _ := json.Marshal(map[string]any{"mirror": map[string]string{"url": e.Repo.URL}})
+	e.SettingsFile, e.ProtectedFile = InsideDir+"/settings.json", InsideDir+"/protected.json"
+	for name, body := range map[string][]byte{e.SettingsFile: pub, e.ProtectedFile: prot} {
+		if err := os.WriteFile(filepath.Join(cfg.ChrootDir, name), body, 0o600); err != nil {
+			e.Close()
+			return nil, err
 		}
 	}
-	fmt.Fprintf(out, "-- private mirror %s (signing key of the sandbox repository)\n", repo.URL)
+	return e, nil
+}
 
-	for i, ph := range cfg.Plan.Phases {
+// Agentsim returns the command running the simulator inside the VM with the
+// agent's real folders.
+func (e *Env) Agentsim(ctx context.Context, args ...string) *exec.Cmd {
+	base := []string{"-lib", "/var/lib/waagent", "-log", "/var/log/azure/" + HandlerName}
+	return e.Chroot(ctx, nil, InsideDir+"/agentsim", append(base, args...)...)
+}
+
+// Inner is the inner side of Run: it enters the sandbox and runs the plan.
+func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
+	e, err := Enter(ctx, cfgPath, "")
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	fmt.Fprintf(out, "-- private mirror %s (signing key of the sandbox repository)\n", e.Repo.URL)
+	for i, ph := range e.Config.Plan.Phases {
 		fmt.Fprintf(out, "\n## %d. %s\n", i+1, ph.Title)
 		if ph.Check != "" {
-			if err := checkPackage(ctx, cfg.ChrootDir, ph.Check, out); err != nil {
+			if err := checkPackage(ctx, e.ChrootDir, ph.Check, out); err != nil {
 				return err
 			}
 			continue
 		}
-		args := []string{cfg.ChrootDir, dir + "/agentsim",
-			"-lib", "/var/lib/waagent", "-log", "/var/log/azure/" + HandlerName,
-			"-scenario", ph.Scenario, "-settings", dir + "/settings.json"}
+		args := []string{"-scenario", ph.Scenario, "-settings", e.SettingsFile}
 		switch {
 		case ph.Scenario == "update":
-			args = append(args, "-zip", cfg.Zips[0], "-zip2", cfg.Zips[1])
+			args = append(args, "-zip", e.Zips[0], "-zip2", e.Zips[1])
 		case ph.Zip == 2:
-			args = append(args, "-zip", cfg.Zips[1])
+			args = append(args, "-zip", e.Zips[1])
 		default:
-			args = append(args, "-zip", cfg.Zips[0])
+			args = append(args, "-zip", e.Zips[0])
 		}
 		if ph.Protected {
-			args = append(args, "-protected", dir+"/protected.json")
+			args = append(args, "-protected", e.ProtectedFile)
 		}
-		for _, e := range ph.Expect {
-			args = append(args, "-expect", e)
+		for _, x := range ph.Expect {
+			args = append(args, "-expect", x)
 		}
-		cmd := exec.CommandContext(ctx, "chroot", args...)
-		cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "HOME=/root"}
+		cmd := e.Agentsim(ctx, args...)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("phase %q: agentsim: %w", ph.Title, err)
 		}
 	}
-	fmt.Fprintf(out, "\n-- IMDS answered %d token request(s); the repository served %d request(s)\n", imds.TokenRequests(), len(repo.Log()))
+	fmt.Fprintf(out, "\n-- IMDS answered %d token request(s); the repository served %d request(s)\n", e.IMDS.TokenRequests(), len(e.Repo.Log()))
 	return nil
 }
 

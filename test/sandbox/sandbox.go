@@ -133,106 +133,162 @@ func Run(ctx context.Context, opt Options) error {
 	if !ok {
 		return fmt.Errorf("unknown scenario %q", opt.Scenario)
 	}
+	start := time.Now()
+	out := opt.out()
+	fmt.Fprintf(out, "== sandbox: scenario %q: %s\n", plan.Name, plan.Description)
+	h, err := Prepare(ctx, opt, plan)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	fmt.Fprintf(out, "-- network namespace %s: fake IMDS (%s) on 169.254.169.254:80, HTTPS repository on 127.0.0.1 (prepared in %s)\n",
+		h.NetNS, plan.IMDSScenario, time.Since(start).Round(time.Second))
+	if err := h.Exec(ctx, out, opt.Self, "inner"); err != nil {
+		return fmt.Errorf("scenario %q failed: %w", plan.Name, err)
+	}
+	fmt.Fprintf(out, "== sandbox: scenario %q passed in %s\n", plan.Name, time.Since(start).Round(time.Second))
+	return nil
+}
+
+func (opt Options) out() io.Writer {
+	if opt.Out == nil {
+		return io.Discard
+	}
+	return opt.Out
+}
+
+// Host is a prepared sandbox seen from the host: a chroot with the binaries
+// and zips in it, a signed repository tree and a network namespace.
+type Host struct {
+	// NetNS is the name of the network namespace created for the run.
+	NetNS string
+	// ConfigPath is the file handed to the inner side.
+	ConfigPath string
+	Chroot     *fixtures.Chroot
+	PMC        *fixtures.PMC
+	Key        *fixtures.Key
+	cleanups   []func()
+}
+
+// Close deletes the namespace, unmounts and removes the chroot.
+func (h *Host) Close() {
+	for i := len(h.cleanups) - 1; i >= 0; i-- {
+		h.cleanups[i]()
+	}
+	h.cleanups = nil
+}
+
+// Exec runs `ip netns exec <ns> <self> <mode> <config>`: self's main must
+// call Enter (or Inner) for that mode. Output goes to out.
+func (h *Host) Exec(ctx context.Context, out io.Writer, self, mode string, extra ...string) error {
+	args := append([]string{"netns", "exec", h.NetNS, self, mode, h.ConfigPath}, extra...)
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd.Run()
+}
+
+// InsideDir is where the sandbox puts its files inside the chroot.
+const InsideDir = "/opt/aadssh-sandbox"
+
+// Prepare builds the chroot, the signed repository and the namespace, and
+// copies agentsim and the zips into the chroot. Call Close on the result.
+func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 	if missing := fixtures.HaveTools("ip", "mmdebstrap", "dpkg-deb", "apt-ftparchive", "gpg", "createrepo_c", "rpmbuild"); len(missing) > 0 {
-		return fmt.Errorf("missing tools: %s (run `make deps`)", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("missing tools: %s (run `make deps`)", strings.Join(missing, ", "))
 	}
-	out := opt.Out
-	if out == nil {
-		out = io.Discard
-	}
+	out := opt.out()
 	cache := opt.CacheDir
 	if cache == "" {
-		var err error
 		if cache, err = fixtures.DefaultCacheDir(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := os.MkdirAll(opt.WorkDir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
-	start := time.Now()
-	fmt.Fprintf(out, "== sandbox: scenario %q: %s\n", plan.Name, plan.Description)
-	fmt.Fprintf(out, "-- preparing a Debian 12 chroot (cache %s)\n", cache)
-	ch, err := fixtures.NewChroot(cache, filepath.Join(opt.WorkDir, "chroot"))
-	if err != nil {
-		return fmt.Errorf("chroot: %w", err)
-	}
+	h := &Host{}
 	defer func() {
-		if cerr := ch.Close(); cerr != nil {
-			fmt.Fprintf(out, "warning: chroot cleanup: %v\n", cerr)
+		if err != nil {
+			h.Close()
 		}
 	}()
-	fmt.Fprintln(out, "-- building signed fake aadsshlogin packages and a packages.microsoft.com look-alike repository")
-	key, err := fixtures.NewKey(opt.WorkDir, "sandbox-repo")
+	fmt.Fprintf(out, "-- preparing a Debian 12 chroot (cache %s)\n", cache)
+	h.Chroot, err = fixtures.NewChroot(cache, filepath.Join(opt.WorkDir, "chroot"))
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("chroot: %w", err)
 	}
-	defer key.Close()
+	h.cleanups = append(h.cleanups, func() {
+		if cerr := h.Chroot.Close(); cerr != nil {
+			fmt.Fprintf(out, "warning: chroot cleanup: %v\n", cerr)
+		}
+	})
+	fmt.Fprintln(out, "-- building signed fake aadsshlogin packages and a packages.microsoft.com look-alike repository")
+	if h.Key, err = fixtures.NewKey(opt.WorkDir, "sandbox-repo"); err != nil {
+		return nil, err
+	}
+	h.cleanups = append(h.cleanups, h.Key.Close)
 	repoRoot := filepath.Join(opt.WorkDir, "pmc")
-	pmc, err := fixtures.BuildPMC(repoRoot, key, fixtures.DefaultPackages())
-	if err != nil {
-		return fmt.Errorf("repository: %w", err)
+	if h.PMC, err = fixtures.BuildPMC(repoRoot, h.Key, fixtures.DefaultPackages()); err != nil {
+		return nil, fmt.Errorf("repository: %w", err)
 	}
 	if plan.Legacy {
 		fmt.Fprintln(out, "-- installing the legacy aadlogin package in the VM")
-		deb, ok := pmc.Debs["aadlogin_"+fixtures.AADLogin("").Version]
-		if !ok {
-			for k, v := range pmc.Debs {
-				if strings.HasPrefix(k, "aadlogin_") {
-					deb, ok = v, true
-				}
-			}
-		}
-		if !ok {
-			return errors.New("no aadlogin package was built")
-		}
-		if err := copyFile(deb, ch.Path("/tmp/aadlogin.deb"), 0o644); err != nil {
-			return err
-		}
-		if res, err := ch.Run("dpkg", "-i", "/tmp/aadlogin.deb"); err != nil {
-			return fmt.Errorf("install legacy aadlogin: %w: %s", err, res.Stderr)
+		if err := installLegacy(h); err != nil {
+			return nil, err
 		}
 	}
 	hostNS, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cfg := innerConfig{HostNetNS: hostNS, Plan: plan, ChrootDir: ch.Dir, RepoRoot: repoRoot, WorkDir: opt.WorkDir, PublicKey: string(key.Armored)}
-	opt_ := filepath.Join("/opt", "aadssh-sandbox")
-	if err := os.MkdirAll(ch.Path(opt_), 0o755); err != nil {
-		return err
+	cfg := innerConfig{HostNetNS: hostNS, Plan: plan, ChrootDir: h.Chroot.Dir, RepoRoot: repoRoot, WorkDir: opt.WorkDir, PublicKey: string(h.Key.Armored)}
+	if err := os.MkdirAll(h.Chroot.Path(InsideDir), 0o755); err != nil {
+		return nil, err
 	}
-	if err := copyFile(opt.Agentsim, ch.Path(opt_+"/agentsim"), 0o755); err != nil {
-		return err
+	if opt.Agentsim != "" {
+		if err := copyFile(opt.Agentsim, h.Chroot.Path(InsideDir+"/agentsim"), 0o755); err != nil {
+			return nil, err
+		}
 	}
 	for i, z := range []string{opt.Zip, opt.NextZip} {
 		if z == "" {
 			continue
 		}
-		inside := opt_ + "/" + filepath.Base(z)
-		if err := copyFile(z, ch.Path(inside), 0o644); err != nil {
-			return err
+		inside := InsideDir + "/" + filepath.Base(z)
+		if err := copyFile(z, h.Chroot.Path(inside), 0o644); err != nil {
+			return nil, err
 		}
 		cfg.Zips[i] = inside
 	}
-	cfgPath := filepath.Join(opt.WorkDir, "inner.json")
+	h.ConfigPath = filepath.Join(opt.WorkDir, "inner.json")
 	data, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+	if err := os.WriteFile(h.ConfigPath, data, 0o600); err != nil {
+		return nil, err
+	}
+	h.NetNS = fmt.Sprintf("aadssh-sbx-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)
+	if res, err := runCmd(ctx, "ip", "netns", "add", h.NetNS); err != nil {
+		return nil, fmt.Errorf("create network namespace: %w: %s", err, res)
+	}
+	h.cleanups = append(h.cleanups, func() { runCmd(context.Background(), "ip", "netns", "delete", h.NetNS) })
+	return h, nil
+}
+
+func installLegacy(h *Host) error {
+	var deb string
+	for k, v := range h.PMC.Debs {
+		if strings.HasPrefix(k, "aadlogin_") {
+			deb = v
+		}
+	}
+	if deb == "" {
+		return errors.New("no aadlogin package was built")
+	}
+	if err := copyFile(deb, h.Chroot.Path("/tmp/aadlogin.deb"), 0o644); err != nil {
 		return err
 	}
-	ns := fmt.Sprintf("aadssh-sbx-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
-	if res, err := runCmd(ctx, "ip", "netns", "add", ns); err != nil {
-		return fmt.Errorf("create network namespace: %w: %s", err, res)
+	if res, err := h.Chroot.Run("dpkg", "-i", "/tmp/aadlogin.deb"); err != nil {
+		return fmt.Errorf("install legacy aadlogin: %w: %s", err, res.Stderr)
 	}
-	defer runCmd(context.Background(), "ip", "netns", "delete", ns)
-	fmt.Fprintf(out, "-- network namespace %s: fake IMDS (%s) on 169.254.169.254:80, HTTPS repository on 127.0.0.1 (prepared in %s)\n",
-		ns, plan.IMDSScenario, time.Since(start).Round(time.Second))
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, opt.Self, "inner", cfgPath)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("scenario %q failed: %w", plan.Name, err)
-	}
-	fmt.Fprintf(out, "== sandbox: scenario %q passed in %s\n", plan.Name, time.Since(start).Round(time.Second))
 	return nil
 }
 
