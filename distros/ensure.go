@@ -78,7 +78,7 @@ func (in *Installer) Ensure(ctx context.Context) (Result, error) {
 		}
 	}()
 
-	avail, err := in.prepareRepo(ctx, b, tx, before[pkgMain] != "")
+	avail, err := in.prepareRepo(ctx, b, tx, before[pkgMain] != "", &res)
 	if err != nil {
 		return res, err
 	}
@@ -126,7 +126,7 @@ func (in *Installer) Ensure(ctx context.Context) (Result, error) {
 
 // prepareRepo configures (or reuses) the repository, refreshes it and
 // returns the newest aadsshlogin version it offers beyond the installed one.
-func (in *Installer) prepareRepo(ctx context.Context, b backend, tx *fileTx, installed bool) (string, error) {
+func (in *Installer) prepareRepo(ctx context.Context, b backend, tx *fileTx, installed bool, res *Result) (string, error) {
 	if in.Platform.Support.Repo == RepoAzureLx {
 		// Azure Linux ships its repositories (azurelinux-repos*); the PMC
 		// repository is only added when they do not offer aadsshlogin.
@@ -144,7 +144,7 @@ func (in *Installer) prepareRepo(ctx context.Context, b backend, tx *fileTx, ins
 	if err != nil {
 		return "", err
 	}
-	return in.refreshAndFind(ctx, b, target, installed)
+	return in.refreshAndFind(ctx, b, target, installed, res)
 }
 
 // configureRepo writes our repository files unless an enabled definition
@@ -187,13 +187,18 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 
 // refreshAndFind refreshes only the Microsoft repository, falling back to
 // a full refresh when that fails or the package is still not visible.
-func (in *Installer) refreshAndFind(ctx context.Context, b backend, t *repoTarget, installed bool) (string, error) {
+// With aadsshlogin already installed, a repository that cannot be
+// refreshed is a warning (upgrades are blocked), not a failure.
+func (in *Installer) refreshAndFind(ctx context.Context, b backend, t *repoTarget, installed bool, res *Result) (string, error) {
 	errT := b.refresh(ctx, t)
 	if errT == nil {
 		avail, err := b.available(ctx, pkgMain)
 		if err != nil || avail != "" || installed {
 			return avail, err
 		}
+	}
+	if errT != nil && installed {
+		res.Warnings = append(res.Warnings, "aadsshlogin is installed but cannot be upgraded: "+failure.Message(errT))
 	}
 	in.log("msg", "targeted refresh insufficient; refreshing all repositories", "err", errT)
 	errF := b.refresh(ctx, nil)

@@ -698,3 +698,18 @@ func TestEnsureDpkgUpdatesDirTriggersRecovery(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestEnsureInstalledRepoBrokenWarns(t *testing.T) {
+	h := newHarness(t, "ubuntu-20.04", Source{})
+	h.aptDefaults()
+	h.on("dpkg-query -W", runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.1\n"})
+	h.on("apt-get update -q -o", runtest.Response{ExitCode: 100, Stderr: "E: Failed to fetch https://packages.microsoft.com/x  Temporary failure resolving 'packages.microsoft.com'"})
+	h.on("apt-cache policy aadsshlogin", runtest.Response{Stdout: "aadsshlogin:\n  Installed: 1.0.1\n  Candidate: 1.0.1\n"})
+	res, err := h.in.Ensure(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "cannot be reached") {
+		t.Errorf("warnings = %q", res.Warnings)
+	}
+}
