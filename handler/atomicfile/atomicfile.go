@@ -51,3 +51,17 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// SweepTemps removes temporary files WriteFile left in dir when its process
+// was killed between creating and renaming them. Call it only while holding
+// the lock that serialises writers of dir. It returns how many it removed.
+func SweepTemps(dir string) int {
+	matches, _ := filepath.Glob(filepath.Join(dir, ".*.tmp"))
+	n := 0
+	for _, m := range matches {
+		if st, err := os.Lstat(m); err == nil && st.Mode().IsRegular() && os.Remove(m) == nil {
+			n++
+		}
+	}
+	return n
+}

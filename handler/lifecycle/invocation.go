@@ -10,6 +10,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/atomicfile"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/logging"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
@@ -80,6 +81,12 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 			"another run of this extension is still in progress; the agent will retry. If this persists, check `ps -ef | grep aadsshlogin`"))
 	}
 	defer unlock()
+	// A run killed by the agent's timeout may have left temporary files.
+	for _, dir := range []string{env.StatusFolder, env.BaseDir, inv.state.Path} {
+		if n := atomicfile.SweepTemps(dir); n > 0 {
+			inv.log.Log("event", "swept-temp-files", "dir", dir, "count", n)
+		}
+	}
 	inv.progress("started")
 	rep, err := cmd.run(ctx, inv)
 	if err != nil && failure.CodeOf(err) == failure.Internal && errors.Is(err, context.DeadlineExceeded) {
