@@ -628,7 +628,7 @@ func TestRemoveSequences(t *testing.T) {
 		bin    string
 	}{
 		{"rocky-8", "dnf"},
-		{"centos-7", "yum"},
+		{"rhel-7.9", "yum"},
 		{"azurelinux-3.0", "tdnf"},
 	}
 	for _, tt := range tests {

@@ -63,7 +63,7 @@ type Support struct {
 // one row per version range. It is the single source of truth for Resolve,
 // the unsupported-OS message and the README table.
 //
-// Derivatives (AlmaLinux, Rocky, Oracle, CentOS) use PMC's rhel/<major>
+// Derivatives (AlmaLinux, Rocky, Oracle) use PMC's rhel/<major>
 // tree: aadsshlogin is one EL build, and rhel/ is the tree every cloud's
 // package endpoint (including air-gapped repodepots) replicates, so no
 // network probe is needed to choose. Open-ended doc ranges ("9.0+",
@@ -89,8 +89,6 @@ var matrix = [...]Support{
 	{Family: SLES, Name: "SLES", Versions: "15.1+", Constraint: ">= 15.1, < 16", Manager: Zypper, Repo: RepoZypper, Flavor: "sles", PinBelow: "15.6",
 		Note: "15 SP1–SP5: aadsshlogin pinned to " + suseLastPinned},
 	{Family: Ubuntu, Name: "Ubuntu", Versions: "16.04–24.04", Constraint: ">= 16.04, <= 24.04", Manager: Apt, Repo: RepoApt, Flavor: "ubuntu"},
-	{Family: CentOS, Name: "CentOS", Versions: "7", Constraint: ">= 7, < 8", Manager: Yum, Repo: RepoRPM, Flavor: "rhel",
-		Note: "not in the public doc; RHEL 7 binary-compatible"},
 }
 
 // familyOf maps an os-release ID to a family; IDs not listed are unsupported

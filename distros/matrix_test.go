@@ -49,7 +49,6 @@ var supportedCases = []matrixCase{
 	{"ubuntu-20.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
 	{"ubuntu-22.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
 	{"ubuntu-24.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
-	{"centos-7", CentOS, Yum, "", "CentOS 7"},
 }
 
 func loadRelease(t testing.TB, file string) Release {
@@ -105,6 +104,7 @@ func TestResolveUnsupported(t *testing.T) {
 		{"ubuntu without codename", Release{ID: "ubuntu", VersionID: "22.04"}, []string{"VERSION_CODENAME"}},
 		{"linux mint (ID_LIKE ubuntu)", Release{ID: "linuxmint", IDLike: []string{"ubuntu", "debian"}, VersionID: "21.3", Codename: "virginia"}, []string{"linuxmint"}},
 		{"centos stream 9", Release{ID: "centos", VersionID: "9"}, []string{`ID="centos"`}},
+		{"centos 7 (not in the public doc)", loadRelease(t, "centos-7"), []string{"CentOS Linux 7"}},
 		{"empty", Release{}, []string{"unknown Linux"}},
 		{"sles with bad VERSION_ID", Release{ID: "sles", VersionID: "15-SP5"}, []string{"not a version number"}},
 	}
@@ -126,7 +126,7 @@ func TestResolveUnsupported(t *testing.T) {
 
 func TestSupportedSummary(t *testing.T) {
 	want := "AlmaLinux 8, 9; CBL-Mariner 2.0; Azure Linux 3.0; Debian 9–12; openSUSE Leap 42.3, 15.1+; Oracle Linux 8, 9; " +
-		"RHEL 7.4–7.9, 8.3+, 9.0+; Rocky Linux 8, 9; SLES 12, 15.1+; Ubuntu 16.04–24.04; CentOS 7"
+		"RHEL 7.4–7.9, 8.3+, 9.0+; Rocky Linux 8, 9; SLES 12, 15.1+; Ubuntu 16.04–24.04"
 	if diff := cmp.Diff(want, SupportedSummary()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

@@ -102,3 +102,10 @@ func Message(err error) string {
 	}
 	return err.Error()
 }
+
+// Codes lists every exit code the handler can return (README's table must
+// match it; test/docs checks).
+func Codes() []Code {
+	return []Code{OK, Internal, Usage, NoSystemIdentity, LegacyExtension, UnsupportedOS, Dependency, Config,
+		LowMemory, UsersLoggedIn, PackageManagerBusy, NotWiredIn, BadEnvironment}
+}

@@ -17,7 +17,9 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/config"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/identity"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
@@ -172,8 +174,35 @@ func runDiagnosis(ctx context.Context, d Deps) []Check {
 	for _, w := range warns {
 		checks = append(checks, Check{Name: "sshd: " + w.Name, Result: resultWarning, Detail: w.Message})
 	}
-	checks = append(checks, endpointChecks(ctx, d, cloud.ForEnvironment(inst.AzEnvironment), arc)...)
+	ep := cloud.ForEnvironment(inst.AzEnvironment)
+	if mirror := configuredMirror(ctx, d); mirror != nil {
+		ep.Packages = strings.TrimSuffix(mirror.URL, "/")
+		checks = append(checks, Check{Name: "settings", Result: resultOK, Detail: "private mirror " + mirror.Redacted()})
+	}
+	checks = append(checks, endpointChecks(ctx, d, ep, arc)...)
 	return checks
+}
+
+// configuredMirror returns the private mirror of the current settings when
+// diagnose runs from an installed extension folder, else nil.
+func configuredMirror(ctx context.Context, d Deps) *config.Mirror {
+	env, err := agent.LoadEnvironment(d.Getenv, d.Executable)
+	if err != nil {
+		return nil
+	}
+	seq, err := agent.SequenceNumber(d.Getenv, env.ConfigFolder)
+	if err != nil {
+		return nil
+	}
+	s, err := agent.ReadSettings(ctx, env, seq, agent.OpenSSL{Runner: d.Runner})
+	if err != nil {
+		return nil
+	}
+	cfg, err := config.Parse(s)
+	if err != nil {
+		return nil
+	}
+	return cfg.Mirror
 }
 
 func packagesCheck(ctx context.Context, in *distros.Installer) Check {

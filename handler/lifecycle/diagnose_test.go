@@ -114,3 +114,18 @@ func TestProxyFor(t *testing.T) {
 		}
 	}
 }
+
+func TestDiagnoseChecksConfiguredMirror(t *testing.T) {
+	h := newHarness(t)
+	h.settings(0, `{"mirror":{"url":"https://mirror.example.com/ms","publicKey":"-----BEGIN PGP PUBLIC KEY BLOCK-----\\nx\\n-----END PGP PUBLIC KEY BLOCK-----"}}`)
+	net := &fakeInternet{}
+	d := h.deps()
+	d.Outbound = net
+	Main([]string{"h", "diagnose", "-json"}, d)
+	if len(net.hosts) == 0 || net.hosts[0] != "mirror.example.com" {
+		t.Errorf("endpoints tried: %v, want the mirror first", net.hosts)
+	}
+	if !strings.Contains(h.stdout.String(), "private mirror https://mirror.example.com/ms") {
+		t.Errorf("no settings row:\n%s", h.stdout.String())
+	}
+}
