@@ -138,6 +138,12 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 			}
 			continue
 		}
+		if ph.Diagnose {
+			if err := e.diagnose(ctx, ph.DiagnoseExit, out); err != nil {
+				return err
+			}
+			continue
+		}
 		args := []string{"-scenario", ph.Scenario, "-settings", e.SettingsFile}
 		switch {
 		case ph.Scenario == "update":
@@ -187,6 +193,32 @@ func trustCA(ctx context.Context, root string, caPEM []byte) error {
 	}
 	if res, err := runCmd(ctx, "chroot", root, "update-ca-certificates", "--fresh"); err != nil {
 		return fmt.Errorf("update-ca-certificates in the chroot: %w: %s", err, res)
+	}
+	return nil
+}
+
+// diagnose runs `scripts/aadsshlogin-shim diagnose` of the installed
+// extension inside the VM and checks its exit code.
+func (e *Env) diagnose(ctx context.Context, want int, out io.Writer) error {
+	shims, _ := filepath.Glob(filepath.Join(e.ChrootDir, "var/lib/waagent", HandlerName+"-*", "scripts", "aadsshlogin-shim"))
+	if len(shims) != 1 {
+		return fmt.Errorf("want one installed extension, found %d", len(shims))
+	}
+	inside := strings.TrimPrefix(shims[0], e.ChrootDir)
+	fmt.Fprintf(out, "$ %s diagnose\n", inside)
+	cmd := e.Chroot(ctx, nil, inside, "diagnose")
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "(exit %d)\n", code)
+	if code != want {
+		return fmt.Errorf("diagnose exited %d, want %d", code, want)
 	}
 	return nil
 }

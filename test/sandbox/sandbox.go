@@ -72,6 +72,10 @@ type Phase struct {
 	Check string `json:"check,omitempty"`
 	// Protected adds protected settings carrying the mirror URL.
 	Protected bool `json:"protected,omitempty"`
+	// Diagnose runs the installed handler's `diagnose` command as a person
+	// would; DiagnoseExit is the exit code expected from it.
+	Diagnose     bool `json:"diagnose,omitempty"`
+	DiagnoseExit int  `json:"diagnoseExit,omitempty"`
 }
 
 // Plan is what a scenario does.
@@ -91,6 +95,8 @@ func Scenarios() map[string]Plan {
 			Phases: []Phase{
 				{Title: "first deployment: install + enable", Scenario: "first", Zip: 1},
 				{Title: "aadsshlogin is installed", Check: "installed"},
+				{Title: "an operator runs `diagnose` (read-only; the sandbox has no internet, so the Entra endpoints fail with 52)",
+					Diagnose: true, DiagnoseExit: 52},
 				{Title: "settings change: new sequence number, enable only", Scenario: "settings", Zip: 1, Protected: true},
 				{Title: "agent restart: enable again with the same sequence number (no-op)", Scenario: "restart", Zip: 1},
 				{Title: "version update: old disable, new update, old uninstall, new install + enable", Scenario: "update", Zip: 2},

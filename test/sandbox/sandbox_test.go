@@ -60,6 +60,7 @@ func TestScenarios(t *testing.T) {
 		{scenario: "full", want: []string{
 			`first    install     v1.0.0.1`, `ext=success "Microsoft Entra ID sign-in is ready: aadsshlogin 1.0.030000001 from private mirror`,
 			`https://127.0.0.1:`, `/… (from prote`,
+			`managed identity         ok`, `endpoint: packages       ok`, `(exit 52)`,
 			`update   uninstall   v1.0.0.1`, `the aadsshlogin packages stay installed.`,
 			`dpkg-query aadsshlogin: install ok installed 1.0.030000001`,
 			`The aadsshlogin packages and the repository configuration this extension added were removed.`,
