@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 
 	"github.com/go-kit/log"
@@ -88,11 +89,24 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 		}
 	}
 	inv.progress("started")
-	rep, err := cmd.run(ctx, inv)
+	rep, err := inv.runSafely(ctx, cmd)
 	if err != nil && failure.CodeOf(err) == failure.Internal && errors.Is(err, context.DeadlineExceeded) {
 		err = failure.Wrap(failure.Dependency, err, "the %s did not finish within %s; the package manager or a network endpoint is too slow. The agent will retry", strings.ToLower(cmd.operation), cmd.budget)
 	}
 	return inv.finish(rep, err)
+}
+
+// runSafely runs the command, turning a panic (a bug) into an internal
+// error with a status and a stack trace in the log instead of a crash.
+func (inv *invocation) runSafely(ctx context.Context, cmd command) (rep report, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			inv.log.Log("event", "panic", "value", fmt.Sprint(r), "stack", string(debug.Stack()))
+			rep, err = report{}, failure.New(failure.Internal,
+				"internal error in the extension handler (%v); please report it with %s", r, "/var/log/azure/"+HandlerName+"/handler.log")
+		}
+	}()
+	return cmd.run(ctx, inv)
 }
 
 // progress writes a transitioning status with a progress line.

@@ -1,12 +1,14 @@
 package lifecycle
 
 import (
+	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -323,5 +325,24 @@ func TestEnableSucceedsThenFastPath(t *testing.T) {
 		if !strings.Contains(string(logData), want) {
 			t.Errorf("handler.log lacks %q", want)
 		}
+	}
+}
+
+func TestPanicBecomesInternalError(t *testing.T) {
+	h := newHarness(t)
+	d := h.deps()
+	cmd := command{operation: "Enable", agent: true, budget: time.Minute,
+		run: func(context.Context, *invocation) (report, error) { panic("boom") }}
+	code := runAgentCommand(context.Background(), d, "enable", cmd)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	got := h.status(0)
+	if got.Status != "error" || !strings.Contains(got.Message, "internal error") || !strings.Contains(got.Message, "boom") {
+		t.Errorf("status %+v", got)
+	}
+	logData, _ := os.ReadFile(filepath.Join(h.root, "var/log/azure", HandlerName, "handler.log"))
+	if !strings.Contains(string(logData), "event=panic") {
+		t.Error("panic not logged")
 	}
 }
