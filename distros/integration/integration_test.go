@@ -488,7 +488,7 @@ func debPAMRefused(t *testing.T, e *env) {
 func debLockHeld(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
 	const hold = 8 * time.Second
-	stop, err := s.c.StartBackground("python3", "-c",
+	_, stop, err := s.c.StartBackground("python3", "-c",
 		"import fcntl,time\n"+
 			"f=open('/var/lib/dpkg/lock-frontend','a')\n"+
 			"fcntl.lockf(f,fcntl.LOCK_EX)\n"+
