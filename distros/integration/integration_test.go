@@ -327,6 +327,7 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/install-idempotent-remove", debInstallRemove},
 		{"debian12/wrong-signing-key", debWrongKey},
 		{"debian12/lock-held", debLockHeld},
+		{"debian12/lock-held-too-long", debLockTooLong},
 		{"debian12/repository-unavailable", debUnavailable},
 		{"debian12/pam-refused", debPAMRefused},
 		{"debian12/interrupted-dpkg", debInterrupted},
@@ -488,27 +489,7 @@ func debPAMRefused(t *testing.T, e *env) {
 func debLockHeld(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
 	const hold = 8 * time.Second
-	_, stop, err := s.c.StartBackground("python3", "-c",
-		"import fcntl,time\n"+
-			"f=open('/var/lib/dpkg/lock-frontend','a')\n"+
-			"fcntl.lockf(f,fcntl.LOCK_EX)\n"+
-			"open('/tmp/lock-held','w').close()\n"+
-			"time.sleep(600)\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for !fileExists(s.c.Path("/tmp/lock-held")) {
-		if time.Now().After(deadline) {
-			t.Fatal("lock holder did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	// Precondition: apt really is blocked.
-	if res, err := s.c.Run("apt-get", "install", "-y", "--no-download", "-q", "dpkg"); err == nil {
-		t.Fatalf("apt-get was not blocked by the held lock:\n%s", res.Stdout)
-	}
+	stop := s.holdLock("/var/lib/dpkg/lock-frontend")
 	released := time.Now().Add(hold)
 	timer := time.AfterFunc(hold, stop)
 	defer timer.Stop()
@@ -520,7 +501,77 @@ func debLockHeld(t *testing.T, e *env) {
 	if res.Installed["aadsshlogin"] == "" || s.dpkgStatus("aadsshlogin") != "ii "+fixtures.LatestVersion {
 		t.Errorf("after the lock wait: Installed=%v dpkg %q", res.Installed, s.dpkgStatus("aadsshlogin"))
 	}
-	t.Logf("Ensure took %s with the lock held for %s; progress lines: %d", time.Since(start).Round(time.Millisecond), hold, len(s.progress))
+	if !s.progressMentions("python3", "/var/lib/dpkg/lock-frontend") {
+		t.Errorf("no progress line names the lock holder python3 and the lock file: %q", s.progress)
+	}
+	t.Logf("Ensure took %s with the lock held for %s", time.Since(start).Round(time.Millisecond), hold)
+}
+
+// debLockTooLong: the lock stays held past the deadline → code 56 naming
+// the holder; nothing installed.
+func debLockTooLong(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	s.holdLock("/var/lib/dpkg/lock-frontend")
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
+	defer cancel()
+	_, err := s.in.Ensure(ctx)
+	s.skipIfStub(err)
+	if err == nil {
+		t.Fatal("Ensure succeeded while dpkg's lock was held throughout")
+	}
+	if got := failure.CodeOf(err); got != failure.Code(56) {
+		t.Errorf("code %d, want 56: %v", got, err)
+	}
+	if !strings.Contains(err.Error(), "python3") {
+		t.Errorf("message does not name the holder python3: %v", err)
+	}
+	if got := s.dpkgStatus("aadsshlogin"); strings.HasPrefix(got, "ii") {
+		t.Errorf("aadsshlogin installed (%q) although the lock was held", got)
+	}
+}
+
+// holdLock makes a process inside the chroot hold an fcntl write lock on
+// path (as apt and dpkg take it), checks apt is really blocked, and returns
+// the function that releases it (also run at cleanup).
+func (s *scenario) holdLock(path string) (release func()) {
+	s.t.Helper()
+	_, stop, err := s.c.StartBackground("python3", "-c",
+		"import fcntl,sys,time\n"+
+			"f=open(sys.argv[1],'a')\n"+
+			"fcntl.lockf(f,fcntl.LOCK_EX)\n"+
+			"open('/tmp/lock-held','w').close()\n"+
+			"time.sleep(600)\n", path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for !fileExists(s.c.Path("/tmp/lock-held")) {
+		if time.Now().After(deadline) {
+			s.t.Fatal("lock holder did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res, err := s.c.Run("apt-get", "install", "-y", "--no-download", "-q", "dpkg"); err == nil {
+		s.t.Fatalf("precondition: apt-get was not blocked by the held lock:\n%s", res.Stdout)
+	}
+	return stop
+}
+
+// progressMentions reports whether one progress line contains all words.
+func (s *scenario) progressMentions(words ...string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.progress {
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(l, w)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // debInterrupted: dpkg was interrupted while unpacking the old version
