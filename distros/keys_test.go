@@ -116,7 +116,7 @@ func TestOldFormatPacketLengths(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, hdr := range [][]byte{
-		{0x80 | 6<<2 | 0, byte(len(body))},
+		{0x80 | 6<<2, byte(len(body))}, // length type 0: one-byte length
 		{0x80 | 6<<2 | 1, 0, byte(len(body))},
 		{0x80 | 6<<2 | 2, 0, 0, 0, byte(len(body))},
 		{0xC0 | 6, 255, 0, 0, 0, byte(len(body))},

@@ -264,9 +264,7 @@ func splitConfigLine(line string) (string, []string, error) {
 	}
 	keyword := strings.ToLower(s[:end])
 	s = strings.TrimLeft(s[end:], " \t\r\f\v")
-	if strings.HasPrefix(s, "=") {
-		s = s[1:]
-	}
+	s = strings.TrimPrefix(s, "=")
 	if keyword == "" {
 		return "", nil, fmt.Errorf("line starts with '='")
 	}

@@ -185,8 +185,6 @@ func (h *harness) calls() []string {
 	return out
 }
 
-func (h *harness) resetCalls() { _ = os.Remove(filepath.Join(h.logDir, "calls")) }
-
 // env returns the agent variables the fake saw for verb in version.
 func (h *harness) env(verb, version string) map[string]string {
 	b, err := os.ReadFile(filepath.Join(h.logDir, "env."+verb+"."+version))

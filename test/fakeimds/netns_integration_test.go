@@ -77,7 +77,7 @@ func TestNetnsDefaultIMDS(t *testing.T) {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = "/usr/local/go/bin/go"
 	}
 	hostNS, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
