@@ -338,6 +338,7 @@ func TestInstallerIntegration(t *testing.T) {
 		{"sles15.5/zypper-pinned", sles155Pinned},
 		{"sles15.6/zypper-latest", sles156Latest},
 		{"sles15.6/wrong-signing-key", slesWrongKey},
+		{"sles15.6/zypp-locked", slesZyppLocked},
 	}
 	var ran, passed, skipped int
 	start := time.Now()
@@ -718,6 +719,46 @@ func sles156Latest(t *testing.T, e *env) {
 		t.Errorf("rpm -q aadsshlogin = %q, want %s (Installed=%v)", got, fixtures.LatestVersion, res.Installed)
 	}
 	s.wired(true)
+}
+
+// slesZyppLocked: another process owns zypper's lock (/run/zypp.pid names
+// a live process); Ensure waits, reports the holder and succeeds after it
+// exits.
+func slesZyppLocked(t *testing.T, e *env) {
+	s := e.scenario(t, &fixtures.PoseSLES156)
+	_, stop, err := s.c.StartBackground("python3", "-c",
+		"import os,time\n"+
+			"open('/run/zypp.pid','w').write(str(os.getpid()))\n"+
+			"open('/tmp/lock-held','w').close()\n"+
+			"time.sleep(600)\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for !fileExists(s.c.Path("/tmp/lock-held")) {
+		if time.Now().After(deadline) {
+			t.Fatal("lock holder did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res, err := s.c.Run("zypper", "-n", "refresh"); err == nil || res.ExitCode != 7 {
+		t.Fatalf("precondition: zypper should report the lock (exit 7), got %v\n%s%s", err, res.Stdout, res.Stderr)
+	}
+	const hold = 7 * time.Second
+	released := time.Now().Add(hold)
+	timer := time.AfterFunc(hold, stop)
+	defer timer.Stop()
+	s.ensure()
+	if time.Now().Before(released) {
+		t.Errorf("Ensure finished before the zypper lock was released")
+	}
+	if got := s.rpmVersion("aadsshlogin"); got != fixtures.LatestVersion {
+		t.Errorf("rpm -q aadsshlogin = %q, want %s", got, fixtures.LatestVersion)
+	}
+	if !s.progressMentions("python3", "zypp.pid") {
+		t.Errorf("no progress line names the holder python3 and zypp.pid: %q", s.progress)
+	}
 }
 
 // slesWrongKey: zypper refuses metadata signed by an untrusted key → code
