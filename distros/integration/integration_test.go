@@ -333,6 +333,7 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/interrupted-dpkg", debInterrupted},
 		{"debian12/legacy-aadlogin", debLegacy},
 		{"rhel9/dnf-install", rhel9Install},
+		{"rhel9/rpm-locked", rhel9RPMLocked},
 		{"rhel9/wrong-signing-key", func(t *testing.T, e *env) { rhel9WrongKey(t, e, false) }},
 		{"rhel9/wrong-signing-key-skip-if-unavailable", func(t *testing.T, e *env) { rhel9WrongKey(t, e, true) }},
 		{"sles15.5/zypper-pinned", sles155Pinned},
@@ -553,8 +554,10 @@ func (s *scenario) holdLock(path string) (release func()) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if res, err := s.c.Run("apt-get", "install", "-y", "--no-download", "-q", "dpkg"); err == nil {
-		s.t.Fatalf("precondition: apt-get was not blocked by the held lock:\n%s", res.Stdout)
+	if strings.HasPrefix(path, "/var/lib/dpkg/") {
+		if res, err := s.c.Run("apt-get", "install", "-y", "--no-download", "-q", "dpkg"); err == nil {
+			s.t.Fatalf("precondition: apt-get was not blocked by the held lock:\n%s", res.Stdout)
+		}
 	}
 	return stop
 }
@@ -648,6 +651,27 @@ func (s *scenario) removeTwice(repoFile string) {
 	s.wired(false)
 	if fileExists(s.c.Path(repoFile)) {
 		s.t.Errorf("Remove left %s", repoFile)
+	}
+}
+
+// rhel9RPMLocked: another process holds rpm's transaction lock; Ensure
+// waits, names the holder and succeeds after the release.
+func rhel9RPMLocked(t *testing.T, e *env) {
+	s := e.scenario(t, &fixtures.PoseRHEL9)
+	const hold = 7 * time.Second
+	stop := s.holdLock("/var/lib/rpm/.rpm.lock")
+	released := time.Now().Add(hold)
+	timer := time.AfterFunc(hold, stop)
+	defer timer.Stop()
+	s.ensure()
+	if time.Now().Before(released) {
+		t.Errorf("Ensure finished before rpm's lock was released")
+	}
+	if got := s.rpmVersion("aadsshlogin"); got != fixtures.LatestVersion {
+		t.Errorf("rpm -q aadsshlogin = %q, want %s", got, fixtures.LatestVersion)
+	}
+	if !s.progressMentions("python3", ".rpm.lock") {
+		t.Errorf("no progress line names the holder python3 and .rpm.lock: %q", s.progress)
 	}
 }
 
