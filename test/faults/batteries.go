@@ -1,0 +1,571 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/Azure/aadsshlogin-extension-linux/test/agentsim"
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
+)
+
+// agentEnv is what the agent sets for a command (agent-contract §5).
+func (v *VM) agentEnv(seq int) []string {
+	return []string{
+		"AZURE_GUEST_AGENT_EXTENSION_PATH=" + v.BaseDir(),
+		"AZURE_GUEST_AGENT_EXTENSION_VERSION=" + v.Version,
+		"AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS=" + agentsim.WireServer,
+		fmt.Sprintf("ConfigSequenceNumber=%d", seq),
+		"AZURE_GUEST_AGENT_EXTENSION_SUPPORTED_FEATURES=" + agentsim.SupportedFeatures,
+		"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE=" + agentsim.NotRun,
+	}
+}
+
+// handlerCmd runs the manifest's command for verb the way the agent does:
+// /bin/sh -c, cwd = the versioned folder, a new session.
+func (v *VM) handlerCmd(ctx context.Context, verb string, seq int) *exec.Cmd {
+	line := "cd " + v.BaseDir() + " && exec " + v.BaseDir() + "/scripts/aadsshlogin-shim " + verb
+	cmd := v.E.Chroot(ctx, v.agentEnv(seq), "/bin/sh", "-c", line)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	return cmd
+}
+
+func countLines(s, sub string) int {
+	n := 0
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// ConcurrentBattery starts n enables of the same new sequence number at
+// once on a machine where aadsshlogin was removed after a first
+// deployment: one of them must install it, the others must wait for the
+// handler lock and find it installed.
+func (v *VM) ConcurrentBattery(ctx context.Context, n int) {
+	r := Result{Battery: "concurrent", Case: fmt.Sprintf("%d enables of sequence 1 started together", n)}
+	defer func() { v.Emit(r) }()
+	if err := v.Reset(ctx); err != nil {
+		r.problem("reset: %v", err)
+		return
+	}
+	if rep, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile); err != nil || !rep.OK {
+		r.problem("first deployment: %v %s", err, describe(rep))
+		return
+	}
+	if out, err := v.run(ctx, "dpkg", "--purge", "aadsshlogin"); err != nil {
+		r.problem("purge: %v %s", err, out)
+		return
+	}
+	set, err := os.ReadFile(v.Path(v.BaseDir() + "/config/0.settings"))
+	if err == nil {
+		err = os.WriteFile(v.Path(v.BaseDir()+"/config/1.settings"), set, 0o600)
+	}
+	if err != nil {
+		r.problem("settings for sequence 1: %v", err)
+		return
+	}
+	installsBefore, logBefore := v.dpkgInstalls(), len(v.handlerLog())
+	v.E.Repo.Reset()
+	cmds := make([]*exec.Cmd, n)
+	outs := make([]*bytes.Buffer, n)
+	for i := range cmds {
+		cmds[i] = v.handlerCmd(ctx, "enable", 1)
+		outs[i] = &bytes.Buffer{}
+		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i, c := range cmds {
+		if err := c.Start(); err != nil {
+			r.problem("start enable %d: %v", i, err)
+			return
+		}
+		wg.Add(1)
+		go func(i int, c *exec.Cmd) {
+			defer wg.Done()
+			_ = c.Wait()
+			codes[i] = c.ProcessState.ExitCode()
+		}(i, c)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	for i, c := range codes {
+		switch c {
+		case 0:
+			r.count("exit0", 1)
+		case 56:
+			r.count("exit56", 1)
+		default:
+			r.count("exitOther", 1)
+			r.problem("enable %d exited %d: %s", i, c, clip(outs[i].String(), 300))
+		}
+	}
+	log := v.handlerLog()[logBefore:]
+	r.count("dpkgInstalls", v.dpkgInstalls()-installsBefore)
+	r.count("debDownloads", v.debHits())
+	r.count("aptGetInstallRuns", countLines(log, "apt-get install"))
+	r.count("aptGetUpdateRuns", countLines(log, "apt-get update"))
+	r.count("fastPathSkips", countLines(log, "event=skip"))
+	r.count("elapsedMs", int(elapsed.Milliseconds()))
+	// All must succeed: each waits for the handler lock (bounded by 120 s,
+	// then 56), and the serialised runs take seconds.
+	if r.Counts["exit0"] != n {
+		r.problem("%d of %d enables exited 0 (56: %d)", r.Counts["exit0"], n, r.Counts["exit56"])
+	}
+	if r.Counts["dpkgInstalls"] != 1 || r.Counts["aptGetInstallRuns"] != 1 {
+		r.problem("want exactly one package installation, dpkg.log has %d and handler.log %d apt-get install runs", r.Counts["dpkgInstalls"], r.Counts["aptGetInstallRuns"])
+	}
+	r.Torn = v.Torn()
+	if len(r.Torn) > 0 {
+		r.problem("torn files: %s", strings.Join(r.Torn, ", "))
+	}
+	for _, p := range v.Converged(ctx, 1) {
+		r.problem("%s", p)
+	}
+	r.Converged = len(r.Problems) == 0
+	st := v.ReadStatus(1)
+	r.Status, r.Message = st.Status, st.Message
+}
+
+// pkgCase is one package-manager or repository fault.
+type pkgCase struct {
+	name   string
+	faults []fixtures.Fault
+	// setup runs after the reset, before the first deployment.
+	setup func(ctx context.Context, v *VM) error
+	want  int
+	// cause: the status message must contain one of these (case-insensitive).
+	cause []string
+	// check inspects the machine after the first deployment.
+	check func(ctx context.Context, v *VM, st agentsim.Step) []string
+}
+
+const debRepoPrefix = "/repos/microsoft-debian-bookworm-prod/"
+
+func pkgCases() []pkgCase {
+	return []pkgCase{
+		{name: "repository answers 404", faults: []fixtures.Fault{{Prefix: debRepoPrefix, Status: 404}}, want: 52, cause: []string{"404"}},
+		{name: "repository answers 500", faults: []fixtures.Fault{{Prefix: debRepoPrefix, Status: 500}}, want: 52, cause: []string{"500"}},
+		{name: "repository answers 429", faults: []fixtures.Fault{{Prefix: debRepoPrefix, Status: 429}}, want: 52, cause: []string{"429"}},
+		{name: "package file answers 404 (metadata fine)", faults: []fixtures.Fault{{Prefix: debRepoPrefix + "pool/", Status: 404}}, want: 52, cause: []string{"404"}},
+		{name: "repository delays every answer by 1.5 s", faults: []fixtures.Fault{{Prefix: debRepoPrefix, Delay: 1500 * time.Millisecond}}, want: 0},
+		{name: "dpkg frontend lock held for 8 s", want: 0, setup: holdLock(8), check: func(_ context.Context, v *VM, st agentsim.Step) []string {
+			var p []string
+			if !strings.Contains(v.handlerLog(), "waiting for the package manager") {
+				p = append(p, "handler.log does not show the wait for the package-manager lock")
+			}
+			if st.DurationMS < 4000 {
+				p = append(p, fmt.Sprintf("install took %d ms although the lock was held for 8 s", st.DurationMS))
+			}
+			return p
+		}},
+		{name: "interrupted dpkg (aadsshlogin unpacked, not configured)", want: 0, setup: unpackOnly, check: func(_ context.Context, v *VM, _ agentsim.Step) []string {
+			if !strings.Contains(v.handlerLog(), "--configure -a") {
+				return []string{"handler.log does not show dpkg --configure -a"}
+			}
+			return nil
+		}},
+	}
+}
+
+// WrongKeyCase is run after the host re-signed the repository with another key.
+func wrongKeyCase() pkgCase {
+	return pkgCase{name: "repository re-signed with a wrong key", want: 52, cause: []string{"signature", "NO_PUBKEY", "not signed", "EXPKEYSIG", "BADSIG"}}
+}
+
+// holdLock starts a process in the VM that holds an flock on dpkg's
+// frontend lock for secs seconds.
+func holdLock(secs int) func(ctx context.Context, v *VM) error {
+	return func(ctx context.Context, v *VM) error {
+		cmd := v.E.Chroot(context.WithoutCancel(ctx), nil, "flock", "/var/lib/dpkg/lock-frontend", "sleep", fmt.Sprint(secs))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		go func() { _ = cmd.Wait() }()
+		for i := 0; i < 100; i++ {
+			if locks, _ := os.ReadFile("/proc/locks"); bytes.Contains(locks, []byte(fmt.Sprintf(" %d ", cmd.Process.Pid))) || v.running(func(a []string) bool { return len(a) > 0 && a[0] == "sleep" }) {
+				time.Sleep(100 * time.Millisecond)
+				return nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return fmt.Errorf("the lock holder did not start")
+	}
+}
+
+// unpackOnly leaves aadsshlogin unpacked but not configured, as an
+// interrupted dpkg run does.
+func unpackOnly(ctx context.Context, v *VM) error {
+	var deb string
+	_ = filepath.WalkDir(v.E.Config.RepoRoot, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "aadsshlogin_") && strings.HasSuffix(d.Name(), ".deb") {
+			deb = p
+		}
+		return nil
+	})
+	if deb == "" {
+		return fmt.Errorf("no aadsshlogin .deb below %s", v.E.Config.RepoRoot)
+	}
+	data, err := os.ReadFile(deb)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(v.Path("/tmp/aadsshlogin.deb"), data, 0o644); err != nil {
+		return err
+	}
+	if out, err := v.run(ctx, "dpkg", "--unpack", "/tmp/aadsshlogin.deb"); err != nil {
+		return fmt.Errorf("dpkg --unpack: %v: %s", err, out)
+	}
+	if audit, _ := v.run(ctx, "dpkg", "--audit"); strings.TrimSpace(audit) == "" {
+		return fmt.Errorf("dpkg --audit is clean after --unpack")
+	}
+	return nil
+}
+
+// PackageBattery runs the package cases ("wrongkey": only that one, after
+// the host re-signed the repository).
+func (v *VM) PackageBattery(ctx context.Context, which string) {
+	cases := pkgCases()
+	if which == "wrongkey" {
+		cases = []pkgCase{wrongKeyCase()}
+	}
+	for _, c := range cases {
+		v.Emit(v.pkgCase(ctx, c, which == "wrongkey"))
+	}
+}
+
+func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
+	r := Result{Battery: "package", Case: c.name, Counts: map[string]int{"want": c.want}}
+	if err := v.Reset(ctx); err != nil {
+		r.problem("reset: %v", err)
+		return r
+	}
+	if c.setup != nil {
+		if err := c.setup(ctx, v); err != nil {
+			r.problem("setup: %v", err)
+			return r
+		}
+	}
+	v.E.Repo.SetFaults(c.faults...)
+	rep, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile)
+	v.E.Repo.SetFaults()
+	if err != nil {
+		r.problem("%v", err)
+		return r
+	}
+	st, ok := step(rep, "install")
+	if !ok {
+		r.problem("no install step: %s", describe(rep))
+		return r
+	}
+	r.Hit, r.Exit = true, st.ExitCode
+	if st.Status != nil {
+		r.Status, r.Message = st.Status.Status, st.Status.Message
+	}
+	v.logf("package %q: install exit %d, %s: %s", c.name, st.ExitCode, r.Status, clip(r.Message, 240))
+	if st.ExitCode != c.want {
+		r.problem("install exited %d, want %d: %s", st.ExitCode, c.want, describe(rep))
+	}
+	if t := v.Torn(); len(t) > 0 {
+		r.problem("torn files: %s", strings.Join(t, ", "))
+	}
+	if c.want == 0 {
+		for _, p := range v.Converged(ctx, 0) {
+			r.problem("%s", p)
+		}
+	} else {
+		if r.Status != "error" {
+			r.problem("status is %q, want error", r.Status)
+		}
+		if !containsAny(r.Message, c.cause) {
+			r.problem("the status message does not name the cause (%s): %q", strings.Join(c.cause, " or "), r.Message)
+		}
+		if code := string(st.Status.Code); code != fmt.Sprint(c.want) {
+			r.problem("status code %s, want %d", code, c.want)
+		}
+	}
+	if c.check != nil {
+		for _, p := range c.check(ctx, v, st) {
+			r.problem("%s", p)
+		}
+	}
+	if c.want != 0 && !noRecovery {
+		// The fault is gone: the next goal state must converge.
+		conv, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile)
+		if err != nil || !conv.OK {
+			r.problem("no recovery after the fault was removed: %v %s", err, describe(conv))
+		}
+		for _, p := range v.Converged(ctx, 0) {
+			r.problem("after recovery: %s", p)
+		}
+	}
+	r.Converged = len(r.Problems) == 0
+	return r
+}
+
+func containsAny(s string, subs []string) bool {
+	low := strings.ToLower(s)
+	for _, x := range subs {
+		if strings.Contains(low, strings.ToLower(x)) {
+			return true
+		}
+	}
+	return false
+}
+
+// IMDSCase runs a first deployment against the fake IMDS scenario the
+// sandbox was entered with and checks the install's exit code and status.
+func (v *VM) IMDSCase(ctx context.Context, scenario string, want int) {
+	r := Result{Battery: "imds", Case: scenario, Counts: map[string]int{"want": want}}
+	defer func() { v.Emit(r) }()
+	if err := v.Reset(ctx); err != nil {
+		r.problem("reset: %v", err)
+		return
+	}
+	start := time.Now()
+	rep, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile)
+	if err != nil {
+		r.problem("%v", err)
+		return
+	}
+	r.count("seconds", int(time.Since(start).Seconds()))
+	r.count("tokenRequests", v.E.IMDS.TokenRequests())
+	st, ok := step(rep, "install")
+	if !ok {
+		r.problem("no install step: %s", describe(rep))
+		return
+	}
+	r.Hit, r.Exit = true, st.ExitCode
+	if st.Status != nil {
+		r.Status, r.Message = st.Status.Status, st.Status.Message
+	}
+	wantStatus := map[int]string{0: "success", 22: "transitioning", 52: "error"}[want]
+	if st.ExitCode != want || r.Status != wantStatus {
+		r.problem("install exit %d status %q, want %d %q: %s", st.ExitCode, r.Status, want, wantStatus, clip(r.Message, 300))
+	}
+	switch want {
+	case 0:
+		for _, p := range v.Converged(ctx, 0) {
+			r.problem("%s", p)
+		}
+	case 22:
+		if !strings.Contains(r.Message, "az vm identity assign") {
+			r.problem("the message does not say how to assign the identity: %q", r.Message)
+		}
+		if out, _ := v.run(ctx, "dpkg-query", "-W", "-f=${Status}", "aadsshlogin"); out == "install ok installed" {
+			r.problem("aadsshlogin was installed without a system-assigned identity")
+		}
+	case 52:
+		if !containsAny(r.Message, []string{"169.254.169.254", "IMDS", "metadata"}) || !strings.Contains(r.Message, "500") {
+			r.problem("the message does not name IMDS and its answer: %q", r.Message)
+		}
+	}
+	if t := v.Torn(); len(t) > 0 {
+		r.problem("torn files: %s", strings.Join(t, ", "))
+	}
+	r.Converged = len(r.Problems) == 0
+}
+
+// SecurityBattery deploys with protected settings carrying secret markers
+// and audits logs, status, events and state for them, and file modes.
+func (v *VM) SecurityBattery(ctx context.Context) {
+	v.secretPath(ctx)
+	v.secretCredentials(ctx)
+}
+
+func marker(prefix string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// writeSettings writes JSON settings files into the VM.
+func (v *VM) writeSettings(name string, doc any) (string, error) {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	p := "/opt/aadssh-sandbox/" + name
+	return p, os.WriteFile(v.Path(p), b, 0o600)
+}
+
+// grepVM counts the files below the VM folders that contain secret.
+func (v *VM) grepVM(secret string, dirs ...string) (hits []string) {
+	for _, d := range dirs {
+		_ = filepath.WalkDir(v.Path(d), func(p string, de fs.DirEntry, err error) error {
+			if err != nil || de.IsDir() || !de.Type().IsRegular() {
+				return nil
+			}
+			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(secret)) {
+				hits = append(hits, strings.TrimPrefix(p, v.E.ChrootDir))
+			}
+			return nil
+		})
+	}
+	return hits
+}
+
+// auditDirs are where the handler and the agent keep what the handler
+// wrote or printed: handler.log, CommandExecution.log, events, status,
+// config, mrseq, the state folder, temporary folders.
+func (v *VM) auditDirs() []string {
+	return []string{v.LogDir(), libDir, stateDir, "/tmp", "/var/tmp"}
+}
+
+func (v *VM) secretPath(ctx context.Context) {
+	r := Result{Battery: "security", Case: "mirror URL with a secret path in protected settings"}
+	defer func() { v.Emit(r) }()
+	if err := v.Reset(ctx); err != nil {
+		r.problem("reset: %v", err)
+		return
+	}
+	secret := marker("s3cr3tpath")
+	if err := os.Symlink(".", filepath.Join(v.E.Config.RepoRoot, secret)); err != nil {
+		r.problem("%v", err)
+		return
+	}
+	pub, err := v.writeSettings("sec-public.json", map[string]any{"mirror": map[string]string{"url": v.E.Repo.URL, "publicKey": v.E.Config.PublicKey}})
+	if err != nil {
+		r.problem("%v", err)
+		return
+	}
+	prot, err := v.writeSettings("sec-protected.json", map[string]any{"mirror": map[string]string{"url": v.E.Repo.URL + "/" + secret}})
+	if err != nil {
+		r.problem("%v", err)
+		return
+	}
+	v.E.Repo.Reset()
+	for _, sc := range []string{"first", "settings", "restart"} {
+		rep, err := v.Agent(ctx, sc, "-settings", pub, "-protected", prot)
+		if err != nil || !rep.OK {
+			r.problem("%s: %v %s", sc, err, describe(rep))
+			return
+		}
+		for _, s := range rep.Steps {
+			if strings.Contains(s.Output, secret) || strings.Contains(s.Error, secret) {
+				r.problem("%s %s: the secret is in the command output the agent logs", sc, s.Verb)
+			}
+		}
+	}
+	r.Hit = true
+	r.count("requestsThroughSecretPath", v.E.Repo.HitsUnder("/"+secret+"/"))
+	if r.Counts["requestsThroughSecretPath"] == 0 {
+		r.problem("the protected mirror URL was not used (no request below /%s/)", secret)
+	}
+	hits := v.grepVM(secret, v.auditDirs()...)
+	r.count("secretHits", len(hits))
+	if len(hits) > 0 {
+		r.problem("the secret is in %s", strings.Join(hits, ", "))
+	}
+	if apt := v.grepVM(secret, "/etc/apt"); len(apt) > 0 {
+		mode := ""
+		if fi, err := os.Stat(v.Path(aptList)); err == nil {
+			mode = fmt.Sprintf("%04o", fi.Mode().Perm())
+		}
+		r.note("the protected URL's path is in %s (mode %s): apt needs it there", strings.Join(apt, ", "), mode)
+	}
+	r.Problems = append(r.Problems, v.auditModes()...)
+	r.count("filesModeChecked", v.modeChecked)
+	r.Converged = len(r.Problems) == 0
+}
+
+func (v *VM) secretCredentials(ctx context.Context) {
+	r := Result{Battery: "security", Case: "mirror URL with user:password in protected settings"}
+	defer func() { v.Emit(r) }()
+	if err := v.Reset(ctx); err != nil {
+		r.problem("reset: %v", err)
+		return
+	}
+	secret := marker("pw")
+	u, _ := url.Parse(v.E.Repo.URL)
+	u.User = url.UserPassword("faultuser", secret)
+	pub, err := v.writeSettings("sec-public.json", map[string]any{"mirror": map[string]string{"url": v.E.Repo.URL, "publicKey": v.E.Config.PublicKey}})
+	if err != nil {
+		r.problem("%v", err)
+		return
+	}
+	prot, err := v.writeSettings("sec-protected.json", map[string]any{"mirror": map[string]string{"url": u.String()}})
+	if err != nil {
+		r.problem("%v", err)
+		return
+	}
+	rep, err := v.Agent(ctx, "first", "-settings", pub, "-protected", prot)
+	if err != nil {
+		r.problem("%v", err)
+		return
+	}
+	st, ok := step(rep, "install")
+	if !ok {
+		r.problem("no install step: %s", describe(rep))
+		return
+	}
+	r.Hit, r.Exit = true, st.ExitCode
+	if st.Status != nil {
+		r.Status, r.Message = st.Status.Status, st.Status.Message
+	}
+	// Credentials in the URL are refused (53): the handler would otherwise
+	// have to put them into a world-readable sources file.
+	if st.ExitCode != 53 {
+		r.problem("install exited %d, want 53 (credentials in the URL are refused): %s", st.ExitCode, clip(r.Message, 300))
+	}
+	if strings.Contains(st.Output, secret) || strings.Contains(st.Error, secret) {
+		r.problem("the password is in the command output the agent logs")
+	}
+	hits := v.grepVM(secret, append(v.auditDirs(), "/etc/apt", "/var/lib/apt/lists")...)
+	r.count("secretHits", len(hits))
+	if len(hits) > 0 {
+		r.problem("the password is in %s", strings.Join(hits, ", "))
+	}
+	r.Converged = len(r.Problems) == 0
+}
+
+// auditModes checks the modes of what the handler owns: the state folder
+// 0700, its files 0600, status files 0600, mrseq 0600, handler.log 0600.
+func (v *VM) auditModes() []string {
+	var probs []string
+	v.modeChecked = 0
+	check := func(p string, want os.FileMode) {
+		fi, err := os.Lstat(v.Path(p))
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("%s: %v", p, err))
+			return
+		}
+		v.modeChecked++
+		if got := fi.Mode().Perm(); got != want {
+			probs = append(probs, fmt.Sprintf("%s has mode %04o, want %04o", p, got, want))
+		}
+	}
+	check(stateDir, 0o700)
+	es, _ := os.ReadDir(v.Path(stateDir))
+	for _, e := range es {
+		check(stateDir+"/"+e.Name(), 0o600)
+	}
+	sts, _ := filepath.Glob(v.Path(v.BaseDir() + "/status/*.status"))
+	for _, p := range sts {
+		check(strings.TrimPrefix(p, v.E.ChrootDir), 0o600)
+	}
+	check(v.BaseDir()+"/mrseq", 0o600)
+	check(v.LogDir()+"/handler.log", 0o600)
+	evs, _ := filepath.Glob(v.Path(v.LogDir() + "/events/*"))
+	for _, p := range evs {
+		check(strings.TrimPrefix(p, v.E.ChrootDir), 0o600)
+	}
+	return probs
+}

@@ -1,0 +1,296 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
+	"github.com/Azure/aadsshlogin-extension-linux/test/sandbox"
+)
+
+// requireIntegration skips (or, under AADSSH_REQUIRE_INTEGRATION=1, fails)
+// when the batteries cannot run, and returns the two zips.
+func requireIntegration(t *testing.T) (zip, next string) {
+	t.Helper()
+	strict := os.Getenv("AADSSH_REQUIRE_INTEGRATION") == "1"
+	skip := func(format string, a ...any) {
+		t.Helper()
+		if strict {
+			t.Fatalf(format, a...)
+		}
+		t.Skipf(format, a...)
+	}
+	if testing.Short() && !strict {
+		t.Skip("fault batteries take minutes; not in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		skip("the fault batteries need root (chroot, network namespaces)")
+	}
+	zip, next = os.Getenv("AADSSH_ZIP"), os.Getenv("AADSSH_NEXT_ZIP")
+	if zip == "" || next == "" {
+		skip("AADSSH_ZIP and AADSSH_NEXT_ZIP are not set; run through `make test`")
+	}
+	return zip, next
+}
+
+// buildBinaries builds faultsim (the inner side) and a static agentsim.
+func buildBinaries(t *testing.T) (faultsim, agentsimBin string) {
+	t.Helper()
+	dir := t.TempDir()
+	faultsim, agentsimBin = filepath.Join(dir, "faultsim"), filepath.Join(dir, "agentsim")
+	for out, pkg := range map[string]string{faultsim: "./cmd/faultsim", agentsimBin: "../agentsim/cmd/agentsim"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
+	}
+	return faultsim, agentsimBin
+}
+
+type rig struct {
+	zip, next, faultsim, agentsim string
+}
+
+func (g rig) prepare(t *testing.T, ctx context.Context, name string) *sandbox.Host {
+	t.Helper()
+	work := filepath.Join(t.TempDir(), name)
+	h, err := sandbox.Prepare(ctx, sandbox.Options{Zip: g.zip, NextZip: g.next, Agentsim: g.agentsim, WorkDir: work},
+		sandbox.Plan{Name: name, IMDSScenario: "present"})
+	if err != nil {
+		t.Fatalf("prepare sandbox %s: %v", name, err)
+	}
+	return h
+}
+
+// exec runs one faultsim battery in h and returns its results; the
+// transcript is logged.
+func (g rig) exec(t *testing.T, ctx context.Context, h *sandbox.Host, battery string, args ...string) []Result {
+	t.Helper()
+	var out bytes.Buffer
+	start := time.Now()
+	err := h.Exec(ctx, &out, g.faultsim, battery, args...)
+	t.Logf("faultsim %s %s (%s):\n%s", battery, strings.Join(args, " "), time.Since(start).Round(time.Second), nonResultLines(out.String()))
+	if err != nil {
+		t.Errorf("faultsim %s: %v", battery, err)
+	}
+	rs, perr := ParseResults(out.String())
+	if perr != nil {
+		t.Error(perr)
+	}
+	return rs
+}
+
+func nonResultLines(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, ResultPrefix) && l != "" {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// report fails the test for every problem of the results.
+func report(t *testing.T, rs []Result) {
+	t.Helper()
+	for _, r := range rs {
+		for _, p := range r.Problems {
+			t.Errorf("%s / %s: %s", r.Battery, r.Case, p)
+		}
+		for _, n := range r.Notes {
+			t.Logf("%s / %s: note: %s", r.Battery, r.Case, n)
+		}
+	}
+}
+
+// wanted selects batteries by the comma-separated AADSSH_FAULTS (all when
+// unset), to re-run one battery while working on it.
+func wanted(battery string) bool {
+	sel := os.Getenv("AADSSH_FAULTS")
+	if sel == "" {
+		return true
+	}
+	for _, b := range strings.Split(sel, ",") {
+		if strings.TrimSpace(b) == battery {
+			return true
+		}
+	}
+	return false
+}
+
+func TestFaultBatteries(t *testing.T) {
+	zip, next := requireIntegration(t)
+	if missing := fixtures.HaveTools("ip", "mmdebstrap", "chroot", "dpkg-deb", "apt-ftparchive", "gpg"); len(missing) > 0 {
+		t.Fatalf("missing tools: %v (run `make deps`)", missing)
+	}
+	faultsim, agentsimBin := buildBinaries(t)
+	g := rig{zip: zip, next: next, faultsim: faultsim, agentsim: agentsimBin}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+
+	// Prepared first: it builds the chroot cache if needed.
+	h := g.prepare(t, ctx, "faults")
+	defer h.Close()
+
+	// The IMDS cases spend most of their time in the handler's retry
+	// back-off (up to a minute), so each runs in its own sandbox while the
+	// other batteries run.
+	var imdsWG sync.WaitGroup
+	imdsCases := []struct {
+		scenario string
+		want     int
+	}{{"missing", 22}, {"user-assigned", 22}, {"always-500", 52}, {"gone-then-present", 0}}
+	imdsResults := make([][]Result, len(imdsCases))
+	imdsLogs := make([]string, len(imdsCases))
+	for i, c := range imdsCases {
+		if !wanted("imds") {
+			break
+		}
+		imdsWG.Add(1)
+		go func(i int, scenario string, want int) {
+			defer imdsWG.Done()
+			work := filepath.Join(t.TempDir(), "imds")
+			h, err := sandbox.Prepare(ctx, sandbox.Options{Zip: zip, Agentsim: agentsimBin, WorkDir: work},
+				sandbox.Plan{Name: "imds-" + scenario, IMDSScenario: scenario})
+			if err != nil {
+				imdsLogs[i] = fmt.Sprintf("prepare: %v", err)
+				return
+			}
+			defer h.Close()
+			var out bytes.Buffer
+			if err := h.Exec(ctx, &out, faultsim, "imds", "-imds", scenario, "-want", fmt.Sprint(want)); err != nil {
+				fmt.Fprintf(&out, "faultsim: %v\n", err)
+			}
+			imdsLogs[i] = out.String()
+			imdsResults[i], _ = ParseResults(out.String())
+		}(i, c.scenario, c.want)
+	}
+
+	t.Run("kill", func(t *testing.T) {
+		if !wanted("kill") {
+			t.Skip("not selected by AADSSH_FAULTS")
+		}
+		rs := g.exec(t, ctx, h, "kill", "-reps", "2")
+		for i := 0; i < 2; i++ {
+			// A fresh fake IMDS each time: its first token answer is 500.
+			rs = append(rs, g.exec(t, ctx, h, "kill-identity", "-imds", "error-then-present", "-reps", "1")...)
+		}
+		report(t, rs)
+		points := map[string]int{}
+		kills, converged, torn, attempts, interrupted := 0, 0, 0, 0, 0
+		for _, r := range rs {
+			if r.Hit {
+				kills++
+				points[r.Case]++
+			}
+			if r.Converged {
+				converged++
+			}
+			torn += len(r.Torn)
+			attempts += r.Counts["attempts"]
+			interrupted += r.Counts["dpkg-interrupted"]
+		}
+		for p, n := range points {
+			if n < 2 {
+				t.Errorf("kill point %q was hit %d time(s), want 2", p, n)
+			}
+		}
+		if len(points) < 8 {
+			t.Errorf("%d distinct kill points were hit, want at least 8", len(points))
+		}
+		t.Logf("kill battery: %d kills at %d points (%d attempts), %d converged, %d torn files, %d left dpkg interrupted (recovered)",
+			kills, len(points), attempts, converged, torn, interrupted)
+	})
+
+	t.Run("concurrent", func(t *testing.T) {
+		if !wanted("concurrent") {
+			t.Skip("not selected by AADSSH_FAULTS")
+		}
+		rs := g.exec(t, ctx, h, "concurrent")
+		report(t, rs)
+		if len(rs) != 1 {
+			t.Fatalf("want 1 result, got %d", len(rs))
+		}
+		c := rs[0].Counts
+		t.Logf("concurrency battery: 10 enables, %d exit 0, %d exit 56, %d other; %d package installation (dpkg.log), %d apt-get install, %d apt-get update, %d .deb download(s), %d ms",
+			c["exit0"], c["exit56"], c["exitOther"], c["dpkgInstalls"], c["aptGetInstallRuns"], c["aptGetUpdateRuns"], c["debDownloads"], c["elapsedMs"])
+	})
+
+	t.Run("package", func(t *testing.T) {
+		if !wanted("package") {
+			t.Skip("not selected by AADSSH_FAULTS")
+		}
+		rs := g.exec(t, ctx, h, "package")
+		other, err := fixtures.NewKey(t.TempDir(), "wrong-key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if err := h.PMC.Resign(other); err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, g.exec(t, ctx, h, "package", "-case", "wrongkey")...)
+		if err := h.PMC.Resign(h.Key); err != nil {
+			t.Fatal(err)
+		}
+		report(t, rs)
+		ok := 0
+		for _, r := range rs {
+			if len(r.Problems) == 0 {
+				ok++
+			}
+			t.Logf("  %-58s exit %-3d want %-3d %s", r.Case, r.Exit, r.Counts["want"], clip(r.Message, 160))
+		}
+		t.Logf("package battery: %d cases, %d as documented", len(rs), ok)
+	})
+
+	t.Run("security", func(t *testing.T) {
+		if !wanted("security") {
+			t.Skip("not selected by AADSSH_FAULTS")
+		}
+		rs := g.exec(t, ctx, h, "security")
+		report(t, rs)
+		hits, modes := 0, 0
+		for _, r := range rs {
+			hits += r.Counts["secretHits"]
+			modes += r.Counts["filesModeChecked"]
+		}
+		t.Logf("security battery: %d cases, %d secret hits, %d file modes checked", len(rs), hits, modes)
+	})
+
+	t.Run("imds", func(t *testing.T) {
+		if !wanted("imds") {
+			t.Skip("not selected by AADSSH_FAULTS")
+		}
+		imdsWG.Wait()
+		var rs []Result
+		for i, c := range imdsCases {
+			t.Logf("IMDS %s:\n%s", c.scenario, nonResultLines(imdsLogs[i]))
+			if len(imdsResults[i]) != 1 {
+				t.Errorf("IMDS %s: no result", c.scenario)
+			}
+			rs = append(rs, imdsResults[i]...)
+		}
+		report(t, rs)
+		var lines []string
+		ok := 0
+		for _, r := range rs {
+			if len(r.Problems) == 0 {
+				ok++
+			}
+			lines = append(lines, fmt.Sprintf("%s→%d", r.Case, r.Exit))
+		}
+		sort.Strings(lines)
+		t.Logf("IMDS battery: %d cases, %d as documented (%s)", len(rs), ok, strings.Join(lines, ", "))
+	})
+}

@@ -1,0 +1,479 @@
+// Package faults holds the fault batteries of the handler: kill -9 at every
+// phase of install and enable, concurrent enables, package-repository and
+// package-manager faults, IMDS faults and a secret-leak and file-mode audit.
+//
+// The batteries run the real zip on the sandbox of package test/sandbox (a
+// Debian 12 chroot with real apt and dpkg, a fake IMDS and a signed HTTPS
+// mirror in a network namespace the test creates). The test (faults_test.go)
+// prepares the sandbox on the host and runs cmd/faultsim inside the
+// namespace; faultsim calls sandbox.Enter and then one battery of this
+// package, which prints one Result line per case. The test collects those
+// lines, prints the counts and fails on every problem a case reported.
+package faults
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/Azure/aadsshlogin-extension-linux/test/agentsim"
+	"github.com/Azure/aadsshlogin-extension-linux/test/sandbox"
+)
+
+// ResultPrefix starts every result line faultsim prints.
+const ResultPrefix = "faultsim-result "
+
+// Result is the outcome of one case of a battery.
+type Result struct {
+	Battery string `json:"battery"`
+	Case    string `json:"case"`
+	// Hit is set when the fault was really injected (a kill reached a live
+	// handler in the intended phase).
+	Hit bool `json:"hit"`
+	// Converged: the next run(s) of the agent ended in success with the
+	// package installed and dpkg consistent.
+	Converged bool `json:"converged"`
+	// Torn lists files found unparsable or incomplete.
+	Torn []string `json:"torn,omitempty"`
+	// Exit is the handler's exit code of the command under test.
+	Exit int `json:"exit"`
+	// Status and Message are the extension status of that command.
+	Status  string `json:"status,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Counts are battery-specific numbers (installs, hits…).
+	Counts map[string]int `json:"counts,omitempty"`
+	// Notes are observations that are not failures.
+	Notes []string `json:"notes,omitempty"`
+	// Problems are failures of the case.
+	Problems []string `json:"problems,omitempty"`
+}
+
+func (r *Result) problem(format string, a ...any) {
+	r.Problems = append(r.Problems, fmt.Sprintf(format, a...))
+}
+
+func (r *Result) note(format string, a ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, a...))
+}
+
+func (r *Result) count(k string, n int) {
+	if r.Counts == nil {
+		r.Counts = map[string]int{}
+	}
+	r.Counts[k] += n
+}
+
+// ParseResults extracts the results from faultsim's output.
+func ParseResults(out string) ([]Result, error) {
+	var rs []Result
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(l, ResultPrefix) {
+			continue
+		}
+		var r Result
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(l, ResultPrefix)), &r); err != nil {
+			return rs, fmt.Errorf("result line %q: %w", l, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
+}
+
+// Paths inside the VM.
+const (
+	libDir    = "/var/lib/waagent"
+	stateDir  = "/var/lib/aadsshlogin-extension"
+	aptList   = "/etc/apt/sources.list.d/microsoft-prod.list"
+	dpkgLog   = "/var/log/dpkg.log"
+	handlerEx = "aadsshlogin-handler-"
+)
+
+// VM is the inner side's view of the sandboxed machine.
+type VM struct {
+	E       *sandbox.Env
+	Out     io.Writer
+	Version string
+	// snapshot lists the apt/keyring files present before any case ran.
+	snapshot map[string]bool
+	// modeChecked counts the files auditModes looked at.
+	modeChecked int
+}
+
+// NewVM wraps an entered sandbox.
+func NewVM(e *sandbox.Env, out io.Writer) (*VM, error) {
+	v, ok := agentsim.VersionFromZipName(e.Zips[0])
+	if !ok {
+		return nil, fmt.Errorf("no version in %s", e.Zips[0])
+	}
+	vm := &VM{E: e, Out: out, Version: v, snapshot: map[string]bool{}}
+	for _, p := range vm.trackedFiles() {
+		vm.snapshot[p] = true
+	}
+	return vm, nil
+}
+
+// Path maps a VM path to the inner process's view.
+func (v *VM) Path(p string) string { return filepath.Join(v.E.ChrootDir, p) }
+
+// BaseDir is the extension's versioned folder inside the VM.
+func (v *VM) BaseDir() string { return libDir + "/" + sandbox.HandlerName + "-" + v.Version }
+
+// LogDir is the extension's log folder inside the VM.
+func (v *VM) LogDir() string { return "/var/log/azure/" + sandbox.HandlerName }
+
+func (v *VM) logf(format string, a ...any) {
+	fmt.Fprintf(v.Out, "   "+format+"\n", a...)
+}
+
+// Emit prints a result line.
+func (v *VM) Emit(r Result) {
+	b, _ := json.Marshal(r)
+	fmt.Fprintf(v.Out, "%s%s\n", ResultPrefix, b)
+}
+
+// run runs a command in the VM and returns its combined output.
+func (v *VM) run(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := v.E.Chroot(ctx, nil, name, args...)
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := cmd.Run()
+	return b.String(), err
+}
+
+// agentArgs are the common agentsim flags: agent timeouts scaled to a
+// fifth (180 s/60 s; the handler's runs take seconds) and quick status
+// re-reads.
+func agentArgs(scenario string, extra ...string) []string {
+	return append([]string{"-json", "-timeout-scale", "0.2", "-status-retry-delay", "100ms", "-scenario", scenario}, extra...)
+}
+
+// Agent runs agentsim to completion and parses its JSON report.
+func (v *VM) Agent(ctx context.Context, scenario string, extra ...string) (agentsim.Report, error) {
+	cmd := v.E.Agentsim(ctx, agentArgs(scenario, append([]string{"-zip", v.E.Zips[0]}, extra...)...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run() // exit 1 on an unexpected exit code: the report says which
+	var rep agentsim.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		return rep, fmt.Errorf("agentsim %s: no report (%v): %s %s", scenario, err, clip(stdout.String(), 400), clip(stderr.String(), 400))
+	}
+	return rep, nil
+}
+
+// StartAgent starts agentsim without waiting.
+func (v *VM) StartAgent(ctx context.Context, scenario string, extra ...string) (*exec.Cmd, *bytes.Buffer, error) {
+	cmd := v.E.Agentsim(ctx, agentArgs(scenario, append([]string{"-zip", v.E.Zips[0]}, extra...)...)...)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, io.Discard
+	return cmd, &stdout, cmd.Start()
+}
+
+// step returns the last step of rep with verb.
+func step(rep agentsim.Report, verb string) (agentsim.Step, bool) {
+	for i := len(rep.Steps) - 1; i >= 0; i-- {
+		if rep.Steps[i].Verb == verb {
+			return rep.Steps[i], true
+		}
+	}
+	return agentsim.Step{}, false
+}
+
+// describe renders a report briefly for problems.
+func describe(rep agentsim.Report) string {
+	var parts []string
+	for _, s := range rep.Steps {
+		p := fmt.Sprintf("%s exit=%d", s.Verb, s.ExitCode)
+		if s.Status != nil {
+			p += fmt.Sprintf(" %s %q", s.Status.Status, clip(s.Status.Message, 300))
+		}
+		parts = append(parts, p)
+	}
+	if rep.Error != "" {
+		parts = append(parts, "error: "+rep.Error)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// proc is a process running inside the VM.
+type proc struct {
+	pid, pgid int
+	argv      []string
+}
+
+// procs lists the processes whose root is the VM's root.
+func (v *VM) procs() []proc {
+	entries, _ := os.ReadDir("/proc")
+	var out []proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if root, err := os.Readlink("/proc/" + e.Name() + "/root"); err != nil || root != v.E.ChrootDir {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || len(cmdline) == 0 {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp …: comm may contain spaces.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 3 {
+			continue
+		}
+		if f[0] == "Z" {
+			continue
+		}
+		pgid, _ := strconv.Atoi(f[2])
+		out = append(out, proc{pid: pid, pgid: pgid, argv: strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")})
+	}
+	return out
+}
+
+// handler finds the running handler for verb.
+func (v *VM) handler(verb string) (proc, bool) {
+	for _, p := range v.procs() {
+		if len(p.argv) >= 2 && strings.Contains(filepath.Base(p.argv[0]), handlerEx) && p.argv[1] == verb {
+			return p, true
+		}
+	}
+	return proc{}, false
+}
+
+// running reports whether a process whose argv matches pred runs in the VM.
+func (v *VM) running(pred func(argv []string) bool) bool {
+	for _, p := range v.procs() {
+		if pred(p.argv) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitIdle waits until no process runs in the VM any more.
+func (v *VM) waitIdle(ctx context.Context, max time.Duration) error {
+	deadline := time.Now().Add(max)
+	for {
+		ps := v.procs()
+		if len(ps) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			var names []string
+			for _, p := range ps {
+				names = append(names, strings.Join(p.argv, " "))
+			}
+			return fmt.Errorf("processes still running in the VM after %s: %s", max, strings.Join(names, " | "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// killGroup sends SIGKILL to a process group, as the agent does on timeout.
+func killGroup(pgid int) bool {
+	return syscall.Kill(-pgid, syscall.SIGKILL) == nil
+}
+
+// trackedFiles are the files below the apt and keyring folders.
+func (v *VM) trackedFiles() []string {
+	var out []string
+	for _, d := range []string{"/etc/apt", "/usr/share/keyrings"} {
+		_ = filepath.WalkDir(v.Path(d), func(p string, de os.DirEntry, err error) error {
+			if err == nil && !de.IsDir() {
+				out = append(out, p)
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+// Reset returns the VM to a machine that never saw the extension: no
+// handler folders, logs or state, no aadsshlogin, no repository files.
+func (v *VM) Reset(ctx context.Context) error {
+	if err := v.waitIdle(ctx, 90*time.Second); err != nil {
+		return err
+	}
+	if out, err := v.run(ctx, "dpkg", "--purge", "--force-all", "aadsshlogin", "aadsshlogin-selinux"); err != nil {
+		return fmt.Errorf("purge: %v: %s", err, out)
+	}
+	if out, err := v.run(ctx, "dpkg", "--configure", "-a"); err != nil {
+		return fmt.Errorf("dpkg --configure -a: %v: %s", err, out)
+	}
+	dirs, _ := filepath.Glob(v.Path(libDir + "/" + sandbox.HandlerName + "-*"))
+	lists, _ := filepath.Glob(v.Path("/var/lib/apt/lists/127.0.0.1*"))
+	for _, p := range append(append(dirs, lists...), v.Path(v.LogDir()), v.Path(stateDir)) {
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	for _, p := range v.trackedFiles() {
+		if !v.snapshot[p] {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+	}
+	v.E.Repo.SetFaults()
+	return nil
+}
+
+// Torn lists the files the handler writes that do not parse: every
+// status/*.status against the agent's schema, mrseq, the state folder's
+// JSON files and the apt list file.
+func (v *VM) Torn() []string {
+	var torn []string
+	statuses, _ := filepath.Glob(v.Path(v.BaseDir() + "/status/*.status"))
+	for _, p := range statuses {
+		data, err := os.ReadFile(p)
+		st := agentsim.ParseStatus(data)
+		if err != nil || st.Malformed || st.Status == "" {
+			torn = append(torn, fmt.Sprintf("%s (%s)", strings.TrimPrefix(p, v.E.ChrootDir), st.Problem))
+		}
+	}
+	if data, err := os.ReadFile(v.Path(v.BaseDir() + "/mrseq")); err == nil {
+		if _, err := strconv.Atoi(strings.TrimSpace(string(data))); err != nil {
+			torn = append(torn, fmt.Sprintf("mrseq %q", data))
+		}
+	}
+	jsons, _ := filepath.Glob(v.Path(stateDir + "/*.json"))
+	for _, p := range jsons {
+		data, err := os.ReadFile(p)
+		var x any
+		if err != nil || json.Unmarshal(data, &x) != nil {
+			torn = append(torn, strings.TrimPrefix(p, v.E.ChrootDir))
+		}
+	}
+	if data, err := os.ReadFile(v.Path(aptList)); err == nil {
+		if !aptListComplete(string(data)) {
+			torn = append(torn, fmt.Sprintf("%s %q", aptList, data))
+		}
+	}
+	return torn
+}
+
+// aptListComplete: a complete list file ends with a newline and has one
+// "deb [options] https://… suite component" line.
+func aptListComplete(s string) bool {
+	if !strings.HasSuffix(s, "\n") {
+		return false
+	}
+	n := 0
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		f := strings.Fields(l)
+		if len(f) < 5 || f[0] != "deb" || !strings.HasPrefix(f[1], "[") || !strings.HasPrefix(f[len(f)-3], "https://") {
+			return false
+		}
+		n++
+	}
+	return n == 1
+}
+
+// TempLeftovers counts atomic-write temp files left in the folders the
+// handler writes (not torn files, but litter).
+func (v *VM) TempLeftovers() []string {
+	var out []string
+	for _, d := range []string{v.BaseDir() + "/status", v.BaseDir(), stateDir, "/etc/apt/sources.list.d"} {
+		es, _ := os.ReadDir(v.Path(d))
+		for _, e := range es {
+			n := e.Name()
+			if e.IsDir() || n == "mrseq" || n == "lock" || n == "HandlerManifest.json" || n == "HandlerEnvironment.json" ||
+				strings.HasSuffix(n, ".status") || strings.HasSuffix(n, ".json") || strings.HasSuffix(n, ".list") || strings.HasSuffix(n, ".zip") {
+				continue
+			}
+			if strings.Contains(n, "tmp") || strings.HasPrefix(n, ".") {
+				out = append(out, d+"/"+n)
+			}
+		}
+	}
+	return out
+}
+
+// Converged checks the end state of a successful run for seq: status
+// success, aadsshlogin installed, dpkg consistent, nothing torn.
+func (v *VM) Converged(ctx context.Context, seq int) []string {
+	var probs []string
+	data, err := os.ReadFile(v.Path(fmt.Sprintf("%s/status/%d.status", v.BaseDir(), seq)))
+	if st := agentsim.ParseStatus(data); err != nil || st.Status != "success" {
+		probs = append(probs, fmt.Sprintf("status %d is %q (%v): %s", seq, st.Status, err, clip(st.Message, 300)))
+	}
+	if out, err := v.run(ctx, "dpkg-query", "-W", "-f=${Status}", "aadsshlogin"); err != nil || out != "install ok installed" {
+		probs = append(probs, fmt.Sprintf("dpkg-query aadsshlogin: %q (%v)", out, err))
+	}
+	if out, err := v.run(ctx, "dpkg", "--audit"); err != nil || strings.TrimSpace(out) != "" {
+		probs = append(probs, fmt.Sprintf("dpkg --audit: %q (%v)", out, err))
+	}
+	if t := v.Torn(); len(t) > 0 {
+		probs = append(probs, "torn after convergence: "+strings.Join(t, ", "))
+	}
+	return probs
+}
+
+// ReadStatus parses the extension status of seq.
+func (v *VM) ReadStatus(seq int) agentsim.ExtStatus {
+	data, err := os.ReadFile(v.Path(fmt.Sprintf("%s/status/%d.status", v.BaseDir(), seq)))
+	if err != nil {
+		return agentsim.ExtStatus{Missing: true}
+	}
+	return agentsim.ParseStatus(data)
+}
+
+// dpkgInstalls counts "install aadsshlogin" transactions in dpkg.log.
+func (v *VM) dpkgInstalls() int {
+	data, _ := os.ReadFile(v.Path(dpkgLog))
+	n := 0
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 4 && f[2] == "install" && strings.HasPrefix(f[3], "aadsshlogin:") {
+			n++
+		}
+	}
+	return n
+}
+
+// debHits counts requests for .deb files.
+func (v *VM) debHits() int {
+	n := 0
+	for p, c := range v.E.Repo.Hits() {
+		if strings.HasSuffix(p, ".deb") {
+			n += c
+		}
+	}
+	return n
+}
+
+// handlerLog returns handler.log.
+func (v *VM) handlerLog() string {
+	b, _ := os.ReadFile(v.Path(v.LogDir() + "/handler.log"))
+	return string(b)
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+var errMissed = errors.New("the handler finished before the kill point was reached")
