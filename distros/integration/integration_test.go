@@ -388,6 +388,9 @@ func debInstallRemove(t *testing.T, e *env) {
 		t.Errorf("dpkg status %q, want installed %s", got, fixtures.LatestVersion)
 	}
 	s.wired(true)
+	if !fileExists(s.c.Path("/usr/share/keyrings/microsoft-aadsshlogin.gpg")) {
+		t.Errorf("Ensure wrote no keyring /usr/share/keyrings/microsoft-aadsshlogin.gpg")
+	}
 	first := s.rec.take()
 	if len(installs(first)) == 0 {
 		t.Errorf("first Ensure ran no install command: %q", cmdStrings(first))
@@ -408,7 +411,7 @@ func debInstallRemove(t *testing.T, e *env) {
 		t.Errorf("after Remove dpkg status %q", got)
 	}
 	s.wired(false)
-	for _, f := range []string{"/etc/apt/sources.list.d/microsoft-prod.list"} {
+	for _, f := range []string{"/etc/apt/sources.list.d/microsoft-prod.list", "/usr/share/keyrings/microsoft-aadsshlogin.gpg"} {
 		if _, err := os.Stat(s.c.Path(f)); err == nil {
 			t.Errorf("Remove left %s", f)
 		}
