@@ -87,7 +87,15 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	if err != nil {
 		return Result{ExitCode: -1}, err
 	}
-	cmd := exec.CommandContext(ctx, path, c.Args...)
+	var cmd *exec.Cmd
+	if c.Detach {
+		// A detached transaction is never cancelled: the point is that it
+		// finishes even if we give up waiting or are killed.
+		cmd = exec.Command(path, c.Args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	} else {
+		cmd = exec.CommandContext(ctx, path, c.Args...)
+	}
 	env := []string{"PATH=" + SafePath, "LANG=C", "LC_ALL=C"}
 	if x.Getenv != nil {
 		for _, k := range passEnv {
@@ -102,13 +110,21 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if c.Detach {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		// A detached transaction is not killed when our context ends: the
-		// point is that it finishes even if we are killed.
-		cmd.Cancel = func() error { return nil }
+	if err := cmd.Start(); err != nil {
+		return Result{ExitCode: -1}, fmt.Errorf("run %s: %w", c.Path, err)
 	}
-	err = cmd.Run()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if c.Detach {
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			return Result{ExitCode: -1}, fmt.Errorf("%s (pid %d) is still running in its own session and will finish on its own; the next run waits for it: %w",
+				c.Path, cmd.Process.Pid, ctx.Err())
+		}
+	} else {
+		err = <-done
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var ee *exec.ExitError
 	switch {
