@@ -414,7 +414,14 @@ func (v *VM) grepVM(secret string, dirs ...string) (hits []string) {
 				return nil
 			}
 			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(secret)) {
-				hits = append(hits, strings.TrimPrefix(p, v.E.ChrootDir))
+				line := ""
+				for _, l := range strings.Split(string(b), "\n") {
+					if strings.Contains(l, secret) {
+						line = l
+						break
+					}
+				}
+				hits = append(hits, fmt.Sprintf("%s (%q)", strings.TrimPrefix(p, v.E.ChrootDir), clip(line, 400)))
 			}
 			return nil
 		})
@@ -452,9 +459,11 @@ func (v *VM) secretPath(ctx context.Context) {
 		return
 	}
 	v.E.Repo.Reset()
+	stop := v.watchStatus(secret)
 	for _, sc := range []string{"first", "settings", "restart"} {
 		rep, err := v.Agent(ctx, sc, "-settings", pub, "-protected", prot)
 		if err != nil || !rep.OK {
+			stop()
 			r.problem("%s: %v %s", sc, err, describe(rep))
 			return
 		}
@@ -465,6 +474,10 @@ func (v *VM) secretPath(ctx context.Context) {
 		}
 	}
 	r.Hit = true
+	if seen := stop(); len(seen) > 0 {
+		r.count("secretHits", len(seen))
+		r.problem("the secret was in a status file while the handler ran: %s", strings.Join(seen, "; "))
+	}
 	r.count("requestsThroughSecretPath", v.E.Repo.HitsUnder("/"+secret+"/"))
 	if r.Counts["requestsThroughSecretPath"] == 0 {
 		r.problem("the protected mirror URL was not used (no request below /%s/)", secret)
@@ -474,6 +487,7 @@ func (v *VM) secretPath(ctx context.Context) {
 	if len(hits) > 0 {
 		r.problem("the secret is in %s", strings.Join(hits, ", "))
 	}
+	defer v.secretPathFailure(ctx, secret, pub, prot)
 	if apt := v.grepVM(secret, "/etc/apt"); len(apt) > 0 {
 		mode := ""
 		if fi, err := os.Stat(v.Path(aptList)); err == nil {
@@ -484,6 +498,81 @@ func (v *VM) secretPath(ctx context.Context) {
 	r.Problems = append(r.Problems, v.auditModes()...)
 	r.count("filesModeChecked", v.modeChecked)
 	r.Converged = len(r.Problems) == 0
+}
+
+// secretPathFailure: the same protected URL, but the repository fails
+// (404): the error status and logs must not carry the secret either.
+func (v *VM) secretPathFailure(ctx context.Context, secret, pub, prot string) {
+	r := Result{Battery: "security", Case: "mirror URL with a secret path in protected settings, repository 404"}
+	defer func() { v.Emit(r) }()
+	if err := v.Reset(ctx); err != nil {
+		r.problem("reset: %v", err)
+		return
+	}
+	v.E.Repo.SetFaults(fixtures.Fault{Prefix: "/" + secret + debRepoPrefix, Status: 404})
+	defer v.E.Repo.SetFaults()
+	stop := v.watchStatus(secret)
+	rep, err := v.Agent(ctx, "first", "-settings", pub, "-protected", prot)
+	seen := stop()
+	if err != nil {
+		r.problem("%v", err)
+		return
+	}
+	st, ok := step(rep, "install")
+	if !ok {
+		r.problem("no install step: %s", describe(rep))
+		return
+	}
+	r.Hit, r.Exit = true, st.ExitCode
+	if st.Status != nil {
+		r.Status, r.Message = st.Status.Status, st.Status.Message
+	}
+	if st.ExitCode != 52 {
+		r.problem("install exited %d, want 52: %s", st.ExitCode, clip(r.Message, 300))
+	}
+	if strings.Contains(st.Output, secret) || strings.Contains(st.Error, secret) {
+		r.problem("the secret is in the command output the agent logs: %q", clip(st.Output, 600))
+	}
+	if len(seen) > 0 {
+		r.problem("the secret was in a status file while the handler ran: %s", strings.Join(seen, "; "))
+	}
+	hits := v.grepVM(secret, v.auditDirs()...)
+	r.count("secretHits", len(hits)+len(seen))
+	if len(hits) > 0 {
+		r.problem("the secret is in %s", strings.Join(hits, ", "))
+	}
+	r.Converged = len(r.Problems) == 0
+}
+
+// watchStatus polls the status files while the handler runs (a
+// transitioning status is overwritten later) and returns, on stop, the
+// messages that contained secret.
+func (v *VM) watchStatus(secret string) (stop func() []string) {
+	done := make(chan struct{})
+	var seen []string
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			sts, _ := filepath.Glob(v.Path(v.BaseDir() + "/status/*.status"))
+			for _, p := range sts {
+				if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(secret)) && len(seen) < 3 {
+					seen = append(seen, clip(agentsim.ParseStatus(b).Message, 300))
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	return func() []string {
+		close(done)
+		wg.Wait()
+		return seen
+	}
 }
 
 func (v *VM) secretCredentials(ctx context.Context) {

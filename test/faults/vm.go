@@ -320,6 +320,9 @@ func (v *VM) Reset(ctx context.Context) error {
 	}
 	dirs, _ := filepath.Glob(v.Path(libDir + "/" + sandbox.HandlerName + "-*"))
 	lists, _ := filepath.Glob(v.Path("/var/lib/apt/lists/127.0.0.1*"))
+	// Downloaded packages too, so every case fetches the .deb again.
+	debs, _ := filepath.Glob(v.Path("/var/cache/apt/archives/*.deb"))
+	lists = append(lists, debs...)
 	for _, p := range append(append(dirs, lists...), v.Path(v.LogDir()), v.Path(stateDir)) {
 		if err := os.RemoveAll(p); err != nil {
 			return err
