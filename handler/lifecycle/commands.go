@@ -157,18 +157,20 @@ func (inv *invocation) converge(ctx context.Context) (report, error) {
 	}
 	endpoints := cloud.ForEnvironment(inst.AzEnvironment)
 	src, err := distros.SourceFor(endpoints, mirrorURL, mirrorKey)
+	red := redactorFor(cfg, src.BaseURL)
 	if err != nil {
-		return report{}, err
+		return report{}, red.err(err)
 	}
 	in.Source = src
+	in.Logger, in.Progress = red.logger(inv.log), func(m string) { inv.progress(red.str(m)) }
 	inv.progress("installing aadsshlogin on " + rel.String())
 	res, err := in.Ensure(ctx)
 	if err != nil {
-		return report{}, err
+		return report{}, red.err(err)
 	}
 	var subs []agent.SubStatus
 	for _, w := range res.Warnings {
-		subs = append(subs, agent.SubStatus{Name: "packages", Status: agent.Warning, Message: w})
+		subs = append(subs, agent.SubStatus{Name: "packages", Status: agent.Warning, Message: red.str(w)})
 	}
 	warns, err := precheck.SSHD(ctx, inv.d.Root, inv.d.Runner)
 	if err != nil {
