@@ -330,6 +330,7 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/lock-held-too-long", debLockTooLong},
 		{"debian12/repository-unavailable", debUnavailable},
 		{"debian12/pam-refused", debPAMRefused},
+		{"debian12/sshd-rejects-config", debSSHDRejects},
 		{"debian12/interrupted-dpkg", debInterrupted},
 		{"debian12/legacy-aadlogin", debLegacy},
 		{"rhel9/dnf-install", rhel9Install},
@@ -486,6 +487,37 @@ func debPAMRefused(t *testing.T, e *env) {
 	}
 	if !strings.Contains(err.Error(), "pam_aad") {
 		t.Errorf("message does not name pam_aad: %v", err)
+	}
+}
+
+// debSSHDRejects: sshd_config carries a directive this sshd does not know,
+// so after the package edits it `sshd -t` fails → code 57 naming sshd.
+func debSSHDRejects(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	if !fileExists(s.c.Path("/usr/sbin/sshd")) {
+		t.Fatal("the chroot has no /usr/sbin/sshd (openssh-server missing from fixtures.ChrootPackages)")
+	}
+	f, err := os.OpenFile(s.c.Path("/etc/ssh/sshd_config"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("NoSuchSSHDOption yes\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.in.Ensure(s.ctx())
+	s.skipIfStub(err)
+	if err == nil {
+		t.Fatal("Ensure succeeded although sshd rejects its configuration")
+	}
+	if got := failure.CodeOf(err); got != failure.Code(57) {
+		t.Errorf("code %d, want 57: %v", got, err)
+	}
+	if !strings.Contains(err.Error(), "sshd") {
+		t.Errorf("message does not mention sshd: %v", err)
 	}
 }
 
