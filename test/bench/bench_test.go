@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// These tests cover the parsing and rendering code of the benchmark; the
+// benchmark itself runs only with `make bench`.
+
+func TestSampleStats(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		s              Sample
+		med, min, maxV float64
+	}{
+		{"odd", Sample{3, 1, 2}, 2, 1, 3},
+		{"even", Sample{4, 1, 3, 2}, 2.5, 1, 4},
+		{"one", Sample{7}, 7, 7, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := []float64{tc.s.Median(), tc.s.Min(), tc.s.Max()}
+			if diff := cmp.Diff([]float64{tc.med, tc.min, tc.maxV}, got); diff != "" {
+				t.Errorf("median/min/max (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if !math.IsNaN(Sample(nil).Median()) || !math.IsNaN(Sample(nil).Min()) || !math.IsNaN(Sample(nil).Max()) {
+		t.Error("empty sample: want NaN")
+	}
+	var s Sample
+	s.Add(1500 * time.Microsecond)
+	if diff := cmp.Diff(Sample{1.5}, s); diff != "" {
+		t.Errorf("Add (-want +got):\n%s", diff)
+	}
+	orig := Sample{3, 1, 2}
+	orig.Median()
+	if diff := cmp.Diff(Sample{3, 1, 2}, orig); diff != "" {
+		t.Errorf("Median reordered its receiver:\n%s", diff)
+	}
+}
+
+func sampleResults() Results {
+	return Results{
+		Machine:    Machine{Date: "2026-01-01T00:00:00Z", NProc: 2, CPU: "Test CPU", Kernel: "Linux 6.1 x86_64", GoVersion: "go1.26", Commit: "abc"},
+		Runs:       3,
+		WarmEnable: Sample{2, 2, 2}, Hello: Sample{1, 1, 1},
+		WarmProof:   WarmProof{Runs: 3, IMDSBefore: 4, IMDSAfter: 4, RepoBefore: 9, RepoAfter: 9, PMFilesUnchanged: true, StraceExecs: []string{"/usr/sbin/chroot", "/h"}},
+		ColdHandler: Sample{1200}, ColdBare: Sample{1000},
+		Refresh: Refresh{Suites: DistroSuites(100), DistroPackages: 130, TargetedCold: Sample{100}, FullCold: Sample{1000},
+			LatencyMS: 20, TargetedLatency: Sample{300}, FullLatency: Sample{1000}},
+		Sizes: []Size{{"amd64", 8 << 20}, {"arm64", 11 << 20}},
+		RSS:   []RSSRow{{Verb: "install", HWMKB: 9000, MaxRSSKB: 40000}},
+		Identity: Identity{Healthy: Sample{1}, MaxCheckMS: 150000, RefusedClockMS: 52000, BlackholeClockMS: 52000,
+			BlackholeRealMS: 1000, BlackholeTries: 5, WorstCaseMS: 102000},
+		Notes: []string{"refresh +20 ms per request: apt's fixed cost"},
+	}
+}
+
+func TestSummaryVerdicts(t *testing.T) {
+	got := map[string]string{}
+	for _, r := range Summary(sampleResults()) {
+		got[r.Metric] = r.Verdict()
+	}
+	want := map[string]string{
+		"warm enable / static hello-world exec":                        "met",
+		"warm enable: network and package-manager calls":               "met",
+		"cold install: handler overhead over bare apt":                 "met", // 200 <= 350
+		"refresh Microsoft source / full refresh (loopback)":           "met",
+		"refresh Microsoft source / full refresh (+20 ms per request)": "NOT met: apt's fixed cost",
+		"binary size amd64":                "met",
+		"binary size arm64":                "NOT met",
+		"peak RSS install":                 "met",
+		"identity check, healthy IMDS":     "met",
+		"identity check, IMDS unreachable": "met",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("verdicts (-want +got):\n%s", diff)
+	}
+}
+
+func TestSummaryFailures(t *testing.T) {
+	r := sampleResults()
+	r.WarmEnable = Sample{4}
+	r.WarmProof.RepoAfter++
+	r.ColdHandler = Sample{1400}
+	r.Identity.Healthy = nil
+	got := map[string]string{}
+	for _, row := range Summary(r) {
+		got[row.Metric] = row.Verdict()
+	}
+	for metric, want := range map[string]string{
+		"warm enable / static hello-world exec":          "NOT met",
+		"warm enable: network and package-manager calls": "NOT met",
+		"cold install: handler overhead over bare apt":   "NOT met", // 400 > 350
+		"identity check, healthy IMDS":                   "not measured",
+	} {
+		if got[metric] != want {
+			t.Errorf("%s: verdict %q, want %q", metric, got[metric], want)
+		}
+	}
+	r = sampleResults()
+	r.WarmProof.StraceConnects = []string{"connect(3, ...)"}
+	if Summary(r)[1].Met() {
+		t.Error("a connect(2) during warm enable must fail the proof")
+	}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	var b strings.Builder
+	r := sampleResults()
+	r.GoBench = []GoBench{{Pkg: "handler/agent", Name: "BenchmarkParseSettings", N: 10, NsPerOp: 4653, MBPerS: 75.2, BytesPerOp: 1520, AllocsPerOp: 17}}
+	WriteMarkdown(&b, r, "report.svg")
+	md := b.String()
+	for _, want := range []string{
+		"| CPU | Test CPU |",
+		"| nproc | 2 |",
+		"![ratios to target](report.svg)",
+		"| warm enable / static hello-world exec | 2.00x (2.00 ms / 1.00 ms) | <= 3x | met |",
+		"| binary size arm64 | 11.00 MiB | <= 10 MiB | NOT met |",
+		"| handler/agent | BenchmarkParseSettings | 4653 | 75.20 | 1520 | 17 |",
+		"- refresh +20 ms per request: apt's fixed cost",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	r.Machine.CPU = "a|b"
+	b.Reset()
+	WriteMarkdown(&b, r, "x.svg")
+	if !strings.Contains(b.String(), `| CPU | a\|b |`) {
+		t.Error("a | in a cell must be escaped")
+	}
+}
+
+func TestWriteSVG(t *testing.T) {
+	rows := Summary(sampleResults())
+	rows = append(rows, Row{Metric: `odd <name> & "quotes"`, Ratio: math.NaN()})
+	var b bytes.Buffer
+	WriteSVG(&b, rows)
+	dec := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	rects, texts, red := 0, 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, b.String())
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			switch se.Name.Local {
+			case "rect":
+				rects++
+				for _, a := range se.Attr {
+					if a.Name.Local == "fill" && a.Value == "#c62828" {
+						red++
+					}
+				}
+			case "text":
+				texts++
+			}
+		}
+	}
+	// One background rectangle plus one bar per row; the not-met rows
+	// (arm64 size, latency refresh, the n/a row) are red.
+	if rects != len(rows)+1 || red != 3 {
+		t.Errorf("rects = %d (want %d), red = %d (want 3)", rects, len(rows)+1, red)
+	}
+	if texts != 2*len(rows)+2 {
+		t.Errorf("texts = %d, want %d", texts, 2*len(rows)+2)
+	}
+	if !strings.Contains(b.String(), "odd &lt;name&gt; &amp; &quot;quotes&quot;") {
+		t.Error("labels must be XML-escaped")
+	}
+}
+
+func TestParseGoBench(t *testing.T) {
+	out := `goos: linux
+goarch: amd64
+pkg: github.com/Azure/aadsshlogin-extension-linux/distros
+cpu: AMD EPYC
+BenchmarkKeyFingerprint-2   	   84368	     12942 ns/op	  75.95 MB/s	    4059 B/op	      14 allocs/op
+BenchmarkParseOSRelease-2   	  195841	      6011 ns/op	 102.99 MB/s	    1928 B/op	      51 allocs/op
+PASS
+ok  	github.com/Azure/aadsshlogin-extension-linux/distros	3.1s
+pkg: github.com/Azure/aadsshlogin-extension-linux/handler/identity
+BenchmarkCheckHealthy-2     	    3000	    366525 ns/op	   40185 B/op	     333 allocs/op
+BenchmarkBroken-2  notanumber
+Benchmark-noresult 12
+`
+	want := []GoBench{
+		{Pkg: "distros", Name: "BenchmarkKeyFingerprint", N: 84368, NsPerOp: 12942, MBPerS: 75.95, BytesPerOp: 4059, AllocsPerOp: 14},
+		{Pkg: "distros", Name: "BenchmarkParseOSRelease", N: 195841, NsPerOp: 6011, MBPerS: 102.99, BytesPerOp: 1928, AllocsPerOp: 51},
+		{Pkg: "handler/identity", Name: "BenchmarkCheckHealthy", N: 3000, NsPerOp: 366525, BytesPerOp: 40185, AllocsPerOp: 333},
+	}
+	if diff := cmp.Diff(want, ParseGoBench(out)); diff != "" {
+		t.Errorf("ParseGoBench (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseStrace(t *testing.T) {
+	out := `100 execve("/usr/sbin/chroot", ["chroot", "/r", "/h", "enable"], 0x7ffd /* 8 vars */) = 0
+100 execve("/h", ["/h", "enable"], 0x7ffe /* 8 vars */) = 0
+101 execve("/usr/local/bin/dpkg", ["dpkg"], 0x1 /* 1 var */) = -1 ENOENT (No such file or directory)
+102 connect(7, {sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr("169.254.169.254")}, 16) = -1 EINPROGRESS
+100 +++ exited with 0 +++
+`
+	execs, connects := ParseStrace(out)
+	if diff := cmp.Diff([]string{"/usr/sbin/chroot", "/h"}, execs); diff != "" {
+		t.Errorf("execs (-want +got):\n%s", diff)
+	}
+	if len(connects) != 1 || !strings.Contains(connects[0], "169.254.169.254") {
+		t.Errorf("connects = %q", connects)
+	}
+}
+
+func TestParseTimeline(t *testing.T) {
+	out := `10 1000.000 execve("/usr/sbin/chroot", ["chroot", "/r", "/h", "install"], 0x1 /* 8 vars */) = 0
+10 1000.010 execve("/h", ["/h", "install"], 0x1 /* 8 vars */) = 0
+11 1000.100 execve("/usr/bin/dpkg-query", ["/usr/bin/dpkg-query", "-W", "aadlogin"], 0x1 /* 1 var */) = 0
+11 1000.120 +++ exited with 1 +++
+12 1000.200 execve("/usr/bin/apt-get", ["/usr/bin/apt-get", "update"], 0x1 /* 1 var */) = 0
+13 1000.250 execve("/usr/lib/apt/methods/https", ["/usr/lib/apt/methods/https"], 0x1 /* 1 var */) = 0
+14 1000.260 execve("/usr/lib/apt/methods/gpgv", ["/usr/lib/apt/methods/gpgv"], 0x1 /* 1 var */) = 0
+13 1000.400 +++ exited with 0 +++
+12 1000.500 +++ exited with 0 +++
+10 1000.600 +++ exited with 0 +++
+`
+	got := ParseTimeline(out)
+	want := Timeline{WallMS: 600, ChildrenMS: 320, Commands: []TimelineCommand{
+		{Argv: "/usr/bin/dpkg-query -W aadlogin", StartMS: 100, WallMS: 20},
+		{Argv: "/usr/bin/apt-get update", StartMS: 200, WallMS: 300},
+	}}
+	round := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) < 0.01 })
+	if diff := cmp.Diff(want, got, round); diff != "" {
+		t.Errorf("ParseTimeline (-want +got):\n%s", diff)
+	}
+	if own := got.OwnMS(); math.Abs(own-280) > 0.01 {
+		t.Errorf("OwnMS = %v, want 280", own)
+	}
+	if diff := cmp.Diff(Timeline{}, ParseTimeline("garbage\n")); diff != "" {
+		t.Errorf("garbage: %s", diff)
+	}
+}
+
+func TestParseProcFiles(t *testing.T) {
+	stat := "1234 (aadssh handler) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 3 12 8 20 0 6 0 100 1000 200"
+	self, children := ParseStatCPU(stat)
+	if self != 100*time.Millisecond || children != 200*time.Millisecond {
+		t.Errorf("ParseStatCPU = %v, %v; want 100ms, 200ms", self, children)
+	}
+	if s, c := ParseStatCPU("short (x) S 1"); s != 0 || c != 0 {
+		t.Errorf("short stat: %v %v", s, c)
+	}
+	status := "Name:\thandler\nVmPeak:\t  20000 kB\nVmHWM:\t    8992 kB\nVmRSS:\t 8000 kB\n"
+	if got := parseVmHWM(strings.NewReader(status)); got != 8992 {
+		t.Errorf("parseVmHWM = %d, want 8992", got)
+	}
+	if got := parseVmHWM(strings.NewReader("Name:\tx\n")); got != 0 {
+		t.Errorf("parseVmHWM without VmHWM = %d", got)
+	}
+	if got := CPUModel("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7763\n"); got != "AMD EPYC 7763" {
+		t.Errorf("CPUModel = %q", got)
+	}
+	if got := CPUModel(""); got != "unknown" {
+		t.Errorf("CPUModel(empty) = %q", got)
+	}
+}
+
+func TestWriteIndexAndRelease(t *testing.T) {
+	var p1, t1, p2, t2 bytes.Buffer
+	if err := WriteIndex(&p1, &t1, 50, "amd64", 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteIndex(&p2, &t2, 50, "amd64", 7); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p1.Bytes(), p2.Bytes()) || !bytes.Equal(t1.Bytes(), t2.Bytes()) {
+		t.Error("the index must be reproducible for a seed")
+	}
+	stanzas := strings.Split(strings.TrimSuffix(p1.String(), "\n\n"), "\n\n")
+	if len(stanzas) != 50 {
+		t.Fatalf("%d stanzas, want 50", len(stanzas))
+	}
+	for _, st := range stanzas {
+		fields := map[string]bool{}
+		for _, l := range strings.Split(st, "\n") {
+			k, _, ok := strings.Cut(l, ": ")
+			if !ok {
+				t.Fatalf("line %q is not a field", l)
+			}
+			fields[k] = true
+		}
+		for _, k := range []string{"Package", "Version", "Architecture", "Filename", "Size", "SHA256", "Description", "Description-md5"} {
+			if !fields[k] {
+				t.Errorf("stanza lacks %s:\n%s", k, st)
+			}
+		}
+	}
+	if n := strings.Count(t1.String(), "Description-en: "); n != 50 {
+		t.Errorf("%d translations, want 50", n)
+	}
+	files := map[string][]byte{"main/binary-amd64/Packages.xz": []byte("abc"), "main/i18n/Translation-en.xz": []byte("de")}
+	rel := string(ReleaseFile("s", "amd64", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), files))
+	for _, want := range []string{
+		"Suite: s\n", "Date: Fri, 02 Jan 2026 03:04:05 UTC\n", "Architectures: amd64\n",
+		fmt.Sprintf(" %x 3 main/binary-amd64/Packages.xz\n", sha256.Sum256([]byte("abc"))),
+		fmt.Sprintf(" %x 2 main/i18n/Translation-en.xz\n", sha256.Sum256([]byte("de"))),
+	} {
+		if !strings.Contains(rel, want) {
+			t.Errorf("Release lacks %q:\n%s", want, rel)
+		}
+	}
+	if got := DistroSuites(40000); got[0].Packages != 40000 || len(got) != 4 {
+		t.Errorf("DistroSuites = %v", got)
+	}
+}

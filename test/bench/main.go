@@ -1,0 +1,291 @@
+// Command bench measures the handler's performance targets in the sandbox
+// (test/sandbox) and writes bench/report.md and bench/report.svg. `make
+// bench` runs it:
+//
+//	bench -zip dist/…__1.0.0.1.zip [-out bench/report.md] [-runs 30] [-cold-runs 5]
+//
+// The host side builds a static hello-world binary and a large synthetic
+// distro repository, prepares the sandbox and re-executes itself inside the
+// network namespace (`bench inner <config> <options>`), where the fake IMDS
+// and the loopback repositories run; it then adds binary sizes, the Go
+// benchmarks of the parsers and the machine facts and renders the report.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
+	"github.com/Azure/aadsshlogin-extension-linux/test/sandbox"
+)
+
+func main() {
+	if len(os.Args) == 4 && os.Args[1] == "inner" {
+		if err := runInner(context.Background(), os.Args[2], os.Args[3], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench inner:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// goBenchPackages are the packages with parser benchmarks.
+var goBenchPackages = []string{"./distros", "./handler/precheck", "./handler/identity", "./handler/agent"}
+
+func run() error {
+	zipPath := flag.String("zip", "", "handler package (required)")
+	out := flag.String("out", "bench/report.md", "report file; the chart goes next to it as .svg")
+	binDir := flag.String("bindir", "bin", "folder of aadsshlogin-handler-<arch>")
+	runs := flag.Int("runs", 30, "warm-enable and hello-world runs")
+	coldRuns := flag.Int("cold-runs", 5, "cold installs, handler and bare apt each")
+	refreshRuns := flag.Int("refresh-runs", 5, "refreshes of each kind")
+	identityRuns := flag.Int("identity-runs", 50, "identity checks on a healthy IMDS")
+	distroPkgs := flag.Int("distro-packages", 40000, "packages in the synthetic distro repository")
+	latency := flag.Int("latency-ms", 20, "per-request delay of both repositories in the latency refresh series")
+	benchtime := flag.String("benchtime", "500ms", "go test -benchtime")
+	work := flag.String("work", "", "scratch folder (default: temporary, deleted)")
+	flag.Parse()
+	if *zipPath == "" {
+		return fmt.Errorf("-zip is required (make bench builds it)")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dir := *work
+	if dir == "" {
+		d, err := os.MkdirTemp("", "aadssh-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	dir, _ = filepath.Abs(dir)
+	zipAbs, _ := filepath.Abs(*zipPath)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	res := Results{Machine: machine()}
+	start := time.Now()
+
+	hello := filepath.Join(dir, "hello")
+	fmt.Fprintln(os.Stderr, "-- bench: building the static hello-world baseline")
+	if err := goCmd(ctx, os.Environ(), "build", "-trimpath", "-ldflags", "-s -w", "-o", hello, "./test/bench/hello"); err != nil {
+		return err
+	}
+	plan := sandbox.Scenarios()["full"]
+	h, err := sandbox.Prepare(ctx, sandbox.Options{Zip: zipAbs, Scenario: plan.Name, WorkDir: filepath.Join(dir, "sandbox"), Out: os.Stderr}, plan)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	suites := DistroSuites(*distroPkgs)
+	fmt.Fprintf(os.Stderr, "-- bench: generating a signed distro repository: %v\n", suites)
+	distroRoot := filepath.Join(dir, "distro")
+	arch, err := exec.Command("dpkg", "--print-architecture").Output()
+	if err != nil {
+		return fmt.Errorf("dpkg --print-architecture: %w", err)
+	}
+	xzBytes, rawBytes, err := BuildDistroRepo(distroRoot, suites, strings.TrimSpace(string(arch)), time.Now())
+	if err != nil {
+		return err
+	}
+	for _, s := range suites {
+		d := filepath.Join(distroRoot, "dists", s.Name)
+		if err := h.Key.ClearSign(filepath.Join(d, "Release"), filepath.Join(d, "InRelease")); err != nil {
+			return fmt.Errorf("sign %s: %w", s.Name, err)
+		}
+	}
+	cache, err := fixtures.DefaultCacheDir()
+	if err != nil {
+		return err
+	}
+	opt := innerOptions{
+		CacheDir: cache, WorkDir: filepath.Join(dir, "inner"), Hello: hello, DistroRoot: distroRoot, Suites: suites, LatencyMS: *latency,
+		Runs: *runs, ColdRuns: *coldRuns, RefreshRuns: *refreshRuns, IdentityRuns: *identityRuns,
+		Out: filepath.Join(dir, "inner-results.json"),
+	}
+	if err := os.MkdirAll(opt.WorkDir, 0o755); err != nil {
+		return err
+	}
+	optPath := filepath.Join(dir, "inner-options.json")
+	data, _ := json.Marshal(opt)
+	if err := os.WriteFile(optPath, data, 0o600); err != nil {
+		return err
+	}
+	if err := h.Exec(ctx, os.Stderr, self, "inner", optPath); err != nil {
+		return fmt.Errorf("inner side: %w", err)
+	}
+	h.Close()
+	data, err = os.ReadFile(opt.Out)
+	if err != nil {
+		return err
+	}
+	var inner Results
+	if err := json.Unmarshal(data, &inner); err != nil {
+		return err
+	}
+	inner.Machine = res.Machine
+	res = inner
+	res.Refresh.DistroXZBytes, res.Refresh.DistroBytes = xzBytes, rawBytes
+
+	for _, a := range []string{"amd64", "arm64"} {
+		fi, err := os.Stat(filepath.Join(*binDir, "aadsshlogin-handler-"+a))
+		if err != nil {
+			return err
+		}
+		res.Sizes = append(res.Sizes, Size{Arch: a, Bytes: fi.Size()})
+	}
+	fmt.Fprintln(os.Stderr, "-- bench: go test -bench on", strings.Join(goBenchPackages, " "))
+	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", *benchtime}, goBenchPackages...)
+	gb, err := exec.CommandContext(ctx, goBinary(), args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go test -bench: %w: %s", err, gb)
+	}
+	res.GoBench = ParseGoBench(string(gb))
+	res.Notes = append(res.Notes, notes(res)...)
+	if err := writeReport(*out, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "-- bench: wrote %s in %s\n", *out, time.Since(start).Round(time.Second))
+	for _, r := range Summary(res) {
+		fmt.Printf("%-50s %-40s %-12s %s\n", r.Metric, r.Measured, r.Target, r.Verdict())
+	}
+	return nil
+}
+
+func writeReport(out string, res Results) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	svg := strings.TrimSuffix(out, filepath.Ext(out)) + ".svg"
+	var md, chart strings.Builder
+	WriteMarkdown(&md, res, filepath.Base(svg))
+	WriteSVG(&chart, Summary(res))
+	raw, _ := json.MarshalIndent(res, "", "  ")
+	for p, data := range map[string][]byte{out: []byte(md.String()), svg: []byte(chart.String()),
+		strings.TrimSuffix(out, filepath.Ext(out)) + ".json": raw} {
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func goBinary() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func goCmd(ctx context.Context, env []string, args ...string) error {
+	c := exec.CommandContext(ctx, goBinary(), args...)
+	c.Env = append(env, "CGO_ENABLED=0")
+	c.Stdout, c.Stderr = os.Stderr, os.Stderr
+	return c.Run()
+}
+
+func machine() Machine {
+	m := Machine{Date: time.Now().UTC().Format(time.RFC3339), NProc: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		m.CPU = CPUModel(string(data))
+	}
+	var u syscall.Utsname
+	if syscall.Uname(&u) == nil {
+		m.Kernel = utsString(u.Sysname[:]) + " " + utsString(u.Release[:]) + " " + utsString(u.Machine[:])
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+// CPUModel returns the first "model name" of /proc/cpuinfo.
+func CPUModel(cpuinfo string) string {
+	for _, l := range strings.Split(cpuinfo, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func utsString(b []int8) string {
+	var s []byte
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
+}
+
+// notes explains the figures that need it; notes starting with "<key>:"
+// explain a missed target in the summary (see gapFor).
+func notes(r Results) []string {
+	out := []string{
+		"Warm enable and hello world are started the same way (fork, chroot(2), exec; same environment and working directory), alternately, after 3 unmeasured warm-up runs each; the agent adds /bin/sh and the shim to both alike. A warm enable costs what starting the handler binary costs: `aadsshlogin-handler version`, which does nothing, takes as long.",
+		"Warm-enable proof: counts of requests to the fake IMDS and to the repository before and after all runs; sha256 and mtime of /var/log/dpkg.log, /var/log/apt/{history,term}.log, /var/lib/dpkg/status, /var/cache/apt/pkgcache.bin and the listing of /var/lib/apt/lists before and after; one extra run under `strace -f -e trace=execve,execveat,connect` lists every program executed (only chroot(1), which starts it, and the handler) and every connect(2) (none).",
+		"Peak memory: VmHWM of the handler process read under ptrace at its exit (children untraced). wait4's ru_maxrss is shown too but does not measure the handler: it is the maximum over the process and every child it reaped (RUSAGE_BOTH: apt-get, dpkg) and, because Go starts processes with vfork, it also includes the benchmark's own resident size at the time of the fork.",
+		fmt.Sprintf("Refresh: /var/lib/apt/lists and the apt caches are emptied before every run (a fresh cloud image, or a distro index that changed since the last update); the targeted refresh is checked not to touch the distro repository and the full one to fetch it without errors. Distro repository: %d signed suites like a Debian 12 cloud image's sources (%s), %d packages, %.1f MiB of indexes uncompressed. The latency series delays every request to both repositories by %.0f ms. With lists present the full refresh only revalidates the distro InRelease files on loopback, so that row is informative.",
+			len(r.Refresh.Suites), suiteNames(r.Refresh.Suites), r.Refresh.DistroPackages, float64(r.Refresh.DistroBytes)/(1<<20), r.Refresh.LatencyMS),
+		"Cold install: every run uses a new overlay chroot from the cached Debian 12 image, with the sandbox repository's CA trusted; the bare run gets exactly the repository files the handler wrote, then apt-get update -q and apt-get install -y aadsshlogin. Runs alternate handler and bare.",
+		fmt.Sprintf("Identity, unreachable IMDS: identity.Prober.Check with a fake clock (back-off sleeps advance it instantly; per-try timeouts are real). Refused: nothing listens. Black hole: a listener that never answers, with a %.0f ms try timeout; the worst case at the default 10 s try timeout is the clock time plus tries x 10 s, and Check enforces identity.MaxCheckDuration (%.0f s) as a hard deadline in any case.",
+			r.Identity.BlackholeTryMS, r.Identity.MaxCheckMS/1000),
+	}
+	f := r.Refresh
+	floor, msOnly := f.Floor.Median(), f.TargetedCold.Median()
+	for _, s := range []struct {
+		key            string
+		targeted, full Sample
+	}{{"refresh loopback", f.TargetedCold, f.FullCold}, {fmt.Sprintf("refresh +%.0f ms per request", f.LatencyMS), f.TargetedLatency, f.FullLatency}} {
+		t, fl := s.targeted.Median(), s.full.Median()
+		if t/fl <= targetRefreshRatio {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: apt-get update has a fixed cost of %.0f ms with no source at all (process start, cache build from the dpkg status); the Microsoft source adds %.0f ms (TLS, InRelease checked by apt's gpgv method through apt-key, three indexes). 0.2x would need the full refresh to cost %.0f ms, but here the %d-package distro adds only %.0f ms: on loopback its %.1f MiB arrive at memory speed and apt parses them fast. The handler's part is already minimal (one apt-get run restricted to its own source list); the gap is apt's fixed cost against a cheap local distro, not handler code.",
+			s.key, floor, msOnly-floor, 5*t, f.DistroPackages, fl-t, float64(f.DistroXZBytes)/(1<<20)))
+	}
+	h, b := r.ColdHandler.Median(), r.ColdBare.Median()
+	if h-b > targetOverheadFrac*b+targetOverheadMS {
+		tl := r.InstallTimeline
+		extra := 0.0
+		for _, c := range tl.Commands {
+			if !strings.HasPrefix(c.Argv, "/usr/bin/apt-get ") {
+				extra += c.WallMS
+			}
+		}
+		out = append(out, fmt.Sprintf("cold: the load average was %s → %s during the run (2 shared cores); in the straced install the handler's own time is %.0f ms and its checks through dpkg-query, dpkg --audit, dpkg --print-architecture and apt-cache policy take %.0f ms, both of which grow with CPU contention.",
+			r.LoadBefore, r.LoadAfter, tl.OwnMS(), extra))
+	}
+	if w := r.WarmEnable.Median() / r.Hello.Median(); w > targetWarmRatio {
+		out = append(out, fmt.Sprintf("warm: %.2fx; the handler binary's start-up (runtime and package initialisation of a %s binary) dominates.", w, "7-8 MiB"))
+	}
+	return out
+}
+
+func suiteNames(s []Suite) string {
+	var parts []string
+	for _, x := range s {
+		parts = append(parts, fmt.Sprintf("%s %d", x.Name, x.Packages))
+	}
+	return strings.Join(parts, ", ")
+}
