@@ -86,7 +86,16 @@ func Enter(ctx context.Context, cfgPath, imdsScenario string) (*Env, error) {
 	e.closers = append(e.closers, func() { imdsLog.Close() })
 	e.IMDS = fakeimds.New(sc, imdsLog)
 	e.closers = append(e.closers, e.IMDS.Close)
-	ln, err := net.Listen("tcp", "169.254.169.254:80")
+	// An Arc server has HIMDS on localhost:40342 and no IMDS at all.
+	addr := "169.254.169.254:80"
+	if cfg.Plan.Arc {
+		addr = "127.0.0.1:40342"
+		if err := fakeimds.PrepareArcRoot(cfg.ChrootDir); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		e.Close()
 		return nil, fmt.Errorf("fake IMDS: %w", err)
@@ -116,9 +125,14 @@ func Enter(ctx context.Context, cfgPath, imdsScenario string) (*Env, error) {
 }
 
 // Agentsim returns the command running the simulator inside the VM with the
-// agent's real folders.
+// agent's real folders (and, on Arc, the variables the Arc agent sets
+// system-wide for extension processes).
 func (e *Env) Agentsim(ctx context.Context, args ...string) *exec.Cmd {
 	base := []string{"-lib", "/var/lib/waagent", "-log", "/var/log/azure/" + HandlerName}
+	if e.Config.Plan.Arc {
+		base = append(base, "-env", "IDENTITY_ENDPOINT=http://localhost:40342/metadata/identity/oauth2/token",
+			"-env", "IMDS_ENDPOINT=http://localhost:40342")
+	}
 	return e.Chroot(ctx, nil, InsideDir+"/agentsim", append(base, args...)...)
 }
 

@@ -80,11 +80,14 @@ type Phase struct {
 
 // Plan is what a scenario does.
 type Plan struct {
-	Name         string  `json:"name"`
-	Description  string  `json:"description"`
-	IMDSScenario string  `json:"imdsScenario"`
-	Legacy       bool    `json:"legacy,omitempty"`
-	Phases       []Phase `json:"phases"`
+	Name         string `json:"name"`
+	Description  string `json:"description"`
+	IMDSScenario string `json:"imdsScenario"`
+	Legacy       bool   `json:"legacy,omitempty"`
+	// Arc plays an Azure Arc-enabled server: HIMDS on localhost:40342 with
+	// its key-file challenge, and no IMDS on 169.254.169.254.
+	Arc    bool    `json:"arc,omitempty"`
+	Phases []Phase `json:"phases"`
 }
 
 // Scenarios lists the plans by name.
@@ -108,6 +111,20 @@ func Scenarios() map[string]Plan {
 			Description: "the VM has no system-assigned managed identity: install reports transitioning and exits 22",
 			Phases: []Phase{
 				{Title: "first deployment without a managed identity", Scenario: "first", Zip: 1, Expect: []string{"install=22"}},
+				{Title: "nothing was installed", Check: "absent"},
+			}},
+		"arc": {Name: "arc", IMDSScenario: "arc-present", Arc: true,
+			Description: "an Azure Arc-enabled server: the identity comes from HIMDS and its key-file challenge",
+			Phases: []Phase{
+				{Title: "first deployment on an Arc-enabled server", Scenario: "first", Zip: 1},
+				{Title: "aadsshlogin is installed", Check: "installed"},
+				{Title: "removal", Scenario: "remove", Zip: 1},
+				{Title: "aadsshlogin is gone", Check: "absent"},
+			}},
+		"arc-hostile-realm": {Name: "arc-hostile-realm", IMDSScenario: "arc-traversal", Arc: true,
+			Description: "HIMDS points its challenge outside /var/opt/azcmagent/tokens: the handler refuses to read it (exit 52)",
+			Phases: []Phase{
+				{Title: "first deployment with a hostile HIMDS challenge", Scenario: "first", Zip: 1, Expect: []string{"install=52"}},
 				{Title: "nothing was installed", Check: "absent"},
 			}},
 		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
@@ -242,6 +259,12 @@ func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 		if err := installLegacy(h); err != nil {
 			return nil, err
 		}
+	}
+	// Like every VM, the sandbox resolves localhost (mmdebstrap writes no
+	// /etc/hosts); Arc's HIMDS endpoint is http://localhost:40342.
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if err := os.WriteFile(h.Chroot.Path("/etc/hosts"), []byte(hosts), 0o644); err != nil {
+		return nil, err
 	}
 	hostNS, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
