@@ -88,6 +88,12 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 			inv.log.Log("event", "swept-temp-files", "dir", dir, "count", n)
 		}
 	}
+	if verb == "enable" && inv.alreadyProcessed() {
+		// Another enable of the same sequence number completed it while we
+		// waited for the lock: no package manager, status left as it is.
+		inv.log.Log("event", "skip", "reason", "sequence number completed by another run while this one waited for the lock")
+		return 0
+	}
 	inv.progress("started")
 	rep, err := inv.runSafely(ctx, cmd)
 	if err != nil && failure.CodeOf(err) == failure.Internal && errors.Is(err, context.DeadlineExceeded) {
