@@ -29,6 +29,8 @@ type Row struct {
 	Ratio float64
 	// Gap explains a missed target.
 	Gap string
+	// Short is the measured value in a few characters, for the chart.
+	Short string
 }
 
 // Met tells whether the target is met.
@@ -43,6 +45,20 @@ func (r Row) Verdict() string {
 		return "met"
 	}
 	return "NOT met" + prefixed(r.Gap)
+}
+
+// TableVerdict is the verdict for the summary table: long explanations go
+// to the Gaps section.
+func (r Row) TableVerdict() string {
+	switch {
+	case r.Met():
+		return "met"
+	case r.Gap != "":
+		return "NOT met (gap explained below)"
+	case math.IsNaN(r.Ratio):
+		return "not measured"
+	}
+	return "NOT met"
 }
 
 func prefixed(s string) string {
@@ -63,6 +79,7 @@ func Summary(r Results) []Row {
 		Target:   fmt.Sprintf("<= %.0fx", targetWarmRatio),
 		Ratio:    warm / hello / targetWarmRatio,
 		Gap:      gapFor(r.Notes, "warm"),
+		Short:    fmt.Sprintf("%.2fx", warm/hello),
 	})
 	p := r.WarmProof
 	proof := math.NaN()
@@ -76,9 +93,9 @@ func Summary(r Results) []Row {
 		Metric: "warm enable: network and package-manager calls",
 		Method: "fake IMDS and repository request counts, sha256 of dpkg/apt logs and dpkg status before/after every run; one run under strace -f (execve, connect)",
 		Measured: fmt.Sprintf("IMDS %d→%d, repository %d→%d, package-manager files unchanged: %v, execs %d (%s), connects %d",
-			p.IMDSBefore, p.IMDSAfter, p.RepoBefore, p.RepoAfter, p.PMFilesUnchanged, len(p.StraceExecs), strings.Join(p.StraceExecs, ", "), len(p.StraceConnects)),
+			p.IMDSBefore, p.IMDSAfter, p.RepoBefore, p.RepoAfter, p.PMFilesUnchanged, len(p.StraceExecs), strings.Join(baseNames(p.StraceExecs), ", "), len(p.StraceConnects)),
 		Target: "0 network, 0 package-manager", Ratio: proof,
-		Gap: p.StraceErr,
+		Gap: p.StraceErr, Short: proofShort(p),
 	})
 	h, b := r.ColdHandler.Median(), r.ColdBare.Median()
 	allowed := targetOverheadFrac*b + targetOverheadMS
@@ -89,6 +106,7 @@ func Summary(r Results) []Row {
 		Target:   fmt.Sprintf("<= 5%% + 300 ms = %.0f ms", allowed),
 		Ratio:    math.Max(h-b, 0) / allowed,
 		Gap:      gapFor(r.Notes, "cold"),
+		Short:    fmt.Sprintf("%+.0f ms", h-b),
 	})
 	f := r.Refresh
 	for _, series := range []struct {
@@ -100,7 +118,8 @@ func Summary(r Results) []Row {
 	} {
 		t, fl := series.targeted.Median(), series.full.Median()
 		rows = append(rows, Row{
-			Metric: "refresh Microsoft source / full refresh (" + series.name + ")",
+			Metric: "refresh Microsoft source / full (" + series.name + ")",
+			Short:  fmt.Sprintf("%.2fx", t/fl),
 			Method: fmt.Sprintf("median of %d each, lists emptied before each run; %d signed suites, %d packages (%.1f MiB of .xz indexes) on loopback",
 				len(series.targeted), len(f.Suites), f.DistroPackages, float64(f.DistroXZBytes)/(1<<20)),
 			Measured: fmt.Sprintf("%.2fx (%.0f ms / %.0f ms)", t/fl, t, fl),
@@ -113,14 +132,14 @@ func Summary(r Results) []Row {
 		rows = append(rows, Row{
 			Metric: "binary size " + s.Arch, Method: "stat of bin/aadsshlogin-handler-" + s.Arch + " (-trimpath -s -w)",
 			Measured: fmt.Sprintf("%.2f MiB", float64(s.Bytes)/(1<<20)), Target: "<= 10 MiB",
-			Ratio: float64(s.Bytes) / targetBinaryBytes,
+			Ratio: float64(s.Bytes) / targetBinaryBytes, Short: fmt.Sprintf("%.1f MiB", float64(s.Bytes)/(1<<20)),
 		})
 	}
 	for _, v := range r.RSS {
 		rows = append(rows, Row{
 			Metric: "peak RSS " + v.Verb, Method: "VmHWM of the handler at exit (ptrace); wait4 ru_maxrss incl. children in the details",
 			Measured: fmt.Sprintf("%.1f MiB", float64(v.HWMKB)/1024), Target: "<= 20 MiB",
-			Ratio: float64(v.HWMKB) / targetRSSKB,
+			Ratio: float64(v.HWMKB) / targetRSSKB, Short: fmt.Sprintf("%.1f MiB", float64(v.HWMKB)/1024),
 		})
 	}
 	id := r.Identity
@@ -128,7 +147,7 @@ func Summary(r Results) []Row {
 		Metric:   "identity check, healthy IMDS",
 		Method:   fmt.Sprintf("median of %d identity.Prober.Check calls against the fake IMDS, new transport each", len(id.Healthy)),
 		Measured: fmt.Sprintf("%.2f ms", id.Healthy.Median()), Target: "<= 50 ms",
-		Ratio: id.Healthy.Median() / targetIdentityMS,
+		Ratio: id.Healthy.Median() / targetIdentityMS, Short: fmt.Sprintf("%.2f ms", id.Healthy.Median()),
 	})
 	worst := math.Max(id.WorstCaseMS, math.Max(id.RefusedClockMS+id.RefusedRealMS, id.BlackholeClockMS+id.BlackholeRealMS))
 	rows = append(rows, Row{
@@ -136,9 +155,21 @@ func Summary(r Results) []Row {
 		Method: "fake clock: refused and black-holed IMDS; worst case = clock sleeps + tries x 10 s try timeout",
 		Measured: fmt.Sprintf("refused %.1f s (exit %d), black hole %.1f s with %d tries → %.1f s at 10 s/try; configured MaxCheckDuration %.0f s",
 			(id.RefusedClockMS+id.RefusedRealMS)/1000, id.RefusedCode, (id.BlackholeClockMS+id.BlackholeRealMS)/1000, id.BlackholeTries, id.WorstCaseMS/1000, id.MaxCheckMS/1000),
-		Target: "<= 150 s", Ratio: worst / targetIdentityBound,
+		Target: "<= 150 s", Ratio: worst / targetIdentityBound, Short: fmt.Sprintf("%.0f s", worst/1000),
 	})
 	return rows
+}
+
+func proofShort(p WarmProof) string {
+	return fmt.Sprintf("%d requests, %d PM changes, %d connects", (p.IMDSAfter-p.IMDSBefore)+(p.RepoAfter-p.RepoBefore), map[bool]int{true: 0, false: 1}[p.PMFilesUnchanged], len(p.StraceConnects))
+}
+
+func baseNames(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = p[strings.LastIndexByte(p, '/')+1:]
+	}
+	return out
 }
 
 // gapFor returns the note starting with "key:" (explanations of misses).
@@ -160,8 +191,21 @@ func WriteMarkdown(w io.Writer, r Results, svgName string) {
 		mdEsc(m.CPU), m.NProc, mdEsc(m.Kernel), m.GoVersion, m.Commit, r.Runs, len(r.ColdHandler), len(r.Refresh.TargetedCold), len(r.Identity.Healthy), r.LoadBefore, r.LoadAfter)
 	fmt.Fprintf(w, "## Summary\n\n![ratios to target](%s)\n\n", svgName)
 	fmt.Fprintf(w, "| Metric | Measured | Target | Verdict | Method |\n|---|---|---|---|---|\n")
-	for _, row := range Summary(r) {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", mdEsc(row.Metric), mdEsc(row.Measured), mdEsc(row.Target), mdEsc(row.Verdict()), mdEsc(row.Method))
+	rows := Summary(r)
+	for _, row := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", mdEsc(row.Metric), mdEsc(row.Measured), mdEsc(row.Target), mdEsc(row.TableVerdict()), mdEsc(row.Method))
+	}
+	var gaps []Row
+	for _, row := range rows {
+		if !row.Met() && row.Gap != "" {
+			gaps = append(gaps, row)
+		}
+	}
+	if len(gaps) > 0 {
+		fmt.Fprintf(w, "\n## Gaps\n\n")
+		for _, row := range gaps {
+			fmt.Fprintf(w, "- **%s** (%s, target %s): %s\n", row.Metric, row.Measured, row.Target, row.Gap)
+		}
 	}
 	fmt.Fprintf(w, "\n## Details\n\n### Warm enable vs hello world\n\n")
 	fmt.Fprintf(w, "| Series | n | median ms | min ms | max ms |\n|---|---|---|---|---|\n")
@@ -211,18 +255,21 @@ func mdEsc(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|
 // at a vertical line; green when met, red when not.
 func WriteSVG(w io.Writer, rows []Row) {
 	const (
-		labelW, barW, rowH, top = 330, 360, 22, 30
+		labelW, barW, rowH, top = 370, 360, 22, 30
 		maxRatio                = 2.0
 	)
-	width, height := labelW+barW+90, top+rowH*len(rows)+20
+	width, height := labelW+barW+250, top+rowH*len(rows)+20
 	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(w, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
-	fmt.Fprintf(w, `<text x="%d" y="18" font-weight="bold">measured / target (line = target; shorter is better)</text>`+"\n", labelW)
+	fmt.Fprintf(w, `<text x="%d" y="18" font-weight="bold">measured / target (dashed line = target; shorter is better; capped at 2)</text>`+"\n", labelW)
 	for i, r := range rows {
 		y := top + i*rowH
 		fmt.Fprintf(w, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW-8, y+14, xmlEsc(r.Metric))
 		ratio := r.Ratio
 		label := fmt.Sprintf("%.2f", ratio)
+		if r.Short != "" {
+			label += " (" + r.Short + ")"
+		}
 		if math.IsNaN(ratio) {
 			ratio, label = 0, "n/a"
 		}

@@ -14,6 +14,20 @@ type Timeline struct {
 	ChildrenMS float64 `json:"childrenMs"`
 	// Commands are the handler's direct children, in start order.
 	Commands []TimelineCommand `json:"commands"`
+	// All are every process started below the handler, in start order.
+	All []TimelineCommand `json:"all"`
+}
+
+// SumMS adds up the wall time of the processes whose argv starts with
+// prefix (not nested in one another, e.g. apt-key runs).
+func (t Timeline) SumMS(prefix string) (total float64, n int) {
+	for _, c := range t.All {
+		if strings.HasPrefix(c.Argv, prefix) {
+			total += c.WallMS
+			n++
+		}
+	}
+	return total, n
 }
 
 // TimelineCommand is one program the handler ran.
@@ -86,6 +100,7 @@ func ParseTimeline(out string) Timeline {
 			continue
 		}
 		spans = append(spans, [2]float64{p.start, p.end})
+		t.All = append(t.All, TimelineCommand{Argv: p.argv, StartMS: (p.start - first) * 1000, WallMS: (p.end - p.start) * 1000})
 	}
 	// Direct children: processes that are not inside another child's span
 	// started earlier and still running (apt-get's methods and dpkg are).
@@ -119,16 +134,21 @@ func unionMS(spans [][2]float64) float64 {
 	return total * 1000
 }
 
-// execArgv renders the argv array of an execve line compactly.
+// execArgv renders an execve line as the program's path and its arguments
+// (argv[0] replaced by the path).
 func execArgv(rest string) string {
+	_, afterPath, _ := strings.Cut(rest, "(\"")
+	path, _, _ := strings.Cut(afterPath, "\"")
 	_, after, ok := strings.Cut(rest, ", [")
 	if !ok {
-		return rest
+		return path
 	}
 	args, _, _ := strings.Cut(after, "]")
-	var parts []string
-	for _, a := range strings.Split(args, ", ") {
-		parts = append(parts, strings.Trim(a, `"`))
+	parts := []string{path}
+	for i, a := range strings.Split(args, ", ") {
+		if i > 0 {
+			parts = append(parts, strings.Trim(a, `"`))
+		}
 	}
 	return strings.Join(parts, " ")
 }
