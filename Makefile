@@ -24,7 +24,7 @@ STATICCHECK_VERSION := v0.8.2
 
 # Debian packages the tests and the demo drive for real.
 APT_PACKAGES := openssl zip unzip iproute2 gnupg ca-certificates dpkg-dev apt-utils \
-	mmdebstrap debootstrap rpm createrepo-c dnf zypper openssh-server
+	mmdebstrap debootstrap rpm createrepo-c dnf zypper openssh-server strace
 
 .PHONY: build package package-next deps test fuzz lint check demo bench clean
 
@@ -91,8 +91,9 @@ demo: deps package package-next
 	$(GO) build -o build/demo ./test/demo
 	build/demo -zip $(ZIP) -zip2 $(NEXT_ZIP) $(if $(SCENARIO),-scenario $(SCENARIO),)
 
+# Performance report: bench/report.md, .svg and .json (BENCHFLAGS e.g. -runs 50).
 bench: deps package
-	$(GO) run ./test/bench -zip $(ZIP) -out bench/report.md
+	$(GO) run ./test/bench -zip $(ZIP) -bindir $(BINDIR) -out bench/report.md $(BENCHFLAGS)
 
 clean:
 	rm -rf bin build $(DIST)

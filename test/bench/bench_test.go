@@ -113,6 +113,19 @@ func TestSummaryFailures(t *testing.T) {
 	if Summary(r)[1].Met() {
 		t.Error("a connect(2) during warm enable must fail the proof")
 	}
+	r = sampleResults()
+	r.WarmProof.StraceExecs = append(r.WarmProof.StraceExecs, "/usr/bin/dpkg-query")
+	if Summary(r)[1].Met() {
+		t.Error("a package-manager exec during warm enable must fail the proof")
+	}
+	r.WarmProof.StraceExecs, r.WarmProof.StraceErr = nil, StraceMissing
+	if !Summary(r)[1].Met() {
+		t.Error("without strace the counters and digests decide")
+	}
+	r.WarmProof.PMFilesUnchanged = false
+	if Summary(r)[1].Met() {
+		t.Error("a changed dpkg/apt file must fail the proof")
+	}
 }
 
 func TestWriteMarkdown(t *testing.T) {

@@ -432,7 +432,7 @@ func (b *bencher) warm(ctx context.Context, v *vm, res *Results) error {
 // and connect.
 func (b *bencher) straceWarm(ctx context.Context, v *vm, p *WarmProof) {
 	if _, err := exec.LookPath("strace"); err != nil {
-		p.StraceErr = "strace not installed"
+		p.StraceErr = StraceMissing
 		return
 	}
 	out := filepath.Join(b.opt.WorkDir, "warm.strace")

@@ -93,7 +93,7 @@ func Summary(r Results) []Row {
 		Metric: "warm enable: network and package-manager calls",
 		Method: "fake IMDS and repository request counts, sha256 of dpkg/apt logs and dpkg status before/after every run; one run under strace -f (execve, connect)",
 		Measured: fmt.Sprintf("IMDS %d→%d, repository %d→%d, package-manager files unchanged: %v, execs %d (%s), connects %d",
-			p.IMDSBefore, p.IMDSAfter, p.RepoBefore, p.RepoAfter, p.PMFilesUnchanged, len(p.StraceExecs), strings.Join(baseNames(p.StraceExecs), ", "), len(p.StraceConnects)),
+			p.IMDSBefore, p.IMDSAfter, p.RepoBefore, p.RepoAfter, p.PMFilesUnchanged, len(p.StraceExecs), strings.Join(baseNames(p.StraceExecs), ", "), len(p.StraceConnects)) + prefixed(p.StraceErr),
 		Target: "0 network, 0 package-manager", Ratio: proof,
 		Gap: p.StraceErr, Short: proofShort(p),
 	})
