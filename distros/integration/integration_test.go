@@ -33,6 +33,7 @@ type env struct {
 	// wrongRoot is the same tree signed by another key.
 	wrongRoot string
 	srv       *fixtures.Server
+	ns        *fixtures.NetNS
 }
 
 func requireIntegration(t *testing.T) {
@@ -41,7 +42,7 @@ func requireIntegration(t *testing.T) {
 	if os.Geteuid() != 0 {
 		why = append(why, "needs root (mounts, chroot)")
 	}
-	if m := fixtures.HaveTools("mmdebstrap", "tar", "gpg", "dpkg-deb", "apt-ftparchive", "rpmbuild", "rpmsign", "createrepo_c"); len(m) > 0 {
+	if m := fixtures.HaveTools("mmdebstrap", "tar", "gpg", "dpkg-deb", "apt-ftparchive", "rpmbuild", "rpmsign", "createrepo_c", "ip", "nsenter"); len(m) > 0 {
 		why = append(why, "missing tools: "+strings.Join(m, ", "))
 	}
 	if len(why) == 0 {
@@ -85,7 +86,13 @@ func newEnv(t *testing.T) *env {
 	if _, err = fixtures.BuildPMC(e.wrongRoot, wrong, fixtures.DefaultPackages()); err != nil {
 		t.Fatal(err)
 	}
-	if e.srv, err = fixtures.NewServer(work, e.pmc.Root); err != nil {
+	// Everything runs in a namespace whose only reachable address is the
+	// fixture server: a package manager sent anywhere else fails at once.
+	if e.ns, err = fixtures.NewNetNS(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.ns.Close)
+	if e.srv, err = fixtures.NewServerIn(work, e.pmc.Root, e.ns); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.srv.Close() })
@@ -162,6 +169,7 @@ func (e *env) scenario(t *testing.T, pose *fixtures.Pose) *scenario {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.NetNS = e.ns.Path
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Error(err)
