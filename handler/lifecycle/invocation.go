@@ -146,11 +146,17 @@ func (inv *invocation) finish(rep report, err error) int {
 	}
 	inv.log.Log("event", "end", "exit", int(code), "status", st, "msg", msg)
 	if err != nil {
-		fmt.Fprintf(inv.d.Stderr, "%s failed (exit %d): %s\n", inv.op, code, msg)
+		fmt.Fprintf(inv.d.Stderr, "%s failed (exit %d): %s\n", inv.op, code, stderrLine(msg))
 	} else {
 		fmt.Fprintf(inv.d.Stdout, "%s: %s\n", inv.op, msg)
 	}
 	return int(code)
+}
+
+// stderrLine joins the lines of a message (a tool's multi-line error output)
+// for the single stderr line the agent shows.
+func stderrLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
 }
 
 // alreadyProcessed is enable's fast path: the sequence number was completed
