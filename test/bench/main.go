@@ -186,14 +186,13 @@ func writeReport(out string, res Results) error {
 	return nil
 }
 
+// goBinary is the go command on PATH, else the standard install location.
 func goBinary() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return "go"
+	return "/usr/local/go/bin/go"
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func goCmd(ctx context.Context, env []string, args ...string) error {
 	c := exec.CommandContext(ctx, goBinary(), args...)
