@@ -62,6 +62,11 @@ func update(_ context.Context, inv *invocation) (report, error) {
 	if m.To == "" {
 		m.To = inv.d.Version
 	}
+	if m.From == m.To && m.To != inv.d.Version {
+		// A downgrade: the agent runs the newer (outgoing) version's update
+		// and passes the target version in both variables.
+		m.From = inv.d.Version
+	}
 	if err := inv.state.WriteUpdateMarker(m); err != nil {
 		return report{}, failure.Wrap(failure.Internal, err,
 			"cannot record the update in %s; the old version's uninstall might remove the packages", inv.state.Path)

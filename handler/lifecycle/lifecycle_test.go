@@ -346,3 +346,20 @@ func TestPanicBecomesInternalError(t *testing.T) {
 		t.Error("panic not logged")
 	}
 }
+
+func TestDowngradeUpdateNamesBothVersions(t *testing.T) {
+	h := newHarness(t)
+	h.version = "1.0.0.2" // the outgoing, newer version runs update on a downgrade
+	h.env["VERSION"] = "1.0.0.1"
+	h.env["AZURE_GUEST_AGENT_UPDATING_FROM_VERSION"] = "1.0.0.1"
+	if code := h.run("update"); code != 0 {
+		t.Fatalf("update exit %d", code)
+	}
+	if got := h.status(0); got.Message != "Updating from 1.0.0.2 to 1.0.0.1; the aadsshlogin packages stay installed." {
+		t.Errorf("message %q", got.Message)
+	}
+	// The outgoing version's uninstall follows and must keep the packages.
+	if code := h.run("uninstall"); code != 0 || len(h.runner.Calls) != 0 {
+		t.Fatalf("uninstall exit %d, commands %v", code, h.runner.Lines())
+	}
+}

@@ -160,6 +160,8 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 		}
 		args := []string{"-scenario", ph.Scenario, "-settings", e.SettingsFile}
 		switch {
+		case ph.Scenario == "update" && ph.Downgrade:
+			args = append(args, "-zip", e.Zips[1], "-zip2", e.Zips[0])
 		case ph.Scenario == "update":
 			args = append(args, "-zip", e.Zips[0], "-zip2", e.Zips[1])
 		case ph.Zip == 2:

@@ -66,6 +66,8 @@ type Phase struct {
 	Scenario string `json:"scenario,omitempty"`
 	// Zip selects the package: 1 = Zip, 2 = NextZip (update).
 	Zip int `json:"zip,omitempty"`
+	// Downgrade makes an update phase go from NextZip back to Zip.
+	Downgrade bool `json:"downgrade,omitempty"`
 	// Expect are agentsim -expect arguments (verb=N).
 	Expect []string `json:"expect,omitempty"`
 	// Check, for a check phase: "installed" or "absent" (aadsshlogin in dpkg).
@@ -112,6 +114,15 @@ func Scenarios() map[string]Plan {
 			Phases: []Phase{
 				{Title: "first deployment without a managed identity", Scenario: "first", Zip: 1, Expect: []string{"install=22"}},
 				{Title: "nothing was installed", Check: "absent"},
+			}},
+		"downgrade": {Name: "downgrade", IMDSScenario: "present",
+			Description: "install the next version, then downgrade: the agent runs the newer version's update, the packages stay",
+			Phases: []Phase{
+				{Title: "first deployment of the next version", Scenario: "first", Zip: 2},
+				{Title: "downgrade: old disable, the newer version's update, old uninstall, new install + enable", Scenario: "update", Downgrade: true},
+				{Title: "aadsshlogin is still installed after the downgrade", Check: "installed"},
+				{Title: "removal", Scenario: "remove", Zip: 1},
+				{Title: "aadsshlogin is gone", Check: "absent"},
 			}},
 		"arc": {Name: "arc", IMDSScenario: "arc-present", Arc: true,
 			Description: "an Azure Arc-enabled server: the identity comes from HIMDS and its key-file challenge",
