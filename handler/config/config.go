@@ -4,11 +4,13 @@
 // Policy send none. The one optional setting is a private package mirror:
 //
 //	public:    {"mirror": {"url": "https://mirror.example.com/microsoft", "publicKey": "-----BEGIN PGP PUBLIC KEY BLOCK-----..."}}
-//	protected: {"mirror": {"url": "https://user:token@mirror.example.com/microsoft"}}
+//	protected: {"mirror": {"url": "https://mirror.internal.example/microsoft"}}
 //
-// A URL in the protected settings (which may carry credentials) takes
-// precedence over the public one and is never logged or shown. Unknown keys
-// are rejected, so a typo is reported instead of silently ignored.
+// A URL in the protected settings takes precedence over the public one and
+// is never logged or shown in full (it keeps an internal address out of the
+// portal and ARM). Credentials in the URL are refused: they would end up in
+// world-readable repository files. Unknown keys are rejected, so a typo is
+// reported instead of silently ignored.
 package config
 
 import (
@@ -151,6 +153,9 @@ func checkURL(raw string) error {
 	}
 	if u.Host == "" || u.Hostname() == "" {
 		return bad("it has no host")
+	}
+	if u.User != nil {
+		return bad("credentials (user:password@) are not supported, because they would be written into world-readable repository files; allow the VM to reach the mirror without credentials (for example by network rules)")
 	}
 	if u.Fragment != "" || u.RawQuery != "" {
 		return bad("it must not have a query or fragment")

@@ -38,8 +38,10 @@ func TestParse(t *testing.T) {
 		{name: "empty objects", pub: `{}`, prot: `{}`},
 		{name: "public mirror", pub: `{"mirror":{"url":"https://m.example.com/ms","publicKey":` + k + `}}`,
 			want: Config{Mirror: &Mirror{URL: "https://m.example.com/ms", PublicKey: key}}},
-		{name: "protected url wins", pub: `{"mirror":{"url":"https://a.example.com","publicKey":` + k + `}}`, prot: `{"mirror":{"url":"https://u:p@b.example.com/x"}}`,
-			want: Config{Mirror: &Mirror{URL: "https://u:p@b.example.com/x", PublicKey: key, Secret: true}}},
+		{name: "protected url wins", pub: `{"mirror":{"url":"https://a.example.com","publicKey":` + k + `}}`, prot: `{"mirror":{"url":"https://b.internal.example/x"}}`,
+			want: Config{Mirror: &Mirror{URL: "https://b.internal.example/x", PublicKey: key, Secret: true}}},
+		{name: "credentials refused", pub: `{"mirror":{"url":"https://u:p@m.example.com","publicKey":` + k + `}}`, wantErr: "credentials"},
+		{name: "credentials in protected refused without echo", pub: `{"mirror":{"publicKey":` + k + `}}`, prot: `{"mirror":{"url":"https://u:hunter2@m.example.com"}}`, wantErr: "credentials"},
 		{name: "unknown key", pub: `{"mirrror":{}}`, wantErr: "public settings are invalid"},
 		{name: "wrong type", pub: `{"mirror":"https://x"}`, wantErr: "public settings are invalid"},
 		{name: "http", pub: `{"mirror":{"url":"http://m.example.com","publicKey":` + k + `}}`, wantErr: "must use https"},
@@ -85,7 +87,7 @@ func TestRedacted(t *testing.T) {
 		want string
 	}{
 		{Mirror{URL: "https://m.example.com/ms"}, "https://m.example.com/ms"},
-		{Mirror{URL: "https://u:p@m.example.com/ms", Secret: true}, "https://m.example.com/… (from protected settings)"},
+		{Mirror{URL: "https://m.internal.example/ms", Secret: true}, "https://m.internal.example/… (from protected settings)"},
 	} {
 		if got := tc.m.Redacted(); got != tc.want {
 			t.Errorf("Redacted(%q) = %q, want %q", tc.m.URL, got, tc.want)
