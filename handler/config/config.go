@@ -98,7 +98,8 @@ func Parse(s agent.Settings) (Config, error) {
 	}
 	if err := checkURL(m.URL); err != nil {
 		if m.Secret {
-			return Config{}, failure.New(failure.Config, "settings mirror.url (protected) is invalid: %s", errors.Unwrap(err))
+			// The reason never quotes the URL, so it is safe to show.
+			return Config{}, failure.New(failure.Config, "settings mirror.url (protected) is invalid: %s", err)
 		}
 		return Config{}, failure.Wrap(failure.Config, err, "settings mirror.url is invalid")
 	}
