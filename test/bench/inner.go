@@ -406,6 +406,29 @@ func (b *bencher) warm(ctx context.Context, v *vm, res *Results) error {
 	p.PMFilesUnchanged = fmt.Sprint(pmBefore) == fmt.Sprint(pmAfter)
 	fmt.Fprintf(b.log, "   warm enable median %.2f ms, hello %.2f ms\n", res.WarmEnable.Median(), res.Hello.Median())
 
+	q := "-f=${Package}\t${Status}\t${Version}\n"
+	for _, argv := range [][]string{
+		{"/usr/bin/dpkg-query", "-W", q, "aadlogin", "aadlogin-selinux"},
+		{"/usr/bin/dpkg", "--audit"},
+		{"/usr/bin/dpkg", "--print-architecture"},
+		{"/usr/bin/apt-cache", "policy", "aadsshlogin"},
+		{"/usr/sbin/sshd", "-t"},
+		{"/usr/sbin/sshd", "-T"},
+		{"/usr/sbin/sshd", "-V"},
+	} {
+		if _, err := os.Stat(v.c.Path(argv[0])); err != nil {
+			continue
+		}
+		cc := CommandCost{Argv: strings.Join(argv, " ")}
+		for i := 0; i < 5; i++ {
+			m, err := v.cmd(argv...).run() // exit status is irrelevant here (sshd -V)
+			if err != nil {
+				return err
+			}
+			cc.Sample.Add(m.Wall)
+		}
+		res.Commands = append(res.Commands, cc)
+	}
 	verbs := []struct {
 		name, verb string
 		extra      []string

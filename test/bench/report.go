@@ -233,6 +233,15 @@ func WriteMarkdown(w io.Writer, r Results, svgName string) {
 	for _, c := range tl.Commands {
 		fmt.Fprintf(w, "| %.0f | %.0f | `%s` |\n", c.StartMS, c.WallMS, mdEsc(c.Argv))
 	}
+	if len(r.Commands) > 0 {
+		fmt.Fprintf(w, "\nThe same checks without strace, in the installed VM (median of %d each):\n\n| command | median ms |\n|---|---|\n", len(r.Commands[0].Sample))
+		total := 0.0
+		for _, c := range r.Commands {
+			fmt.Fprintf(w, "| `%s` | %.1f |\n", mdEsc(strings.NewReplacer("\t", `\t`, "\n", `\n`).Replace(c.Argv)), c.Sample.Median())
+			total += c.Sample.Median()
+		}
+		fmt.Fprintf(w, "| total | %.1f |\n", total)
+	}
 	fmt.Fprintf(w, "\n### Go benchmarks\n\n| Package | Benchmark | ns/op | MB/s | B/op | allocs/op |\n|---|---|---|---|---|---|\n")
 	for _, b := range r.GoBench {
 		mb := ""

@@ -24,6 +24,9 @@ type Results struct {
 	ColdBare    Sample `json:"coldBare"`
 	// ColdHandlerCPU is the handler's own CPU time (children excluded).
 	ColdHandlerCPU Sample `json:"coldHandlerCPU"`
+	// Commands times, unstraced in the installed VM, the programs the
+	// handler runs besides apt-get update/install.
+	Commands []CommandCost `json:"commands"`
 	// InstallTimeline is one straced cold install.
 	InstallTimeline Timeline `json:"installTimeline"`
 
@@ -186,4 +189,10 @@ type GoBench struct {
 	MBPerS      float64 `json:"mbPerS,omitempty"`
 	BytesPerOp  int64   `json:"bytesPerOp"`
 	AllocsPerOp int64   `json:"allocsPerOp"`
+}
+
+// CommandCost is the wall time of one command the handler runs.
+type CommandCost struct {
+	Argv   string `json:"argv"`
+	Sample Sample `json:"sample"`
 }
