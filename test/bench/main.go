@@ -58,7 +58,19 @@ func run() error {
 	latency := flag.Int("latency-ms", 20, "per-request delay of both repositories in the latency refresh series")
 	benchtime := flag.String("benchtime", "500ms", "go test -benchtime")
 	work := flag.String("work", "", "scratch folder (default: temporary, deleted)")
+	render := flag.String("render", "", "only re-render -out from this results JSON (e.g. bench/report.json)")
 	flag.Parse()
+	if *render != "" {
+		data, err := os.ReadFile(*render)
+		if err != nil {
+			return err
+		}
+		var res Results
+		if err := json.Unmarshal(data, &res); err != nil {
+			return err
+		}
+		return writeReport(*out, res)
+	}
 	if *zipPath == "" {
 		return fmt.Errorf("-zip is required (make bench builds it)")
 	}
