@@ -347,3 +347,57 @@ func TestWriteIndexAndRelease(t *testing.T) {
 		t.Errorf("DistroSuites = %v", got)
 	}
 }
+
+func FuzzParseTimeline(f *testing.F) {
+	f.Add("10 1000.0 execve(\"/c\", [\"c\"], 0x1) = 0\n11 1000.1 execve(\"/d\", [\"d\", \"x\"], 0x1) = 0\n11 1000.2 +++ exited with 0 +++\n")
+	f.Add("1 5 execve(\"/a\", [], 0) = 0\n2 4 execve(\"/b\", [\"b\"], 0) = 0\n2 3 +++ killed by SIGKILL +++\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, out string) {
+		tl := ParseTimeline(out)
+		if tl.ChildrenMS < 0 || math.IsNaN(tl.ChildrenMS) {
+			t.Fatalf("ChildrenMS = %v", tl.ChildrenMS)
+		}
+		if len(tl.Commands) > len(tl.All) {
+			t.Fatalf("%d direct commands but %d processes", len(tl.Commands), len(tl.All))
+		}
+		for _, c := range tl.All {
+			if c.WallMS < 0 {
+				t.Fatalf("negative span %+v", c)
+			}
+		}
+	})
+}
+
+func FuzzParseGoBench(f *testing.F) {
+	f.Add("pkg: example.com/x\nBenchmarkA-2 \t 100\t 12 ns/op\t 3 B/op\t 1 allocs/op\n")
+	f.Add("BenchmarkB 5 1.5 ns/op 2.0 MB/s\n")
+	f.Add("Benchmark 1 x ns/op\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		got := ParseGoBench(out)
+		if len(got) > strings.Count(out, "Benchmark") {
+			t.Fatalf("%d results from %d mentions", len(got), strings.Count(out, "Benchmark"))
+		}
+		for _, b := range got {
+			if !strings.HasPrefix(b.Name, "Benchmark") {
+				t.Fatalf("name %q", b.Name)
+			}
+		}
+	})
+}
+
+func FuzzParseStatCPU(f *testing.F) {
+	f.Add("1 (a b) S 1 1 1 0 -1 0 0 0 0 0 7 3 12 8 20 0 6 0")
+	f.Add("1 (x) S")
+	f.Add(") ) )")
+	f.Add("1 (x) S 1 1 1 0 -1 0 0 0 0 0 99999999999999999999 -3 1 1")
+	f.Fuzz(func(t *testing.T, stat string) {
+		self, children := ParseStatCPU(stat)
+		i := strings.LastIndexByte(stat, ')')
+		if i < 0 && (self != 0 || children != 0) {
+			t.Fatalf("no ')' but CPU %v/%v", self, children)
+		}
+		if self < 0 || children < 0 || self%clockTick != 0 || children%clockTick != 0 {
+			t.Fatalf("CPU %v/%v not in ticks", self, children)
+		}
+	})
+}

@@ -190,6 +190,12 @@ func ParseStatCPU(stat string) (self, children time.Duration) {
 	if len(f) < 15 {
 		return 0, 0
 	}
-	n := func(s string) time.Duration { v, _ := strconv.ParseInt(s, 10, 64); return time.Duration(v) * clockTick }
+	n := func(s string) time.Duration {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 0 || v > 1<<40 {
+			return 0
+		}
+		return time.Duration(v) * clockTick
+	}
 	return n(f[11]) + n(f[12]), n(f[13]) + n(f[14])
 }

@@ -94,9 +94,11 @@ func ParseTimeline(out string) Timeline {
 		if p.pid == root.pid {
 			continue
 		}
-		if p.end == 0 {
+		if p.end == 0 || p.end < p.start {
 			// No exit seen (apt's methods sometimes outlive the trace's
-			// view of them); they run inside apt-get's span anyway.
+			// view of them; they run inside apt-get's span anyway), or
+			// a garbled trace.
+			p.end = 0
 			continue
 		}
 		spans = append(spans, [2]float64{p.start, p.end})
