@@ -365,6 +365,14 @@ func (v *VM) Torn() []string {
 			torn = append(torn, strings.TrimPrefix(p, v.E.ChrootDir))
 		}
 	}
+	events, _ := filepath.Glob(v.Path(v.LogDir() + "/events/*.json"))
+	for _, p := range events {
+		data, err := os.ReadFile(p)
+		var x map[string]any
+		if err != nil || json.Unmarshal(data, &x) != nil {
+			torn = append(torn, strings.TrimPrefix(p, v.E.ChrootDir))
+		}
+	}
 	if data, err := os.ReadFile(v.Path(aptList)); err == nil {
 		if !aptListComplete(string(data)) {
 			torn = append(torn, fmt.Sprintf("%s %q", aptList, data))
@@ -430,6 +438,9 @@ func (v *VM) Converged(ctx context.Context, seq int) []string {
 	}
 	if t := v.Torn(); len(t) > 0 {
 		probs = append(probs, "torn after convergence: "+strings.Join(t, ", "))
+	}
+	if t := v.TempLeftovers(); len(t) > 0 {
+		probs = append(probs, "temporary files left after convergence: "+strings.Join(t, ", "))
 	}
 	return probs
 }
