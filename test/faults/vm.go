@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -489,5 +488,3 @@ func clip(s string, n int) string {
 	}
 	return s
 }
-
-var errMissed = errors.New("the handler finished before the kill point was reached")
