@@ -374,6 +374,8 @@ func (b *bencher) warm(ctx context.Context, v *vm, res *Results) error {
 	hp := v.handler("enable", 0)
 	hp.Argv = []string{hello}
 	ep := v.handler("enable", 0)
+	vp := v.handler("version", 0)
+	vp.Argv = []string{vp.Argv[0], "version"}
 	p := &res.WarmProof
 	p.PMFiles = pmFiles
 	p.IMDSBefore, p.RepoBefore = len(b.e.IMDS.Requests()), len(b.e.Repo.Log())
@@ -382,6 +384,7 @@ func (b *bencher) warm(ctx context.Context, v *vm, res *Results) error {
 	for range 3 {
 		_, _ = hp.run()
 		_, _ = ep.run()
+		_, _ = vp.run()
 	}
 	for i := 0; i < b.opt.Runs; i++ {
 		mh, err := must(hp.run())
@@ -392,8 +395,13 @@ func (b *bencher) warm(ctx context.Context, v *vm, res *Results) error {
 		if err != nil {
 			return err
 		}
+		mv, err := must(vp.run())
+		if err != nil {
+			return fmt.Errorf("version: %w", err)
+		}
 		res.Hello.Add(mh.Wall)
 		res.WarmEnable.Add(me.Wall)
+		res.Version.Add(mv.Wall)
 		p.ExitCodes = append(p.ExitCodes, me.Exit)
 		if me.Exit != 0 {
 			return fmt.Errorf("warm enable exit %d: %s", me.Exit, me.Output)

@@ -213,6 +213,7 @@ func WriteMarkdown(w io.Writer, r Results, svgName string) {
 		name string
 		s    Sample
 	}{{"enable (sequence already processed)", r.WarmEnable}, {"static hello world", r.Hello},
+		{"handler `version` (start-up only)", r.Version},
 		{"cold install, handler", r.ColdHandler}, {"cold install, bare apt-get", r.ColdBare},
 		{"refresh Microsoft source only, empty lists", r.Refresh.TargetedCold}, {"full refresh, empty lists", r.Refresh.FullCold},
 		{fmt.Sprintf("refresh Microsoft source only, empty lists, +%.0f ms per request", r.Refresh.LatencyMS), r.Refresh.TargetedLatency},

@@ -16,9 +16,11 @@ type Results struct {
 	LoadBefore string `json:"loadBefore"`
 	LoadAfter  string `json:"loadAfter"`
 
-	WarmEnable Sample    `json:"warmEnable"`
-	Hello      Sample    `json:"hello"`
-	WarmProof  WarmProof `json:"warmProof"`
+	WarmEnable Sample `json:"warmEnable"`
+	Hello      Sample `json:"hello"`
+	// Version is `aadsshlogin-handler version` (start-up cost alone).
+	Version   Sample    `json:"version"`
+	WarmProof WarmProof `json:"warmProof"`
 
 	ColdHandler Sample `json:"coldHandler"`
 	ColdBare    Sample `json:"coldBare"`
