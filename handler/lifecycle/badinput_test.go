@@ -35,6 +35,12 @@ func (r opensslThrough) Run(ctx context.Context, c run.Cmd) (run.Result, error) 
 // (lib is two folders above the config folder) and returns the thumbprint.
 func agentCert(t *testing.T, h *harness) string {
 	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		if os.Getenv("AADSSH_REQUIRE_INTEGRATION") == "1" {
+			t.Fatal("openssl is not installed (make deps installs it)")
+		}
+		t.Skip("openssl is not installed; protected-settings cases need it")
+	}
 	lib := filepath.Dir(h.base)
 	crt, key := filepath.Join(lib, "tmp.crt"), filepath.Join(lib, "tmp.prv")
 	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
@@ -185,9 +191,14 @@ func TestBadInput(t *testing.T) {
 			settings1(h, rawSettings("{}", jsonStr(encryptFor(t, h, thumb, `{"password":"hunter2"}`)), jsonStr(thumb)))
 		}},
 	}
-	clear, kept := 0, 0
+	clear, kept, skipped := 0, 0, 0
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if t.Skipped() {
+					skipped++
+				}
+			}()
 			h := newHarness(t)
 			fakeDebian(h)
 			for _, verb := range []string{"install", "enable"} {
@@ -230,6 +241,7 @@ func TestBadInput(t *testing.T) {
 			if bytes.Contains(logData, []byte("panic")) || bytes.Contains(logData, []byte("hunter2")) {
 				t.Errorf("handler.log shows a panic or protected content:\n%s", logData)
 			}
+			clearOK := !t.Failed()
 			// Nothing written before is lost.
 			if got := h.status(0); got.Status != "success" || got.Operation != "Enable" {
 				t.Errorf("sequence 0's status changed: %+v", got)
@@ -241,15 +253,17 @@ func TestBadInput(t *testing.T) {
 			if rec, ok := st.LastSuccess(); !ok || rec.Seq != 0 {
 				t.Errorf("state record %+v, %v; want sequence 0", rec, ok)
 			}
-			if !t.Failed() {
+			if clearOK {
 				clear++
+			}
+			if !t.Failed() {
 				kept++
 			}
 		})
 	}
-	t.Logf("bad input battery: %d cases × install and enable, %d with the documented exit code and one clear line, 0 panics, earlier status/mrseq/record kept in %d",
-		len(tests), clear, kept)
-	if clear != len(tests) {
-		t.Errorf("%d of %d cases failed", len(tests)-clear, len(tests))
+	t.Logf("bad input battery: %d cases × install and enable, %d with the documented exit code and one clear line, 0 panics, earlier status/mrseq/record kept in %d, %d skipped",
+		len(tests), clear, kept, skipped)
+	if kept+skipped != len(tests) {
+		t.Errorf("%d of %d cases failed", len(tests)-kept-skipped, len(tests))
 	}
 }
