@@ -25,6 +25,12 @@ type KillPoint struct {
 	// When is polled while the handler runs; the kill happens the first
 	// time it is true.
 	When func(v *VM) bool
+	// Setup prepares the machine after the reset (optional).
+	Setup func(ctx context.Context, v *VM) error
+	// Detached: the kill hits while the handler runs a package-manager
+	// transaction it detached (own session) so that it finishes even if
+	// the handler is killed; dpkg must then be consistent on its own.
+	Detached bool
 }
 
 func argvHas(argv []string, base string, arg string) bool {
@@ -60,12 +66,15 @@ func KillPoints() []KillPoint {
 		{Name: "install: first transitioning status written (lock held)", When: func(v *VM) bool {
 			return fileHas(v, "/var/lib/waagent/"+handlerDir(v)+"/status/0.status", "in progress")
 		}},
+		{Name: "install: finishing an interrupted dpkg (dpkg --configure -a)", Setup: unpackOnly, Detached: true, When: func(v *VM) bool {
+			return v.running(func(a []string) bool { return argvHas(a, "dpkg", "--configure") && argvHas(a, "dpkg", "-a") })
+		}},
 		{Name: "install: repository files written", When: func(v *VM) bool {
 			_, err := os.Stat(v.Path(aptList))
 			return err == nil
 		}},
 		{Name: "install: apt-get update running", When: aptUpdate},
-		{Name: "install: dpkg running (apt-get install)", When: func(v *VM) bool {
+		{Name: "install: dpkg running (apt-get install)", Detached: true, When: func(v *VM) bool {
 			return v.running(func(a []string) bool { return argvHas(a, "dpkg", "--status-fd") })
 		}},
 		{Name: "install: package installed, wiring check", When: func(v *VM) bool {
@@ -121,6 +130,12 @@ func (v *VM) killCase(ctx context.Context, kp KillPoint) Result {
 	if err := v.Reset(ctx); err != nil {
 		r.problem("reset: %v", err)
 		return r
+	}
+	if kp.Setup != nil {
+		if err := kp.Setup(ctx, v); err != nil {
+			r.problem("setup: %v", err)
+			return r
+		}
 	}
 	verb, scenario, seq := "install", "first", 0
 	if kp.Enable {
@@ -190,8 +205,12 @@ poll:
 		r.note("temporary files left by the kill: %s", strings.Join(t, ", "))
 	}
 	if audit, _ := v.run(ctx, "dpkg", "--audit"); strings.TrimSpace(audit) != "" {
-		r.note("dpkg was left interrupted: %s", clip(strings.TrimSpace(audit), 200))
 		r.count("dpkg-interrupted", 1)
+		if kp.Detached {
+			r.problem("the detached package-manager transaction did not finish after the handler was killed: dpkg --audit: %s", clip(strings.TrimSpace(audit), 200))
+		} else {
+			r.note("dpkg was left interrupted: %s", clip(strings.TrimSpace(audit), 200))
+		}
 	}
 	// What the agent does next: a failed install leaves the handler
 	// NotInstalled, so the next goal state sets it up and installs again;
