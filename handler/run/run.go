@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -110,6 +112,17 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var files []*os.File
+	if c.Detach {
+		// A detached transaction writes to unlinked files, not pipes: with a
+		// pipe, its first write after we gave up or were killed would end
+		// it with SIGPIPE, half done.
+		if files, err = detachedOutput(); err != nil {
+			return Result{ExitCode: -1}, fmt.Errorf("run %s: %w", c.Path, err)
+		}
+		defer closeFiles(files)
+		cmd.Stdout, cmd.Stderr = files[0], files[1]
+	}
 	if err := cmd.Start(); err != nil {
 		return Result{ExitCode: -1}, fmt.Errorf("run %s: %w", c.Path, err)
 	}
@@ -125,6 +138,10 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	} else {
 		err = <-done
 	}
+	if files != nil {
+		stdout.Write(readBack(files[0]))
+		stderr.Write(readBack(files[1]))
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var ee *exec.ExitError
 	switch {
@@ -136,6 +153,42 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	default:
 		res.ExitCode = -1
 		return res, fmt.Errorf("run %s: %w", c.Path, err)
+	}
+}
+
+// maxDetachedOutput bounds what is read back of a detached command's output.
+const maxDetachedOutput = 1 << 20
+
+// detachedOutput creates two unlinked temporary files for stdout and stderr.
+func detachedOutput() ([]*os.File, error) {
+	var fs []*os.File
+	for i := 0; i < 2; i++ {
+		f, err := os.CreateTemp("", "aadsshlogin-out-")
+		if err != nil {
+			closeFiles(fs)
+			return nil, err
+		}
+		_ = os.Remove(f.Name())
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+// readBack returns the last maxDetachedOutput bytes written to f.
+func readBack(f *os.File) []byte {
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil
+	}
+	start := max(end-maxDetachedOutput, 0)
+	b := make([]byte, end-start)
+	n, _ := f.ReadAt(b, start)
+	return b[:n]
+}
+
+func closeFiles(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
 	}
 }
 
