@@ -116,12 +116,11 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	if c.Detach {
 		// A detached transaction writes to unlinked files, not pipes: with a
 		// pipe, its first write after we gave up or were killed would end
-		// it with SIGPIPE, half done.
-		if files, err = detachedOutput(); err != nil {
-			return Result{ExitCode: -1}, fmt.Errorf("run %s: %w", c.Path, err)
+		// it with SIGPIPE, half done. (No temporary folder: pipes, as before.)
+		if files, err = detachedOutput(); err == nil {
+			defer closeFiles(files)
+			cmd.Stdout, cmd.Stderr = files[0], files[1]
 		}
-		defer closeFiles(files)
-		cmd.Stdout, cmd.Stderr = files[0], files[1]
 	}
 	if err := cmd.Start(); err != nil {
 		return Result{ExitCode: -1}, fmt.Errorf("run %s: %w", c.Path, err)
