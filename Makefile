@@ -70,9 +70,16 @@ lint:
 
 # End-to-end tests drive the real zips; integration tests fail instead of
 # skipping when a tool they need is missing.
+TEST_ENV := AADSSH_REQUIRE_INTEGRATION=1 AADSSH_ZIP=$(CURDIR)/$(ZIP) AADSSH_NEXT_ZIP=$(CURDIR)/$(NEXT_ZIP)
+
+# The fault batteries run verbosely on their own so that their counts show.
 test: package package-next
-	AADSSH_REQUIRE_INTEGRATION=1 AADSSH_ZIP=$(CURDIR)/$(ZIP) AADSSH_NEXT_ZIP=$(CURDIR)/$(NEXT_ZIP) \
-	  $(GO) test -race -count=1 -timeout 30m ./...
+	$(TEST_ENV) $(GO) test -race -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/test/faults$$')
+	@mkdir -p build
+	$(TEST_ENV) $(GO) test -race -count=1 -timeout 20m -v -run 'TestFaultBatteries|TestBadInput' \
+	  ./test/faults ./handler/lifecycle > build/faults.log 2>&1 || { cat build/faults.log; exit 1; }
+	@grep -h 'battery:' build/faults.log
+	@grep -h '^ok' build/faults.log
 
 # Runs every fuzz target for FUZZTIME on top of its seed corpus.
 fuzz:

@@ -560,6 +560,9 @@ func TestEnsureRepoErrors(t *testing.T) {
 		{"tls", "E: Failed to fetch https://m/x  Certificate verification failed: The certificate is NOT trusted.", "TLS connection"},
 		{"gpg", "W: GPG error: https://m bookworm InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY EB3E94ADBE1229CF", "BC528686B50D79E339D3721CEB3E94ADBE1229CF"},
 		{"dns", "E: Failed to fetch https://m/x  Temporary failure resolving 'packages.microsoft.com'", "walinuxagent.service"},
+		{"429", "E: Failed to fetch https://m/x  429  Too Many Requests [IP: 1.2.3.4 443]", "throttling requests (429"},
+		{"503", "E: Failed to fetch https://m/x  503  Service Unavailable [IP: 1.2.3.4 443]", "server error (5xx)"},
+		{"500 dnf", "Status code: 500 for https://m/rhel/9/prod/repodata/repomd.xml", "server error (5xx)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,7 +69,7 @@ func TestScenarios(t *testing.T) {
 		{scenario: "no-identity", want: []string{`exit=22`, `ext=transitioning`, `az vm identity assign`, `scenario "no-identity" passed`}},
 		{scenario: "downgrade", want: []string{`update      v1.0.0.2`, `dpkg-query aadsshlogin: install ok installed`, `scenario "downgrade" passed`}},
 		{scenario: "arc", want: []string{`ext=success "Microsoft Entra ID sign-in is ready`, `scenario "arc" passed`}},
-		{scenario: "arc-hostile-realm", want: []string{`exit=52`, `the path contains \"..\"`, `scenario "arc-hostile-realm" passed`}},
+		{scenario: "arc-hostile-realm", want: []string{`exit=52`, `the path contains ".."`, `scenario "arc-hostile-realm" passed`}},
 		{scenario: "legacy", want: []string{`exit=23`, `ext=transitioning`, `AADLoginForLinux`, `scenario "legacy" passed`}},
 	}
 	for _, tc := range tests {
