@@ -238,26 +238,14 @@ func (s *scenario) ctx() context.Context {
 	return ctx
 }
 
-// ensure runs Ensure and fails the test on error (skipping while the
-// Installer is still a stub, unless integration is required).
+// ensure runs Ensure and fails the test on error.
 func (s *scenario) ensure() distros.Result {
 	s.t.Helper()
 	res, err := s.in.Ensure(s.ctx())
-	s.skipIfStub(err)
 	if err != nil {
 		s.t.Fatalf("Ensure: %v (code %d)\ncommands: %q", err, failure.CodeOf(err), cmdStrings(s.rec.take()))
 	}
 	return res
-}
-
-func (s *scenario) skipIfStub(err error) {
-	s.t.Helper()
-	if err != nil && strings.Contains(err.Error(), "not implemented") {
-		if os.Getenv("AADSSH_REQUIRE_INTEGRATION") == "1" {
-			s.t.Fatalf("distros.Installer is not implemented yet: %v", err)
-		}
-		s.t.Skipf("distros.Installer is not implemented yet: %v", err)
-	}
 }
 
 func cmdStrings(cmds []run.Cmd) []string {
@@ -437,7 +425,6 @@ func debWrongKey(t *testing.T, e *env) {
 	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
 	defer e.srv.SetFaults()
 	_, err := s.in.Ensure(s.ctx())
-	s.skipIfStub(err)
 	if err == nil {
 		t.Fatalf("Ensure succeeded against a repository signed with an untrusted key")
 	}
@@ -459,7 +446,6 @@ func debUnavailable(t *testing.T, e *env) {
 	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Status: 503})
 	defer e.srv.SetFaults()
 	_, err := s.in.Ensure(s.ctx())
-	s.skipIfStub(err)
 	if err == nil {
 		t.Fatalf("Ensure succeeded although the repository answers 503")
 	}
@@ -486,7 +472,6 @@ func debPAMRefused(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	_, err := s.in.Ensure(s.ctx())
-	s.skipIfStub(err)
 	if err == nil {
 		t.Fatalf("Ensure succeeded although pam_aad is not registered")
 	}
@@ -517,7 +502,6 @@ func debSSHDRejects(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	_, err = s.in.Ensure(s.ctx())
-	s.skipIfStub(err)
 	if err == nil {
 		t.Fatal("Ensure succeeded although sshd rejects its configuration")
 	}
@@ -560,7 +544,6 @@ func debLockTooLong(t *testing.T, e *env) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
 	defer cancel()
 	_, err := s.in.Ensure(ctx)
-	s.skipIfStub(err)
 	if err == nil {
 		t.Fatal("Ensure succeeded while dpkg's lock was held throughout")
 	}
@@ -649,7 +632,6 @@ func debLegacy(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
 	s.mustRun("dpkg", "-i", s.copyIn(e.pmc.Debs["aadlogin_"+fixtures.LegacyVersion]))
 	got, err := s.in.Query(s.ctx(), "aadlogin", "aadsshlogin")
-	s.skipIfStub(err)
 	if err != nil {
 		t.Fatalf("Query: %v", err)
 	}
@@ -738,7 +720,6 @@ func rhel9WrongKey(t *testing.T, e *env, skipUnavailable bool) {
 	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
 	defer e.srv.SetFaults()
 	_, err := s.in.Ensure(s.ctx())
-	s.skipIfStub(err)
 	if err == nil {
 		t.Fatalf("Ensure succeeded against a repository signed with an untrusted key")
 	}
@@ -835,7 +816,6 @@ func slesWrongKey(t *testing.T, e *env) {
 	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
 	defer e.srv.SetFaults()
 	_, err := s.in.Ensure(s.ctx())
-	s.skipIfStub(err)
 	if err == nil {
 		t.Fatalf("Ensure succeeded against a repository signed with an untrusted key")
 	}
