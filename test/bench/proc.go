@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -192,7 +193,9 @@ func ParseStatCPU(stat string) (self, children time.Duration) {
 	}
 	n := func(s string) time.Duration {
 		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || v < 0 || v > 1<<40 {
+		// At most half of what a Duration holds, so the sum of two
+		// fields cannot overflow (found by FuzzParseStatCPU).
+		if err != nil || v < 0 || v > int64(math.MaxInt64/clockTick/2) {
 			return 0
 		}
 		return time.Duration(v) * clockTick
