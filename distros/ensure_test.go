@@ -4,36 +4,18 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
-
-// fakeClock advances only when slept on.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-	return nil
-}
 
 // noLocks is a LockProbe that finds every lock free.
 type noLocks struct{}
@@ -73,7 +55,7 @@ func newHarness(t *testing.T, osFile string, src Source) *harness {
 	}
 	h := &harness{root: sysroot.Root(t.TempDir()), fake: &runtest.Fake{Strict: true, Responses: map[string]runtest.Response{}}}
 	h.in = &Installer{
-		Root: h.root, Runner: h.fake, Clock: &fakeClock{now: time.Unix(1e9, 0)}, Platform: p, Source: src,
+		Root: h.root, Runner: h.fake, Clock: clocktest.New(time.Unix(1e9, 0)), Platform: p, Source: src,
 		StateDir: t.TempDir(), Locks: noLocks{}, Progress: func(s string) { h.progress = append(h.progress, s) },
 	}
 	wire(t, h.root)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
@@ -54,7 +55,7 @@ func TestWaitForLocks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &fakeClock{now: start}
+			clk := clocktest.New(start)
 			var lines []string
 			probe := &scriptedLocks{path: "/var/lib/dpkg/lock-frontend", holder: "unattended-upgr (pid 812)", busy: tt.busy}
 			in := &Installer{Clock: clk, Locks: probe, Progress: func(s string) { lines = append(lines, s) }}
@@ -84,7 +85,7 @@ func TestWaitForLocks(t *testing.T) {
 func TestWaitForLocksCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	in := &Installer{Clock: &fakeClock{now: time.Unix(1e9, 0)}, Locks: &scriptedLocks{path: "/x", holder: "pid 1", busy: 1}}
+	in := &Installer{Clock: clocktest.New(time.Unix(1e9, 0)), Locks: &scriptedLocks{path: "/x", holder: "pid 1", busy: 1}}
 	if err := in.waitForLocks(ctx, []string{"/x"}); failure.CodeOf(err) != failure.PackageManagerBusy {
 		t.Fatalf("err = %v", err)
 	}

@@ -17,59 +17,24 @@ import (
 	"github.com/go-kit/log"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fakeimds"
 )
 
-// fakeClock advances only when slept on (or told to).
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	sleeps []time.Duration
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.sleeps = append(c.sleeps, d)
-	return nil
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *fakeClock) slept() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.sleeps...)
+func newFakeClock() *clocktest.Fake {
+	return clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // costlyTransport makes every try cost d on the fake clock (worst-case timing).
 type costlyTransport struct {
-	clk *fakeClock
+	clk *clocktest.Fake
 	d   time.Duration
 }
 
 func (t costlyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	t.clk.advance(t.d)
+	t.clk.Advance(t.d)
 	return newTransport(nil).RoundTrip(r)
 }
 
@@ -204,7 +169,7 @@ func TestCheckScenarios(t *testing.T) {
 			code := failure.CodeOf(err)
 			got := outcome{
 				Code: code, Transitioning: code.Transitioning(), Kind: id.Kind, UserAssigned: id.UserAssigned,
-				NotInMessage: missingFrom(failure.Message(err), tc.contains), Sleeps: clk.slept(),
+				NotInMessage: missingFrom(failure.Message(err), tc.contains), Sleeps: clk.Sleeps(),
 				TokenRequests: fake.TokenRequests(), BadRequests: badRequests(fake.Requests()),
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
@@ -231,7 +196,7 @@ func TestCheckUnreachable(t *testing.T) {
 		Sleeps       []time.Duration
 	}
 	got := result{failure.CodeOf(err), missingFrom(failure.Message(err),
-		[]string{"connection refused after 5 attempt(s)", "no_proxy=169.254.169.254", "must not be proxied"}), clk.slept()}
+		[]string{"connection refused after 5 attempt(s)", "no_proxy=169.254.169.254", "must not be proxied"}), clk.Sleeps()}
 	want := result{Code: 52, Sleeps: secs(2, 6, 14, 30)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("mismatch (-want +got):\n%s\n%v", diff, err)
