@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,13 +171,12 @@ func readCapped(path string, limit int64) ([]byte, error) {
 	if st.Size() > limit {
 		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", path, st.Size(), limit)
 	}
-	buf := make([]byte, st.Size()+1)
-	n, err := readUpTo(f, buf)
-	if int64(n) > limit {
-		return nil, fmt.Errorf("%s grew past %d bytes while being read", path, limit)
-	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	return buf[:n], nil
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s grew past %d bytes while being read", path, limit)
+	}
+	return data, nil
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -149,29 +150,13 @@ func writeJSON(path string, v any) error {
 	return atomicfile.WriteFile(path, data, 0o600)
 }
 
+// readJSON decodes a state file of at most 64 KiB; a larger one fails to
+// decode (it is cut off), so it counts as absent like any corrupt file.
 func readJSON(path string, v any) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	dec := json.NewDecoder(&limited{r: f, n: 64 << 10})
-	return dec.Decode(v)
-}
-
-type limited struct {
-	r interface{ Read([]byte) (int, error) }
-	n int
-}
-
-func (l *limited) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, errors.New("state file too large")
-	}
-	if len(p) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= n
-	return n, err
+	return json.NewDecoder(io.LimitReader(f, 64<<10)).Decode(v)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,6 +122,13 @@ func TestRecord(t *testing.T) {
 	}
 	if _, ok := d.LastSuccess(); ok {
 		t.Error("corrupt record accepted")
+	}
+	big := `{"version":"` + strings.Repeat("x", 70<<10) + `","seq":1}`
+	if err := os.WriteFile(d.recordPath(), []byte(big), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.LastSuccess(); ok {
+		t.Error("a record larger than 64 KiB was accepted")
 	}
 	if err := d.Forget(); err != nil {
 		t.Fatal(err)
