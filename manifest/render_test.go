@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -144,4 +145,33 @@ func FuzzRenderMediaLink(f *testing.F) {
 			t.Fatalf("Render(%q) round trip: MediaLink %q, Version %q, Type %q, ProviderNameSpace %q", link, img.MediaLink, img.Version, img.Type, img.ProviderNameSpace)
 		}
 	})
+}
+
+// TestRepositoryLinksResolve checks that every link from the publishing
+// template into this repository (the Eula, for example) names a file the
+// repository has, so the portal never shows a dead licence link.
+func TestRepositoryLinksResolve(t *testing.T) {
+	const prefix = "https://github.com/Azure/aadsshlogin-extension-linux/blob/main/"
+	img, err := DecodeExtensionImage(readTemplate(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := 0
+	for name, v := range map[string]string{"Eula": img.Eula, "PrivacyUri": img.PrivacyURI, "HomepageUri": img.HomepageURI} {
+		rel, ok := strings.CutPrefix(strings.TrimSpace(v), prefix)
+		if !ok {
+			continue
+		}
+		links++
+		if rel == "" || strings.Contains(rel, "..") {
+			t.Errorf("%s %q does not name a file in the repository", name, v)
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(repoRoot, filepath.FromSlash(rel))); err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("%s links to %s, which the repository does not have as a file (%v)", name, rel, err)
+		}
+	}
+	if links == 0 {
+		t.Errorf("no template link points into the repository (%s…); the Eula is expected to", prefix)
+	}
 }
