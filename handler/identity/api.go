@@ -6,7 +6,10 @@
 //
 //	p := &identity.Prober{Logger: logger}        // zero fields get defaults
 //	inst, err := p.Instance(ctx)                  // cloud + names (zero on Arc)
-//	id, err := p.Check(ctx)                       // nil, or failure 22 / 52
+//	id, err := p.CheckWith(ctx, &inst)            // nil, or failure 22 / 52
+//
+// (CheckWith gets nil instead of &inst when Instance failed; it then reads
+// the names for its exit-22 message itself. Check is CheckWith(ctx, nil).)
 //
 // Check never takes longer than MaxCheckDuration (150 s), well below the
 // guest agent's 300 s enable timeout; Instance takes at most 102 s (one
@@ -250,6 +253,14 @@ type probeResult struct {
 //
 // It returns within MaxCheckDuration (see the timing constants).
 func (p *Prober) Check(ctx context.Context) (Identity, error) {
+	return p.CheckWith(ctx, nil)
+}
+
+// CheckWith is Check for a caller that already read the instance metadata
+// (Instance): the exit-22 message names the resource group and VM or scale
+// set from known instead of asking IMDS again. With known nil it asks, one
+// short try, as Check does.
+func (p *Prober) CheckWith(ctx context.Context, known *Instance) (Identity, error) {
 	s := p.settings()
 	defer s.close()
 	ctx, cancel := context.WithTimeout(ctx, MaxCheckDuration)
@@ -291,11 +302,12 @@ func (p *Prober) Check(ctx context.Context) (Identity, error) {
 	waited := s.clk.Now().Sub(start).Round(time.Second)
 	s.logger.Log("msg", "no system-assigned identity", "kind", kind, "probes", probes, "waited", waited)
 	id := Identity{Kind: kind, UserAssigned: res.state == userAssigned}
-	return id, s.noIdentityError(ctx, kind, res, probes, waited)
+	return id, s.noIdentityError(ctx, kind, res, probes, waited, known)
 }
 
-// noIdentityError builds the exit-22 error whose message names the fix.
-func (s settings) noIdentityError(ctx context.Context, kind Kind, res probeResult, probes int, waited time.Duration) error {
+// noIdentityError builds the exit-22 error whose message names the fix;
+// known, when set, supplies the names for the az command.
+func (s settings) noIdentityError(ctx context.Context, kind Kind, res probeResult, probes int, waited time.Duration, known *Instance) error {
 	seen := fmt.Sprintf("%d probe(s) over %s", probes, waited)
 	if kind == Arc {
 		return failure.New(failure.NoSystemIdentity,
@@ -304,11 +316,16 @@ func (s settings) noIdentityError(ctx context.Context, kind Kind, res probeResul
 				"(reconnect with `azcmagent connect` if not), then enable the extension again",
 			describeMissing(res), seen)
 	}
-	// Best effort: names for the az command. A single short try, never
-	// past the deadline; placeholders when unknown.
-	inst, err := s.instance(withSingleTry(ctx))
-	if err != nil {
-		s.logger.Log("msg", "instance metadata unavailable for the message", "err", err)
+	// Best effort: names for the az command, from the caller or else from a
+	// single short try, never past the deadline; placeholders when unknown.
+	var inst Instance
+	if known != nil {
+		inst = *known
+	} else {
+		var err error
+		if inst, err = s.instance(withSingleTry(ctx)); err != nil {
+			s.logger.Log("msg", "instance metadata unavailable for the message", "err", err)
+		}
 	}
 	fix := fixCommand(inst)
 	if res.state == userAssigned {

@@ -77,6 +77,26 @@ func startFake(t testing.TB, name string) (*fakeimds.Server, *httptest.Server) {
 	return fake, hs
 }
 
+// scenarioProber returns a Prober that talks to hs, which plays scenario
+// name: for an Arc scenario the Arc variables point at hs and the root holds
+// the HIMDS challenge files.
+func scenarioProber(t testing.TB, name string, hs *httptest.Server) *Prober {
+	t.Helper()
+	root := t.TempDir()
+	if err := fakeimds.PrepareArcRoot(root); err != nil {
+		t.Fatal(err)
+	}
+	sc, ok := fakeimds.Lookup(name)
+	if !ok {
+		t.Fatalf("unknown scenario %q", name)
+	}
+	e := map[string]string{}
+	if sc.Arc {
+		e = map[string]string{"IDENTITY_ENDPOINT": hs.URL + fakeimds.TokenPath, "IMDS_ENDPOINT": hs.URL}
+	}
+	return &Prober{Clock: newFakeClock(), IMDSBase: hs.URL, Getenv: env(e), Root: sysroot.Root(root)}
+}
+
 func badRequests(reqs []fakeimds.Request) int {
 	n := 0
 	for _, r := range reqs {
@@ -179,6 +199,61 @@ func TestCheckScenarios(t *testing.T) {
 	}
 }
 
+// On the exit-22 path the az command's names come from the caller's
+// instance metadata when it has them: no second compute request then. Only a
+// caller without them makes Check ask IMDS (once, no retries).
+func TestCheckWithKnownInstance(t *testing.T) {
+	type result struct {
+		Code            failure.Code
+		NotInMessage    []string
+		TokenRequests   int
+		ComputeRequests int
+	}
+	tests := []struct {
+		name     string
+		scenario string
+		known    *Instance
+		contains []string
+		want     result
+	}{
+		{name: "known VM", scenario: "missing", known: &Instance{ResourceGroup: "rg-known", Name: "vm-known"},
+			contains: []string{"`az vm identity assign -g rg-known -n vm-known`"},
+			want:     result{Code: 22, TokenRequests: 1}},
+		{name: "known scale set", scenario: "user-assigned", known: &Instance{ResourceGroup: "rg-known", Name: "vm_0", VMScaleSetName: "ss-known"},
+			contains: []string{"`az vmss identity assign -g rg-known -n ss-known`"},
+			want:     result{Code: 22, TokenRequests: 1}},
+		{name: "known but empty: placeholders, still no fetch", scenario: "missing", known: &Instance{},
+			contains: []string{"`az vm identity assign -g <resource-group> -n <vm-name>`"},
+			want:     result{Code: 22, TokenRequests: 1}},
+		{name: "unknown: one fallback fetch", scenario: "missing",
+			contains: []string{"`az vm identity assign -g rg1 -n vm1`"},
+			want:     result{Code: 22, TokenRequests: 1, ComputeRequests: 1}},
+		{name: "unknown, compute unusable: one try, placeholders", scenario: "compute-malformed",
+			contains: []string{"`az vm identity assign -g <resource-group> -n <vm-name>`"},
+			want:     result{Code: 22, TokenRequests: 1, ComputeRequests: 1}},
+		{name: "identity present: names never needed", scenario: "present",
+			want: result{TokenRequests: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, hs := startFake(t, tc.scenario)
+			p := scenarioProber(t, tc.scenario, hs)
+			p.Window = time.Second // one probe
+			_, err := p.CheckWith(context.Background(), tc.known)
+			got := result{Code: failure.CodeOf(err), NotInMessage: missingFrom(failure.Message(err), tc.contains),
+				TokenRequests: fake.TokenRequests()}
+			for _, r := range fake.Requests() {
+				if r.Path == computePath {
+					got.ComputeRequests++
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("CheckWith mismatch (-want +got):\n%s\nmessage: %v\nrequests: %+v", diff, err, fake.Requests())
+			}
+		})
+	}
+}
+
 // An unreachable IMDS is a network problem (52), never a missing identity (22).
 func TestCheckUnreachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -212,17 +287,8 @@ func TestCheckHardBound(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, hs := startFake(t, name)
 			clk := newFakeClock()
-			root := t.TempDir()
-			if err := fakeimds.PrepareArcRoot(root); err != nil {
-				t.Fatal(err)
-			}
-			sc, _ := fakeimds.Lookup(name)
-			e := map[string]string{}
-			if sc.Arc {
-				e = map[string]string{"IDENTITY_ENDPOINT": hs.URL + fakeimds.TokenPath, "IMDS_ENDPOINT": hs.URL}
-			}
-			p := &Prober{Clock: clk, IMDSBase: hs.URL, Getenv: env(e), Root: sysroot.Root(root), Window: time.Hour,
-				Transport: costlyTransport{clk, DefaultTryTimeout}}
+			p := scenarioProber(t, name, hs)
+			p.Clock, p.Window, p.Transport = clk, time.Hour, costlyTransport{clk, DefaultTryTimeout}
 			start := clk.Now()
 			p.Check(context.Background())
 			took := clk.Now().Sub(start)
@@ -275,16 +341,8 @@ func TestMetadataHeaderAlwaysSent(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, hs := startFake(t, name)
 			rec := &recordingTransport{next: newTransport(nil)}
-			root := t.TempDir()
-			if err := fakeimds.PrepareArcRoot(root); err != nil {
-				t.Fatal(err)
-			}
-			sc, _ := fakeimds.Lookup(name)
-			e := map[string]string{}
-			if sc.Arc {
-				e = map[string]string{"IDENTITY_ENDPOINT": hs.URL + fakeimds.TokenPath, "IMDS_ENDPOINT": hs.URL}
-			}
-			p := &Prober{Clock: newFakeClock(), IMDSBase: hs.URL, Getenv: env(e), Root: sysroot.Root(root), Transport: rec}
+			p := scenarioProber(t, name, hs)
+			p.Transport = rec
 			p.Check(context.Background())
 			p.Instance(context.Background())
 			n, without := rec.counts()
@@ -325,16 +383,8 @@ func TestTokenNeverLogged(t *testing.T) {
 	var msgs []string
 	for _, name := range []string{"present", "user-assigned", "malformed", "gone-then-present", "arc-present", "arc-missing-identity"} {
 		_, hs := startFake(t, name)
-		root := t.TempDir()
-		if err := fakeimds.PrepareArcRoot(root); err != nil {
-			t.Fatal(err)
-		}
-		sc, _ := fakeimds.Lookup(name)
-		e := map[string]string{}
-		if sc.Arc {
-			e = map[string]string{"IDENTITY_ENDPOINT": hs.URL + fakeimds.TokenPath, "IMDS_ENDPOINT": hs.URL}
-		}
-		p := &Prober{Clock: newFakeClock(), IMDSBase: hs.URL, Getenv: env(e), Root: sysroot.Root(root), Logger: logger}
+		p := scenarioProber(t, name, hs)
+		p.Logger = logger
 		_, err := p.Check(context.Background())
 		msgs = append(msgs, failure.Message(err))
 	}
