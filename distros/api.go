@@ -99,6 +99,11 @@ type Result struct {
 	Changed bool
 	// Warnings are non-fatal findings for a warning substatus.
 	Warnings []string
+	// SSHDTest is the successful `sshd -T` of the wiring check, run after
+	// the packages changed sshd_config (only with Installer.DumpSSHDConfig;
+	// nil when sshd was not tested that way). Callers that inspect the
+	// effective configuration reuse it instead of starting sshd again.
+	SSHDTest *run.Result
 }
 
 // Installer installs and removes the packages on one Platform.
@@ -128,6 +133,13 @@ type Installer struct {
 	Progress func(string)
 	// Locks probes package-manager locks; nil means SysLocks{Root}.
 	Locks LockProbe
+	// DumpSSHDConfig makes Ensure's wiring check run `sshd -T` instead of
+	// `sshd -t`. -T makes every check -t makes (sshd loads the configuration
+	// and host keys the same way) and then prints the effective
+	// configuration, which Ensure returns in Result.SSHDTest, so a caller
+	// that inspects it (precheck.SSHDWith) need not start sshd again. A
+	// failure is exit 57 either way.
+	DumpSSHDConfig bool
 }
 
 // ErrUnsupported is wrapped by Resolve's error for an unsupported release.

@@ -109,7 +109,7 @@ func (in *Installer) Ensure(ctx context.Context) (Result, error) {
 			return res, err
 		}
 	}
-	if err := in.verifyWiring(ctx); err != nil {
+	if res.SSHDTest, err = in.verifyWiring(ctx); err != nil {
 		return res, err
 	}
 	res.Installed, err = b.query(ctx, pkgMain, pkgSELinux)

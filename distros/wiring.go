@@ -11,8 +11,9 @@ import (
 // verifyWiring checks what the aadsshlogin package scripts should have
 // done (RPM ignores scriptlet failures, and pam-auth-update may refuse):
 // `aad` in nsswitch.conf, pam_aad in a PAM file, aad_certhandler in the
-// sshd configuration, and an sshd that accepts the result.
-func (in *Installer) verifyWiring(ctx context.Context) error {
+// sshd configuration, and an sshd that accepts the result. With
+// DumpSSHDConfig it returns the successful `sshd -T` (else nil).
+func (in *Installer) verifyWiring(ctx context.Context) (*run.Result, error) {
 	var missing []string
 	if !in.nsswitchHasAAD() {
 		cause := "nsswitch.conf is managed by another tool"
@@ -32,21 +33,28 @@ func (in *Installer) verifyWiring(ctx context.Context) error {
 		missing = append(missing, "the aad_certhandler AuthorizedKeysCommand in /etc/ssh/sshd_config (the file may be read-only or rewritten by configuration management)")
 	}
 	if len(missing) > 0 {
-		return failure.New(failure.NotWiredIn,
+		return nil, failure.New(failure.NotWiredIn,
 			"aadsshlogin is installed but not wired in; missing: %s. Fix the cause and reinstall the extension", strings.Join(missing, "; "))
+	}
+	flag := "-t"
+	if in.DumpSSHDConfig {
+		flag = "-T"
 	}
 	for _, p := range []string{"/usr/sbin/sshd", "/sbin/sshd"} {
 		if !in.Root.Exists(p) {
 			continue
 		}
-		res, err := in.runCmd(ctx, run.Cmd{Path: p, Args: []string{"-t"}})
+		res, err := in.runCmd(ctx, run.Cmd{Path: p, Args: []string{flag}})
 		if err != nil {
-			return failure.Wrap(failure.NotWiredIn, err,
-				"sshd rejects its configuration after aadsshlogin was installed (sshd -t: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks) and retry", res.Tail(tailBytes))
+			return nil, failure.Wrap(failure.NotWiredIn, err,
+				"sshd rejects its configuration after aadsshlogin was installed (sshd %s: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks) and retry", flag, res.Tail(tailBytes))
 		}
-		break
+		if in.DumpSSHDConfig {
+			return &res, nil
+		}
+		return nil, nil
 	}
-	return nil
+	return nil, nil
 }
 
 func (in *Installer) nsswitchHasAAD() bool {

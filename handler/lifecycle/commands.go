@@ -130,13 +130,16 @@ func (inv *invocation) converge(ctx context.Context) (report, error) {
 	}
 	prober := inv.prober()
 	var inst identity.Instance
+	var known *identity.Instance // nil: the identity check reads it for its message
 	if !prober.IsArc() {
 		inv.progress("checking the system-assigned managed identity")
 		if inst, err = prober.Instance(ctx); err != nil {
 			inv.log.Log("event", "instance-metadata-unavailable", "err", err)
+		} else {
+			known = &inst
 		}
 	}
-	if _, err := prober.Check(ctx); err != nil {
+	if _, err := prober.CheckWith(ctx, known); err != nil {
 		return report{}, err
 	}
 	rel, err := distros.DetectRelease(inv.d.Root)
@@ -168,6 +171,9 @@ func (inv *invocation) converge(ctx context.Context) (report, error) {
 	}
 	in.Source = src
 	in.Logger, in.Progress = red.logger(inv.log), func(m string) { inv.progress(red.str(m)) }
+	// The wiring check's `sshd -T` (after the packages changed sshd_config)
+	// also serves the sshd check below: sshd is not started twice for it.
+	in.DumpSSHDConfig = true
 	inv.progress("installing aadsshlogin on " + rel.String())
 	res, err := in.Ensure(ctx)
 	if err != nil {
@@ -177,7 +183,7 @@ func (inv *invocation) converge(ctx context.Context) (report, error) {
 	for _, w := range res.Warnings {
 		subs = append(subs, agent.SubStatus{Name: "packages", Status: agent.Warning, Message: red.str(w)})
 	}
-	warns, err := precheck.SSHD(ctx, inv.d.Root, inv.d.Runner)
+	warns, err := precheck.SSHDWith(ctx, inv.d.Root, inv.d.Runner, precheck.SSHDKnown{Test: res.SSHDTest})
 	if err != nil {
 		inv.log.Log("event", "sshd-check-failed", "err", err)
 	}

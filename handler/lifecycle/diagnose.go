@@ -108,6 +108,7 @@ func runDiagnosis(ctx context.Context, d Deps) []Check {
 	var checks []Check
 	prober := proberFor(d, log.NewNopLogger())
 	var inst identity.Instance
+	var known *identity.Instance // nil: the identity check reads it for its message
 	arc := prober.IsArc()
 	if arc {
 		checks = append(checks, Check{Name: "platform", Result: resultOK, Detail: "Azure Arc-enabled server (HIMDS)"})
@@ -117,11 +118,12 @@ func runDiagnosis(ctx context.Context, d Deps) []Check {
 		if err != nil {
 			checks = append(checks, fromErr("instance metadata", failure.Wrap(failure.Dependency, err, "IMDS instance metadata unavailable")))
 		} else {
+			known = &inst
 			checks = append(checks, Check{Name: "instance metadata", Result: resultOK,
 				Detail: fmt.Sprintf("%s in %s (%s), cloud %s", orDash(inst.Name), orDash(inst.ResourceGroup), orDash(inst.Location), orDash(inst.AzEnvironment))})
 		}
 	}
-	if _, err := prober.Check(ctx); err != nil {
+	if _, err := prober.CheckWith(ctx, known); err != nil {
 		checks = append(checks, fromErr("managed identity", err))
 	} else {
 		checks = append(checks, Check{Name: "managed identity", Result: resultOK, Detail: "system-assigned identity answers for the Azure Linux VM Sign-In app"})

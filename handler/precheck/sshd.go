@@ -27,10 +27,33 @@ const excludeEntraMatch = "Match User *,!*@*,!????????-????-????-????-??????????
 // ignores them, and only their order tells whether one overrides the block
 // the aadsshlogin package appends.
 func SSHD(ctx context.Context, root sysroot.Root, runner run.Runner) ([]Warning, error) {
+	return SSHDWith(ctx, root, runner, SSHDKnown{})
+}
+
+// SSHDKnown is what the caller already learned about sshd, so that SSHDWith
+// does not start it again for the same answer.
+type SSHDKnown struct {
+	// Test is the result of an `sshd -T` that exited 0 after the last change
+	// to the sshd configuration: the installer's wiring check, run after the
+	// packages appended their Match block (distros.Result.SSHDTest). nil:
+	// SSHDWith runs `sshd -T` itself. A result from before the packages
+	// changed sshd_config must not be passed: it describes another file.
+	Test *run.Result
+}
+
+// SSHDWith is SSHD reusing what known holds instead of starting sshd again.
+func SSHDWith(ctx context.Context, root sysroot.Root, runner run.Runner, known SSHDKnown) ([]Warning, error) {
 	var warns []Warning
 	cfg, cfgErr := LoadSSHDConfig(root)
 
-	global, tested, testWarn := sshdTest(ctx, runner)
+	var global map[string][]string
+	var tested bool
+	var testWarn *Warning
+	if known.Test != nil {
+		global, tested = effectiveValues(known.Test.Stdout)
+	} else {
+		global, tested, testWarn = sshdTest(ctx, runner)
+	}
 	if testWarn != nil {
 		warns = append(warns, *testWarn)
 	}
@@ -75,11 +98,18 @@ func sshdTest(ctx context.Context, runner run.Runner) (vals map[string][]string,
 		}
 		return nil, false, nil
 	}
-	vals = ParseSSHDTest(res.Stdout)
+	vals, ok = effectiveValues(res.Stdout)
+	return vals, ok, nil
+}
+
+// effectiveValues parses the output of a successful `sshd -T`; ok is false
+// when it holds no configuration (the files are parsed instead).
+func effectiveValues(out []byte) (map[string][]string, bool) {
+	vals := ParseSSHDTest(out)
 	if len(vals) == 0 {
-		return nil, false, nil
+		return nil, false
 	}
-	return vals, true, nil
+	return vals, true
 }
 
 // namesConfigLine reports whether sshd's error output points at a line of

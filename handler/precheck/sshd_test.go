@@ -3,6 +3,7 @@ package precheck
 import (
 	"context"
 	"errors"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -206,23 +207,27 @@ func TestSSHD(t *testing.T) {
 	)
 	noHostKeys := runtest.Response{ExitCode: 1, Stderr: "sshd: no hostkeys available -- exiting.\n"}
 	tests := []struct {
-		name      string
-		files     map[string]string
+		name  string
+		files map[string]string
+		// responses answer the commands; `sshd -V` prints v96 unless a
+		// case scripts it (or "sshd" as a whole).
 		responses map[string]runtest.Response
-		want      []string
-		contains  map[string][]string // warning name → substrings
+		// known is the caller's `sshd -T` result (SSHDWith); then sshd -T
+		// must not run again.
+		known    *run.Result
+		want     []string
+		contains map[string][]string // warning name → substrings
 	}{
 		{
 			name:      "clean machine",
 			files:     map[string]string{"/etc/ssh/sshd_config": main + aadBlock},
-			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}},
 		},
 		{
 			name:  "sshd -T reports AllowGroups and DenyGroups",
 			files: map[string]string{"/etc/ssh/sshd_config": main},
 			responses: map[string]runtest.Response{
 				"sshd -T": {Stdout: sshdT + "allowgroups admins\nallowgroups ops\ndenygroups contractors\n"},
-				"sshd -V": {Stderr: v96},
 			},
 			want: []string{WarnAllowGroups, WarnDenyGroups},
 			contains: map[string][]string{
@@ -237,7 +242,7 @@ func TestSSHD(t *testing.T) {
 				"/etc/ssh/sshd_config.d/site.conf":    "AllowGroups admins\nAllowUsers azureuser root@10.0.0.1\n",
 				"/etc/ssh/sshd_config.d/local.conf.x": "DenyGroups ignored\n",
 			},
-			responses: map[string]runtest.Response{"sshd -T": noHostKeys, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": noHostKeys},
 			want:      []string{WarnAllowGroups, WarnAllowUsers},
 			contains: map[string][]string{
 				WarnAllowGroups: {"(/etc/ssh/sshd_config)"},
@@ -247,18 +252,18 @@ func TestSSHD(t *testing.T) {
 		{
 			name:      "AllowUsers covering everyone is fine, DenyUsers hitting Entra is not",
 			files:     map[string]string{"/etc/ssh/sshd_config": "AllowUsers azureuser *@*\nDenyUsers *@*.example\n"},
-			responses: map[string]runtest.Response{"sshd -T": noHostKeys, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": noHostKeys},
 			want:      []string{WarnDenyUsers},
 		},
 		{
 			name:      "AllowGroups inside a Match for local users only is fine",
 			files:     map[string]string{"/etc/ssh/sshd_config": main + "Match User *,!*@*,!????????-????-????-????-????????????\n  AllowGroups admins\n" + aadBlock},
-			responses: map[string]runtest.Response{"sshd -T": noHostKeys, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": noHostKeys},
 		},
 		{
 			name:      "AllowGroups under Match all counts as global",
 			files:     map[string]string{"/etc/ssh/sshd_config": "Match all\nAllowGroups admins\n"},
-			responses: map[string]runtest.Response{"sshd -T": noHostKeys, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": noHostKeys},
 			want:      []string{WarnAllowGroups},
 		},
 		{
@@ -267,7 +272,7 @@ func TestSSHD(t *testing.T) {
 				"/etc/ssh/sshd_config":             main + aadBlock,
 				"/etc/ssh/sshd_config.d/site.conf": "Match Address 10.0.0.0/8\n  PubkeyAuthentication no\n  PubkeyAuthentication yes\nMatch User *\n  AuthorizedKeysCommand /usr/bin/other %u\n",
 			},
-			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}},
 			want:      []string{WarnMatchOverride, WarnMatchOverride},
 			contains: map[string][]string{WarnMatchOverride: {
 				"`Match Address 10.0.0.0/8` (/etc/ssh/sshd_config.d/site.conf:1)", "`pubkeyauthentication no` (/etc/ssh/sshd_config.d/site.conf:2)",
@@ -279,40 +284,40 @@ func TestSSHD(t *testing.T) {
 			files: map[string]string{
 				"/etc/ssh/sshd_config": "PubkeyAuthentication no\nAuthorizedKeysCommand /usr/bin/x\n" + aadBlock + "Match User *\n  PubkeyAuthentication no\n",
 			},
-			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}},
 		},
 		{
 			name:      "before install, any Entra-wide Match block overrides (package appends at the end)",
 			files:     map[string]string{"/etc/ssh/sshd_config": "Match User *\n  AuthenticationMethods publickey,password\n  AuthorizedKeysCommandUser nobody\n"},
-			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}},
 			want:      []string{WarnMatchOverride, WarnMatchOverride},
 			contains:  map[string][]string{WarnMatchOverride: {"requires more than a public key", "to its User list"}},
 		},
 		{
 			name:      "AllowGroups in a Match block that reaches Entra users",
 			files:     map[string]string{"/etc/ssh/sshd_config": "Match Address 10.0.0.0/8\n  AllowGroups admins\n" + aadBlock},
-			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}},
 			want:      []string{WarnMatchOverride},
 			contains:  map[string][]string{WarnMatchOverride: {"first sign-in", "`allowgroups admins`"}},
 		},
 		{
 			name:      "AllowGroups in a Match block after the package block still counts",
 			files:     map[string]string{"/etc/ssh/sshd_config": aadBlock + "Match User *\n  DenyGroups banned\n"},
-			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}},
 			want:      []string{WarnMatchOverride},
 			contains:  map[string][]string{WarnMatchOverride: {"`denygroups banned`", "to its User list"}},
 		},
 		{
 			name:      "Match all before the package block",
 			files:     map[string]string{"/etc/ssh/sshd_config": "Match all\n  PubkeyAuthentication no\n" + aadBlock},
-			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {Stdout: sshdT}},
 			want:      []string{WarnMatchOverride},
 			contains:  map[string][]string{WarnMatchOverride: {"Replace `Match all` with `Match User *,!*@*"}},
 		},
 		{
 			name:      "empty sshd -T output falls back to the files",
 			files:     map[string]string{"/etc/ssh/sshd_config": "DenyGroups x\n"},
-			responses: map[string]runtest.Response{"sshd -T": {}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {}},
 			want:      []string{WarnDenyGroups},
 			contains:  map[string][]string{WarnDenyGroups: {"(/etc/ssh/sshd_config)"}},
 		},
@@ -337,21 +342,37 @@ func TestSSHD(t *testing.T) {
 		{
 			name:      "sshd -T rejects the configuration",
 			files:     map[string]string{"/etc/ssh/sshd_config": "Bogus yes\n"},
-			responses: map[string]runtest.Response{"sshd -T": {ExitCode: 255, Stderr: "/etc/ssh/sshd_config: line 1: Bad configuration option: Bogus\n"}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {ExitCode: 255, Stderr: "/etc/ssh/sshd_config: line 1: Bad configuration option: Bogus\n"}},
 			want:      []string{WarnConfigTestFail},
 			contains:  map[string][]string{WarnConfigTestFail: {"Bad configuration option: Bogus", "sshd -t"}},
 		},
 		{
 			name:      "privsep directory missing: fallback, no warning",
 			files:     map[string]string{"/etc/ssh/sshd_config": "AllowGroups admins\n"},
-			responses: map[string]runtest.Response{"sshd -T": {ExitCode: 255, Stderr: "Missing privilege separation directory: /run/sshd\n"}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {ExitCode: 255, Stderr: "Missing privilege separation directory: /run/sshd\n"}},
 			want:      []string{WarnAllowGroups},
 		},
 		{
 			name:      "directive not allowed in Match",
 			files:     map[string]string{"/etc/ssh/sshd_config": "Match all\nPort 2\n"},
-			responses: map[string]runtest.Response{"sshd -T": {ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 2: Directive 'Port' is not allowed within a Match block\n"}, "sshd -V": {Stderr: v96}},
+			responses: map[string]runtest.Response{"sshd -T": {ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 2: Directive 'Port' is not allowed within a Match block\n"}},
 			want:      []string{WarnConfigTestFail},
+		},
+		{
+			name:      "known sshd -T output is used, sshd -T not run again",
+			files:     map[string]string{"/etc/ssh/sshd_config": main + aadBlock},
+			responses: map[string]runtest.Response{},
+			known:     &run.Result{Stdout: []byte(sshdT + "denygroups contractors\n")},
+			want:      []string{WarnDenyGroups},
+			contains:  map[string][]string{WarnDenyGroups: {"DenyGroups (contractors)", "(sshd -T)"}},
+		},
+		{
+			name:      "known but empty sshd -T output falls back to the files",
+			files:     map[string]string{"/etc/ssh/sshd_config": "AllowGroups admins\n"},
+			responses: map[string]runtest.Response{},
+			known:     &run.Result{},
+			want:      []string{WarnAllowGroups},
+			contains:  map[string][]string{WarnAllowGroups: {"(/etc/ssh/sshd_config)"}},
 		},
 		{
 			name:  "no openssh at all",
@@ -365,10 +386,28 @@ func TestSSHD(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := &runtest.Fake{Responses: tc.responses, Strict: true}
-			got, err := SSHD(context.Background(), tree(t, tc.files), fake)
+			responses := map[string]runtest.Response{}
+			if _, scripted := tc.responses["sshd"]; !scripted {
+				responses["sshd -V"] = runtest.Response{Stderr: v96}
+			}
+			maps.Copy(responses, tc.responses)
+			fake := &runtest.Fake{Responses: responses, Strict: true}
+			var got []Warning
+			var err error
+			if tc.known == nil {
+				got, err = SSHD(context.Background(), tree(t, tc.files), fake)
+			} else {
+				got, err = SSHDWith(context.Background(), tree(t, tc.files), fake, SSHDKnown{Test: tc.known})
+			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			wantTests := 1
+			if tc.known != nil {
+				wantTests = 0
+			}
+			if n := countLines(fake.Lines(), "sshd -T"); n != wantTests {
+				t.Errorf("sshd -T ran %d times, want %d: %q", n, wantTests, fake.Lines())
 			}
 			if diff := cmp.Diff(tc.want, names(got)); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s\n%+v", diff, got)
@@ -391,6 +430,16 @@ func TestSSHD(t *testing.T) {
 			}
 		})
 	}
+}
+
+func countLines(lines []string, line string) int {
+	n := 0
+	for _, l := range lines {
+		if l == line {
+			n++
+		}
+	}
+	return n
 }
 
 func TestSSHDCancelled(t *testing.T) {

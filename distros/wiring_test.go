@@ -1,0 +1,76 @@
+package distros
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
+)
+
+// The wiring check starts sshd exactly once, after the installation: with
+// -t by default, with -T under DumpSSHDConfig (whose output Ensure returns
+// for the caller's own sshd check), and not at all without an sshd binary.
+func TestEnsureSSHDConfigTest(t *testing.T) {
+	const dump = "port 22\nallowgroups admins\n"
+	type outcome struct {
+		Code      failure.Code
+		SSHDRuns  []string
+		SSHDTest  string // stdout of Result.SSHDTest; "<nil>" when absent
+		InMessage bool   // the error names the flag and sshd's complaint
+	}
+	tests := []struct {
+		name   string
+		dump   bool
+		binary string // "" for none
+		answer runtest.Response
+		want   outcome
+	}{
+		{name: "default -t", binary: "/usr/sbin/sshd",
+			want: outcome{SSHDRuns: []string{"/usr/sbin/sshd -t"}, SSHDTest: "<nil>"}},
+		{name: "-T kept for the caller", dump: true, binary: "/usr/sbin/sshd", answer: runtest.Response{Stdout: dump},
+			want: outcome{SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: dump}},
+		{name: "-T from /sbin", dump: true, binary: "/sbin/sshd", answer: runtest.Response{Stdout: dump},
+			want: outcome{SSHDRuns: []string{"/sbin/sshd -T"}, SSHDTest: dump}},
+		{name: "-T rejects the configuration", dump: true, binary: "/usr/sbin/sshd",
+			answer: runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"},
+			want:   outcome{Code: failure.NotWiredIn, SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: "<nil>", InMessage: true}},
+		{name: "-t rejects the configuration", binary: "/usr/sbin/sshd",
+			answer: runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"},
+			want:   outcome{Code: failure.NotWiredIn, SSHDRuns: []string{"/usr/sbin/sshd -t"}, SSHDTest: "<nil>", InMessage: true}},
+		{name: "no sshd binary", dump: true, want: outcome{SSHDTest: "<nil>"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "debian-12", Source{})
+			h.aptDefaults()
+			h.after("apt-get install", dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
+			h.in.DumpSSHDConfig = tc.dump
+			flag := "-t"
+			if tc.dump {
+				flag = "-T"
+			}
+			if tc.binary != "" {
+				writeFile(t, h.root.Path(tc.binary), "")
+				h.on(tc.binary+" "+flag, tc.answer)
+			}
+			res, err := h.in.Ensure(context.Background())
+			got := outcome{Code: failure.CodeOf(err), SSHDTest: "<nil>",
+				InMessage: err != nil && strings.Contains(err.Error(), "sshd "+flag+": ") && strings.Contains(err.Error(), "Bad Match condition")}
+			for _, l := range h.fake.Lines() {
+				if strings.Contains(l, "sshd") {
+					got.SSHDRuns = append(got.SSHDRuns, l)
+				}
+			}
+			if res.SSHDTest != nil {
+				got.SSHDTest = string(res.SSHDTest.Stdout)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Ensure (-want +got):\n%s\nerr: %v", diff, err)
+			}
+		})
+	}
+}
