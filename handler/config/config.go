@@ -8,19 +8,20 @@
 //
 // A URL in the protected settings takes precedence over the public one and
 // is never logged or shown in full (it keeps an internal address out of the
-// portal and ARM). Credentials in the URL are refused: they would end up in
-// world-readable repository files. Unknown keys are rejected, so a typo is
-// reported instead of silently ignored.
+// portal and ARM). The URL and key rules are distros' (ValidateMirrorURL,
+// ValidateArmoredKey), the same ones the installer applies, so a bad mirror
+// is reported here, while the settings are parsed, with exit 53. Unknown
+// keys are rejected, so a typo is reported instead of silently ignored.
 package config
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
@@ -33,6 +34,7 @@ type Config struct {
 
 // Mirror is a private repository that mirrors packages.microsoft.com's layout.
 type Mirror struct {
+	// URL is the normalised base URL (distros.ValidateMirrorURL).
 	URL string
 	// PublicKey is the armored OpenPGP public key that signs the mirror.
 	PublicKey string
@@ -69,9 +71,6 @@ type protectedJSON struct {
 	} `json:"mirror"`
 }
 
-// maxKeySize bounds an armored key in the settings.
-const maxKeySize = 64 << 10
-
 // Parse validates settings; every problem is a failure.Config (exit 53).
 func Parse(s agent.Settings) (Config, error) {
 	var pub publicJSON
@@ -96,20 +95,23 @@ func Parse(s agent.Settings) (Config, error) {
 	if prot.Mirror != nil && strings.TrimSpace(prot.Mirror.URL) != "" {
 		m.URL, m.Secret = strings.TrimSpace(prot.Mirror.URL), true
 	}
-	if err := checkURL(m.URL); err != nil {
+	base, err := distros.ValidateMirrorURL(m.URL)
+	if err != nil {
+		// distros' messages never quote the URL, so they are safe to show
+		// even for a protected one.
 		if m.Secret {
-			// The reason never quotes the URL, so it is safe to show.
-			return Config{}, failure.New(failure.Config, "settings mirror.url (protected) is invalid: %s", err)
+			return Config{}, failure.Wrap(failure.Config, err, "settings mirror.url (protected) is invalid")
 		}
 		return Config{}, failure.Wrap(failure.Config, err, "settings mirror.url is invalid")
 	}
+	m.URL = base
 	if strings.TrimSpace(m.PublicKey) == "" {
 		return Config{}, failure.New(failure.Config,
-			"settings mirror.publicKey is missing: a private mirror needs the armored OpenPGP public key that signs it")
+			"settings mirror.publicKey is missing: a private mirror needs the armored OpenPGP public key that signs it (gpg --armor --export <key id>)")
 	}
-	if len(m.PublicKey) > maxKeySize || !strings.Contains(m.PublicKey, "-----BEGIN PGP PUBLIC KEY BLOCK-----") {
-		return Config{}, failure.New(failure.Config,
-			"settings mirror.publicKey must be an ASCII-armored OpenPGP public key block (at most 64 KiB)")
+	if _, err := distros.ValidateArmoredKey([]byte(m.PublicKey)); err != nil {
+		return Config{}, failure.Wrap(failure.Config, err,
+			"settings mirror.publicKey is unusable; give the mirror's signing key as one ASCII-armored OpenPGP public key block (gpg --armor --export <key id>; v4, at most %d KiB)", distros.MaxKeySize>>10)
 	}
 	c.Mirror = m
 	return c, nil
@@ -126,40 +128,6 @@ func strictDecode(raw json.RawMessage, v any) error {
 	}
 	if dec.More() {
 		return errors.New("trailing data after the JSON object")
-	}
-	return nil
-}
-
-var errURL = errors.New("invalid URL")
-
-func checkURL(raw string) error {
-	bad := func(why string) error { return fmt.Errorf("%w: %s", errURL, why) }
-	if raw == "" {
-		return bad("it is empty")
-	}
-	if len(raw) > 2048 {
-		return bad("it is longer than 2048 characters")
-	}
-	for _, r := range raw {
-		if r < 0x21 || r == 0x7f {
-			return bad("it contains spaces or control characters")
-		}
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return bad("it does not parse")
-	}
-	if u.Scheme != "https" {
-		return bad("it must use https:// so packages and metadata cannot be tampered with in transit")
-	}
-	if u.Host == "" || u.Hostname() == "" {
-		return bad("it has no host")
-	}
-	if u.User != nil {
-		return bad("credentials (user:password@) are not supported, because they would be written into world-readable repository files; allow the VM to reach the mirror without credentials (for example by network rules)")
-	}
-	if u.Fragment != "" || u.RawQuery != "" {
-		return bad("it must not have a query or fragment")
 	}
 	return nil
 }
