@@ -3,6 +3,7 @@ package distros
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,24 @@ const (
 	rpmQueryMain    = rpmQueryPrefix + " aadsshlogin aadsshlogin-selinux"
 	dpkgQueryMain   = dpkgQueryPrefix + " aadsshlogin aadsshlogin-selinux"
 	aptInstallOpts  = "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef"
+	aptUpdatePMC    = "apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0"
+	aptInstallMain  = "apt-get install -y -q " + aptInstallOpts + " aadsshlogin"
+	aptPurgeMain    = "apt-get purge -y -q " + aptInstallOpts + " aadsshlogin"
+	dpkgConfigure   = "dpkg --force-confold --force-confdef --configure -a"
+	rpmImport       = "rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc"
+	zypperRefresh   = "zypper --non-interactive refresh packages-microsoft-com-prod"
+	zypperSearch    = "zypper --non-interactive --no-refresh search --details --match-exact aadsshlogin"
+)
+
+// Command sequences several expectations share.
+var (
+	// aptInstallTail: choose the candidate, look for the SELinux policy,
+	// install, query the result.
+	aptInstallTail = []string{"apt-cache policy aadsshlogin", dpkgQueryPrefix + " selinux-policy-default", aptInstallMain, dpkgQueryMain}
+	// zypperPMC: the first zypper steps when PMC's repository is new.
+	zypperPMC = []string{rpmQueryMain, rpmImport, zypperRefresh, zypperSearch}
+	// tdnfInstallTail: look for the SELinux policy, install, query.
+	tdnfInstallTail = []string{rpmQueryPrefix + " selinux-policy", "tdnf -y install aadsshlogin", rpmQueryMain}
 )
 
 // wire creates what a correctly installed aadsshlogin leaves behind.
@@ -104,16 +123,7 @@ func TestEnsureAptFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
-		"dpkg --audit",
-		dpkgQueryMain,
-		"dpkg --print-architecture",
-		"apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0",
-		"apt-cache policy aadsshlogin",
-		dpkgQueryPrefix + " selinux-policy-default",
-		"apt-get install -y -q " + aptInstallOpts + " aadsshlogin",
-		dpkgQueryMain,
-	}
+	want := slices.Concat([]string{"dpkg --audit", dpkgQueryMain, "dpkg --print-architecture", aptUpdatePMC}, aptInstallTail)
 	if diff := cmp.Diff(want, h.fake.Lines()); diff != "" {
 		t.Errorf("commands (-want +got):\n%s", diff)
 	}
@@ -152,11 +162,11 @@ func TestEnsureAptFresh(t *testing.T) {
 
 	// Remove deletes what we wrote; a second Remove is a no-op.
 	h.fake.Calls = nil
-	h.after("apt-get purge -y -q "+aptInstallOpts+" aadsshlogin", dpkgQueryMain, runtest.Response{ExitCode: 1})
+	h.after(aptPurgeMain, dpkgQueryMain, runtest.Response{ExitCode: 1})
 	if err := h.in.Remove(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{dpkgQueryMain, "apt-get purge -y -q " + aptInstallOpts + " aadsshlogin"}, h.fake.Lines()); diff != "" {
+	if diff := cmp.Diff([]string{dpkgQueryMain, aptPurgeMain}, h.fake.Lines()); diff != "" {
 		t.Errorf("remove commands (-want +got):\n%s", diff)
 	}
 	if h.root.Exists(aptListPath) || h.root.Exists(aptKeyringPath) {
@@ -189,7 +199,7 @@ func TestEnsureBackends(t *testing.T) {
 			},
 			want: []string{
 				rpmQueryMain,
-				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				rpmImport,
 				"dnf -y --refresh --disablerepo=* --enablerepo=packages-microsoft-com-prod makecache",
 				"dnf -q list available aadsshlogin",
 				"dnf -y install aadsshlogin-selinux",
@@ -209,7 +219,7 @@ func TestEnsureBackends(t *testing.T) {
 			},
 			want: []string{
 				rpmQueryMain,
-				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				rpmImport,
 				"yum -y --disablerepo=* --enablerepo=packages-microsoft-com-prod clean expire-cache",
 				"yum -y --disablerepo=* --enablerepo=packages-microsoft-com-prod makecache",
 				"yum -q list available aadsshlogin",
@@ -226,16 +236,12 @@ func TestEnsureBackends(t *testing.T) {
 				h.rpmDefaults("zypper")
 				h.on("zypper --non-interactive --no-refresh search", runtest.Response{Stdout: "S | Name        | Type    | Version         | Arch   | Repository\n--+-------------+---------+-----------------+--------+-----------\n  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | packages-microsoft-com-prod\n"})
 			},
-			want: []string{
-				rpmQueryMain,
-				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
-				"zypper --non-interactive refresh packages-microsoft-com-prod",
-				"zypper --non-interactive --no-refresh search --details --match-exact aadsshlogin",
+			want: slices.Concat(zypperPMC, []string{
 				rpmQueryPrefix + " selinux-policy-targeted",
 				"zypper --non-interactive install --oldpackage aadsshlogin=1.0.027980001",
 				"zypper --non-interactive addlock aadsshlogin",
 				rpmQueryMain,
-			},
+			}),
 			changed: true,
 		},
 		{
@@ -253,13 +259,7 @@ func TestEnsureBackends(t *testing.T) {
 					writeFile(t, h.root.Path(f.Path), string(f.Data))
 				}
 			},
-			want: []string{
-				rpmQueryMain,
-				"zypper --non-interactive refresh packages-microsoft-com-prod",
-				"zypper --non-interactive --no-refresh search --details --match-exact aadsshlogin",
-				rpmQueryPrefix + " selinux-policy-minimum",
-				rpmQueryMain,
-			},
+			want:    []string{rpmQueryMain, zypperRefresh, zypperSearch, rpmQueryPrefix + " selinux-policy-minimum", rpmQueryMain},
 			changed: false,
 		},
 		{
@@ -268,42 +268,24 @@ func TestEnsureBackends(t *testing.T) {
 				h.rpmDefaults("zypper")
 				h.on("zypper --non-interactive --no-refresh search", runtest.Response{Stdout: "  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | packages-microsoft-com-prod\n"})
 			},
-			want: []string{
-				rpmQueryMain,
-				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
-				"zypper --non-interactive refresh packages-microsoft-com-prod",
-				"zypper --non-interactive --no-refresh search --details --match-exact aadsshlogin",
-				rpmQueryPrefix + " selinux-policy-targeted",
-				"zypper --non-interactive install aadsshlogin",
-				rpmQueryMain,
-			},
+			want:    slices.Concat(zypperPMC, []string{rpmQueryPrefix + " selinux-policy-targeted", "zypper --non-interactive install aadsshlogin", rpmQueryMain}),
 			changed: true,
 		},
 		{
 			name: "tdnf mariner extras", osFile: "mariner-2.0",
 			setup: func(h *harness) { h.rpmDefaults("tdnf") },
-			want: []string{
+			want: slices.Concat([]string{
 				rpmQueryMain,
-				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				rpmImport,
 				"tdnf -y --refresh --disablerepo=* --enablerepo=mariner-official-extras makecache",
 				"tdnf -q list available aadsshlogin",
-				rpmQueryPrefix + " selinux-policy",
-				"tdnf -y install aadsshlogin",
-				rpmQueryMain,
-			},
+			}, tdnfInstallTail),
 			changed: true,
 		},
 		{
 			name: "azure linux from distro repositories", osFile: "azurelinux-3.0",
-			setup: func(h *harness) { h.rpmDefaults("tdnf") },
-			want: []string{
-				rpmQueryMain,
-				"tdnf -y --refresh makecache",
-				"tdnf -q list available aadsshlogin",
-				rpmQueryPrefix + " selinux-policy",
-				"tdnf -y install aadsshlogin",
-				rpmQueryMain,
-			},
+			setup:   func(h *harness) { h.rpmDefaults("tdnf") },
+			want:    slices.Concat([]string{rpmQueryMain, "tdnf -y --refresh makecache", "tdnf -q list available aadsshlogin"}, tdnfInstallTail),
 			changed: true,
 		},
 		{
@@ -314,17 +296,14 @@ func TestEnsureBackends(t *testing.T) {
 				h.after("tdnf -y --refresh --disablerepo=*", "tdnf -q list available aadsshlogin",
 					runtest.Response{Stdout: "aadsshlogin.x86_64 1.0.034210009-1 packages-microsoft-com-prod\n"})
 			},
-			want: []string{
+			want: slices.Concat([]string{
 				rpmQueryMain,
 				"tdnf -y --refresh makecache",
 				"tdnf -q list available aadsshlogin",
-				"rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc",
+				rpmImport,
 				"tdnf -y --refresh --disablerepo=* --enablerepo=packages-microsoft-com-prod makecache",
 				"tdnf -q list available aadsshlogin",
-				rpmQueryPrefix + " selinux-policy",
-				"tdnf -y install aadsshlogin",
-				rpmQueryMain,
-			},
+			}, tdnfInstallTail),
 			changed: true,
 		},
 		{
@@ -335,18 +314,8 @@ func TestEnsureBackends(t *testing.T) {
 				h.on("dpkg --audit", runtest.Response{Stdout: "The following packages are only half configured\n"})
 				h.on("dpkg --force-confold", runtest.Response{})
 			},
-			want: []string{
-				"dpkg --audit",
-				"dpkg --force-confold --force-confdef --configure -a",
-				dpkgQueryMain,
-				"dpkg --print-architecture",
-				"apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0",
-				"apt-get update -q",
-				"apt-cache policy aadsshlogin",
-				dpkgQueryPrefix + " selinux-policy-default",
-				"apt-get install -y -q " + aptInstallOpts + " aadsshlogin",
-				dpkgQueryMain,
-			},
+			want: slices.Concat([]string{"dpkg --audit", dpkgConfigure, dpkgQueryMain, "dpkg --print-architecture", aptUpdatePMC, "apt-get update -q"},
+				aptInstallTail),
 			changed: true,
 		},
 	}
@@ -472,7 +441,7 @@ func TestEnsureCoexistence(t *testing.T) {
 	}{
 		{"packages-microsoft-prod list", "debian-12", "/etc/apt/sources.list.d/microsoft-prod.list",
 			"deb [arch=amd64,arm64,armhf signed-by=/usr/share/keyrings/microsoft-prod.gpg] https://packages.microsoft.com/debian/12/prod bookworm main\n",
-			"apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0"},
+			aptUpdatePMC},
 		{"deb822 sources", "ubuntu-24.04", "/etc/apt/sources.list.d/microsoft-prod.sources",
 			"Types: deb\nURIs: https://packages.microsoft.com/ubuntu/24.04/prod/\nSuites: noble\nComponents: main\nSigned-By: /usr/share/keyrings/microsoft-prod.gpg\n",
 			"apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.sources -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0"},
@@ -500,24 +469,30 @@ func TestEnsureCoexistence(t *testing.T) {
 }
 
 func TestEnsureNotWiredIn(t *testing.T) {
-	h := newHarness(t, "debian-11", Source{})
-	h.aptDefaults()
-	os.Remove(h.root.Path("/etc/pam.d/sshd"))
-	_, err := h.in.Ensure(context.Background())
-	if failure.CodeOf(err) != failure.NotWiredIn || !strings.Contains(err.Error(), "pam-auth-update") {
-		t.Fatalf("err = %v", err)
+	tests := []struct {
+		name  string
+		setup func(h *harness)
+		want  string // in the message
+	}{
+		{"pam_aad missing from pam.d/sshd", func(h *harness) { os.Remove(h.root.Path("/etc/pam.d/sshd")) }, "pam-auth-update"},
+		{"sshd -t rejects the configuration", func(h *harness) {
+			writeFile(t, h.root.Path("/usr/sbin/sshd"), "")
+			h.on("/usr/sbin/sshd -t", runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"})
+		}, "Bad Match condition"},
 	}
-	if !h.root.Exists(aptListPath) {
-		t.Error("repository rolled back although the package was installed")
-	}
-
-	h = newHarness(t, "debian-11", Source{})
-	h.aptDefaults()
-	writeFile(t, h.root.Path("/usr/sbin/sshd"), "")
-	h.on("/usr/sbin/sshd -t", runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"})
-	_, err = h.in.Ensure(context.Background())
-	if failure.CodeOf(err) != failure.NotWiredIn || !strings.Contains(err.Error(), "Bad Match condition") {
-		t.Fatalf("sshd -t: err = %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "debian-11", Source{})
+			h.aptDefaults()
+			tt.setup(h)
+			_, err := h.in.Ensure(context.Background())
+			if failure.CodeOf(err) != failure.NotWiredIn || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want NotWiredIn naming %q", err, tt.want)
+			}
+			if !h.root.Exists(aptListPath) {
+				t.Error("repository rolled back although the package was installed")
+			}
+		})
 	}
 }
 
@@ -570,23 +545,37 @@ func TestEnsureRepoErrors(t *testing.T) {
 }
 
 func TestQuery(t *testing.T) {
-	h := newHarness(t, "ubuntu-20.04", Source{})
-	h.on("dpkg-query", runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\tinstall ok installed\t1.0.1\naadsshlogin-selinux\tdeinstall ok config-files\t1.0.1\n", Stderr: "dpkg-query: no packages found matching x\n"})
-	got, err := h.in.Query(context.Background(), "aadsshlogin", "aadsshlogin-selinux", "x")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, osFile, prefix string
+		out                  runtest.Response
+		pkgs                 []string
+		want                 map[string]string
+		commands             []string
+	}{
+		{"dpkg", "ubuntu-20.04", "dpkg-query",
+			runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\tinstall ok installed\t1.0.1\naadsshlogin-selinux\tdeinstall ok config-files\t1.0.1\n", Stderr: "dpkg-query: no packages found matching x\n"},
+			[]string{"aadsshlogin", "aadsshlogin-selinux", "x"}, map[string]string{"aadsshlogin": "1.0.1"},
+			[]string{dpkgQueryPrefix + " aadsshlogin aadsshlogin-selinux x"}},
+		{"rpm", "rocky-9", "rpm -q",
+			runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.2-1\npackage aadsshlogin-selinux is not installed\n"},
+			[]string{"aadsshlogin", "aadsshlogin-selinux"}, map[string]string{"aadsshlogin": "1.0.2-1"},
+			[]string{rpmQueryMain}},
 	}
-	if diff := cmp.Diff(map[string]string{"aadsshlogin": "1.0.1"}, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	h = newHarness(t, "rocky-9", Source{})
-	h.on("rpm -q", runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.2-1\npackage aadsshlogin-selinux is not installed\n"})
-	got, err = h.in.Query(context.Background(), "aadsshlogin", "aadsshlogin-selinux")
-	if err != nil || !cmp.Equal(map[string]string{"aadsshlogin": "1.0.2-1"}, got) {
-		t.Errorf("rpm: %v %v", got, err)
-	}
-	if diff := cmp.Diff([]string{rpmQueryMain}, h.fake.Lines()); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.osFile, Source{})
+			h.on(tt.prefix, tt.out)
+			got, err := h.in.Query(context.Background(), tt.pkgs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("installed (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.commands, h.fake.Lines()); diff != "" {
+				t.Errorf("commands (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -600,8 +589,8 @@ func TestParseRPMList(t *testing.T) {
 		{"empty", "", ""},
 	}
 	for _, tt := range tests {
-		if got := parseRPMList(tt.out, "aadsshlogin"); got != tt.want {
-			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		if diff := cmp.Diff(tt.want, parseRPMList(tt.out, "aadsshlogin")); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
 		}
 	}
 }
@@ -674,7 +663,7 @@ func TestEnsureDpkgUpdatesDirTriggersRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := h.fake.Lines()
-	if len(lines) < 2 || lines[1] != "dpkg --force-confold --force-confdef --configure -a" || !h.fake.Calls[1].Detach {
+	if len(lines) < 2 || lines[1] != dpkgConfigure || !h.fake.Calls[1].Detach {
 		t.Errorf("no detached dpkg --configure -a after an empty audit: %q", lines)
 	}
 	h.on("dpkg --force-confold", runtest.Response{ExitCode: 1, Stderr: "dpkg: error processing package aadsshlogin (--configure)"})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,8 +13,33 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
 
-// matrixCase is one supported release per matrix row (plus extra versions
-// inside the rows), keyed by its testdata os-release file.
+// supportedRows lists every row of the support matrix, in matrix order,
+// with the testdata os-release files of the releases it must admit (one
+// per version range, plus extra versions inside a range).
+var supportedRows = []struct {
+	row     string // Name + " " + Versions of the row
+	family  Family
+	manager ManagerKind
+	files   []string
+	pinned  []string // the files on which aadsshlogin is pinned to suseLastPinned
+}{
+	{"AlmaLinux 8, 9", AlmaLinux, Dnf, []string{"almalinux-8", "almalinux-9"}, nil},
+	{"CBL-Mariner 2.0", Mariner, Tdnf, []string{"mariner-2.0"}, nil},
+	{"Azure Linux 3.0", AzureLinux, Tdnf, []string{"azurelinux-3.0"}, nil},
+	{"Debian 9–12", Debian, Apt, []string{"debian-9", "debian-10", "debian-11", "debian-12"}, nil},
+	{"openSUSE Leap 42.3", OpenSUSELeap, Zypper, []string{"opensuse-leap-42.3"}, []string{"opensuse-leap-42.3"}},
+	{"openSUSE Leap 15.1+", OpenSUSELeap, Zypper, []string{"opensuse-leap-15.5", "opensuse-leap-15.6"}, []string{"opensuse-leap-15.5"}},
+	{"Oracle Linux 8, 9", Oracle, Dnf, []string{"ol-8", "ol-9"}, nil},
+	{"RHEL 7.4–7.9", RHEL, Yum, []string{"rhel-7.9"}, nil},
+	{"RHEL 8.3+", RHEL, Dnf, []string{"rhel-8.10"}, nil},
+	{"RHEL 9.0+", RHEL, Dnf, []string{"rhel-9.4"}, nil},
+	{"Rocky Linux 8, 9", Rocky, Dnf, []string{"rocky-8", "rocky-9"}, nil},
+	{"SLES 12", SLES, Zypper, []string{"sles-12.5"}, []string{"sles-12.5"}},
+	{"SLES 15.1+", SLES, Zypper, []string{"sles-15.5", "sles-15.6"}, []string{"sles-15.5"}},
+	{"Ubuntu 16.04–24.04", Ubuntu, Apt, []string{"ubuntu-16.04", "ubuntu-18.04", "ubuntu-20.04", "ubuntu-22.04", "ubuntu-24.04"}, nil},
+}
+
+// matrixCase is one testdata release with what Resolve must make of it.
 type matrixCase struct {
 	file    string
 	family  Family
@@ -22,34 +48,20 @@ type matrixCase struct {
 	row     string // Name + " " + Versions of the admitting row
 }
 
-var supportedCases = []matrixCase{
-	{"almalinux-8", AlmaLinux, Dnf, "", "AlmaLinux 8, 9"},
-	{"almalinux-9", AlmaLinux, Dnf, "", "AlmaLinux 8, 9"},
-	{"mariner-2.0", Mariner, Tdnf, "", "CBL-Mariner 2.0"},
-	{"azurelinux-3.0", AzureLinux, Tdnf, "", "Azure Linux 3.0"},
-	{"debian-9", Debian, Apt, "", "Debian 9–12"},
-	{"debian-10", Debian, Apt, "", "Debian 9–12"},
-	{"debian-11", Debian, Apt, "", "Debian 9–12"},
-	{"debian-12", Debian, Apt, "", "Debian 9–12"},
-	{"opensuse-leap-42.3", OpenSUSELeap, Zypper, suseLastPinned, "openSUSE Leap 42.3"},
-	{"opensuse-leap-15.5", OpenSUSELeap, Zypper, suseLastPinned, "openSUSE Leap 15.1+"},
-	{"opensuse-leap-15.6", OpenSUSELeap, Zypper, "", "openSUSE Leap 15.1+"},
-	{"ol-8", Oracle, Dnf, "", "Oracle Linux 8, 9"},
-	{"ol-9", Oracle, Dnf, "", "Oracle Linux 8, 9"},
-	{"rhel-7.9", RHEL, Yum, "", "RHEL 7.4–7.9"},
-	{"rhel-8.10", RHEL, Dnf, "", "RHEL 8.3+"},
-	{"rhel-9.4", RHEL, Dnf, "", "RHEL 9.0+"},
-	{"rocky-8", Rocky, Dnf, "", "Rocky Linux 8, 9"},
-	{"rocky-9", Rocky, Dnf, "", "Rocky Linux 8, 9"},
-	{"sles-12.5", SLES, Zypper, suseLastPinned, "SLES 12"},
-	{"sles-15.5", SLES, Zypper, suseLastPinned, "SLES 15.1+"},
-	{"sles-15.6", SLES, Zypper, "", "SLES 15.1+"},
-	{"ubuntu-16.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
-	{"ubuntu-18.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
-	{"ubuntu-20.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
-	{"ubuntu-22.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
-	{"ubuntu-24.04", Ubuntu, Apt, "", "Ubuntu 16.04–24.04"},
-}
+// supportedCases flattens supportedRows: one case per testdata release.
+var supportedCases = func() []matrixCase {
+	var cs []matrixCase
+	for _, r := range supportedRows {
+		for _, f := range r.files {
+			c := matrixCase{f, r.family, r.manager, "", r.row}
+			if slices.Contains(r.pinned, f) {
+				c.pinned = suseLastPinned
+			}
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}()
 
 func loadRelease(t testing.TB, file string) Release {
 	t.Helper()
@@ -65,7 +77,6 @@ func loadRelease(t testing.TB, file string) Release {
 }
 
 func TestResolveSupported(t *testing.T) {
-	rowsSeen := map[string]bool{}
 	for _, tc := range supportedCases {
 		t.Run(tc.file, func(t *testing.T) {
 			p, err := Resolve(loadRelease(t, tc.file))
@@ -76,13 +87,17 @@ func TestResolveSupported(t *testing.T) {
 			if diff := cmp.Diff(tc, got, cmp.AllowUnexported(matrixCase{})); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
-			rowsSeen[got.row] = true
 		})
 	}
+	var matrixRows, testRows []string
 	for _, row := range SupportMatrix() {
-		if !rowsSeen[row.Name+" "+row.Versions] {
-			t.Errorf("matrix row %s %s has no test release", row.Name, row.Versions)
-		}
+		matrixRows = append(matrixRows, row.Name+" "+row.Versions)
+	}
+	for _, r := range supportedRows {
+		testRows = append(testRows, r.row)
+	}
+	if diff := cmp.Diff(matrixRows, testRows); diff != "" {
+		t.Errorf("every matrix row needs test releases, in matrix order (-matrix +test):\n%s", diff)
 	}
 }
 
