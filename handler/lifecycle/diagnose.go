@@ -177,7 +177,12 @@ func runDiagnosis(ctx context.Context, d Deps) []Check {
 		checks = append(checks, Check{Name: "sshd: " + w.Name, Result: resultWarning, Detail: w.Message})
 	}
 	ep := cloud.ForEnvironment(inst.AzEnvironment)
-	if mirror := configuredMirror(ctx, d); mirror != nil {
+	switch mirror, err := configuredMirror(ctx, d); {
+	case err != nil:
+		// enable would fail with the same error: show it instead of
+		// silently checking packages.microsoft.com.
+		checks = append(checks, fromErr("settings", err))
+	case mirror != nil:
 		ep.Packages = strings.TrimSuffix(mirror.URL, "/")
 		checks = append(checks, Check{Name: "settings", Result: resultOK, Detail: "private mirror " + mirror.Redacted()})
 	}
@@ -186,25 +191,27 @@ func runDiagnosis(ctx context.Context, d Deps) []Check {
 }
 
 // configuredMirror returns the private mirror of the current settings when
-// diagnose runs from an installed extension folder, else nil.
-func configuredMirror(ctx context.Context, d Deps) *config.Mirror {
+// diagnose runs from an installed extension folder. Outside one (no
+// HandlerEnvironment.json, no settings yet) there is nothing to check and
+// both results are nil; settings that enable would refuse are an error.
+func configuredMirror(ctx context.Context, d Deps) (*config.Mirror, error) {
 	env, err := agent.LoadEnvironment(d.Getenv, d.Executable)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	seq, err := agent.SequenceNumber(d.Getenv, env.ConfigFolder)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	s, err := agent.ReadSettings(ctx, env, seq, agent.OpenSSL{Runner: d.Runner})
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	cfg, err := config.Parse(s)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	return cfg.Mirror
+	return cfg.Mirror, nil
 }
 
 func packagesCheck(ctx context.Context, in *distros.Installer) Check {

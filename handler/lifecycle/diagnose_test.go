@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/Azure/aadsshlogin-extension-linux/distros"
 )
 
 // fakeInternet answers every outbound request with 200 and records hosts.
@@ -117,7 +119,8 @@ func TestProxyFor(t *testing.T) {
 
 func TestDiagnoseChecksConfiguredMirror(t *testing.T) {
 	h := newHarness(t)
-	h.settings(0, `{"mirror":{"url":"https://mirror.example.com/ms","publicKey":"-----BEGIN PGP PUBLIC KEY BLOCK-----\\nx\\n-----END PGP PUBLIC KEY BLOCK-----"}}`)
+	key, _ := json.Marshal(string(distros.PinnedKeys()[0]))
+	h.settings(0, `{"mirror":{"url":"https://mirror.example.com/ms","publicKey":`+string(key)+`}}`)
 	net := &fakeInternet{}
 	d := h.deps()
 	d.Outbound = net
@@ -127,5 +130,44 @@ func TestDiagnoseChecksConfiguredMirror(t *testing.T) {
 	}
 	if !strings.Contains(h.stdout.String(), "private mirror https://mirror.example.com/ms") {
 		t.Errorf("no settings row:\n%s", h.stdout.String())
+	}
+}
+
+func TestDiagnoseReportsBadSettings(t *testing.T) {
+	tests := []struct {
+		name, settings, want string
+	}{
+		{"key that is not a key", `{"mirror":{"url":"https://mirror.example.com/ms","publicKey":"-----BEGIN PGP PUBLIC KEY BLOCK-----\\nx\\n-----END PGP PUBLIC KEY BLOCK-----"}}`, "mirror.publicKey"},
+		{"http mirror", `{"mirror":{"url":"http://mirror.example.com/ms"}}`, "mirror.url"},
+		{"unknown key", `{"mirrror":{}}`, "public settings are invalid"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.settings(0, tc.settings)
+			net := &fakeInternet{}
+			d := h.deps()
+			d.Outbound = net
+			code := Main([]string{"h", "diagnose", "-json"}, d)
+			var checks []Check
+			if err := json.Unmarshal(h.stdout.Bytes(), &checks); err != nil {
+				t.Fatalf("diagnose -json output: %v\n%s", err, h.stdout.String())
+			}
+			var got *Check
+			for i := range checks {
+				if checks[i].Name == "settings" {
+					got = &checks[i]
+				}
+			}
+			if got == nil {
+				t.Fatalf("no settings row:\n%s", h.stdout.String())
+			}
+			if got.Result != resultFail || got.Code != 53 || !strings.Contains(got.Detail, tc.want) {
+				t.Errorf("settings row = %+v, want FAIL, code 53, detail containing %q", *got, tc.want)
+			}
+			if code == 0 {
+				t.Errorf("diagnose exit = 0 with invalid settings")
+			}
+		})
 	}
 }
