@@ -282,14 +282,9 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 		r.problem("%v", err)
 		return r
 	}
-	st, ok := step(rep, "install")
+	st, ok := r.recordStep(rep, "install")
 	if !ok {
-		r.problem("no install step: %s", describe(rep))
 		return r
-	}
-	r.Hit, r.Exit = true, st.ExitCode
-	if st.Status != nil {
-		r.Status, r.Message = st.Status.Status, st.Status.Message
 	}
 	v.logf("package %q: install exit %d, %s: %s", c.name, st.ExitCode, r.Status, clip(r.Message, 240))
 	if st.ExitCode != c.want {
@@ -335,6 +330,22 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 	return r
 }
 
+// recordStep finds the last step with verb in rep and records in r that
+// the case ran (Hit), its exit code and its status. Without such a step it
+// records a problem describing rep and returns false.
+func (r *Result) recordStep(rep agentsim.Report, verb string) (agentsim.Step, bool) {
+	st, ok := step(rep, verb)
+	if !ok {
+		r.problem("no %s step: %s", verb, describe(rep))
+		return st, false
+	}
+	r.Hit, r.Exit = true, st.ExitCode
+	if st.Status != nil {
+		r.Status, r.Message = st.Status.Status, st.Status.Message
+	}
+	return st, true
+}
+
 func containsAny(s string, subs []string) bool {
 	low := strings.ToLower(s)
 	for _, x := range subs {
@@ -362,14 +373,9 @@ func (v *VM) IMDSCase(ctx context.Context, scenario string, want int) {
 	}
 	r.count("seconds", int(time.Since(start).Seconds()))
 	r.count("tokenRequests", v.E.IMDS.TokenRequests())
-	st, ok := step(rep, "install")
+	st, ok := r.recordStep(rep, "install")
 	if !ok {
-		r.problem("no install step: %s", describe(rep))
 		return
-	}
-	r.Hit, r.Exit = true, st.ExitCode
-	if st.Status != nil {
-		r.Status, r.Message = st.Status.Status, st.Status.Message
 	}
 	wantStatus := map[int]string{0: "success", 22: "transitioning", 52: "error"}[want]
 	if st.ExitCode != want || r.Status != wantStatus {
@@ -444,6 +450,30 @@ func (v *VM) grepVM(secret string, dirs ...string) (hits []string) {
 	return hits
 }
 
+// secretHits counts the files grepVM found a secret in and records a
+// problem naming them (what says which secret: "secret", "password").
+func (r *Result) secretHits(hits []string, what string) {
+	r.count("secretHits", len(hits))
+	if len(hits) > 0 {
+		r.problem("the %s is in %s", what, strings.Join(hits, ", "))
+	}
+}
+
+// mirrorSettings writes the security cases' settings files: the public
+// ones name the loopback repository and its key, the protected ones
+// override the mirror URL with protectedURL. It returns their VM paths.
+func (v *VM) mirrorSettings(protectedURL string) (pub, prot string, err error) {
+	pub, err = v.writeSettings("sec-public.json", map[string]any{"mirror": map[string]string{"url": v.E.Repo.URL, "publicKey": v.E.Config.PublicKey}})
+	if err != nil {
+		return "", "", err
+	}
+	prot, err = v.writeSettings("sec-protected.json", map[string]any{"mirror": map[string]string{"url": protectedURL}})
+	if err != nil {
+		return "", "", err
+	}
+	return pub, prot, nil
+}
+
 // auditDirs are where the handler and the agent keep what the handler
 // wrote or printed: handler.log, CommandExecution.log, events, status,
 // config, mrseq, the state folder, temporary folders.
@@ -463,12 +493,7 @@ func (v *VM) secretPath(ctx context.Context) {
 		r.problem("%v", err)
 		return
 	}
-	pub, err := v.writeSettings("sec-public.json", map[string]any{"mirror": map[string]string{"url": v.E.Repo.URL, "publicKey": v.E.Config.PublicKey}})
-	if err != nil {
-		r.problem("%v", err)
-		return
-	}
-	prot, err := v.writeSettings("sec-protected.json", map[string]any{"mirror": map[string]string{"url": v.E.Repo.URL + "/" + secret}})
+	pub, prot, err := v.mirrorSettings(v.E.Repo.URL + "/" + secret)
 	if err != nil {
 		r.problem("%v", err)
 		return
@@ -497,11 +522,7 @@ func (v *VM) secretPath(ctx context.Context) {
 	if r.Counts["requestsThroughSecretPath"] == 0 {
 		r.problem("the protected mirror URL was not used (no request below /%s/)", secret)
 	}
-	hits := v.grepVM(secret, v.auditDirs()...)
-	r.count("secretHits", len(hits))
-	if len(hits) > 0 {
-		r.problem("the secret is in %s", strings.Join(hits, ", "))
-	}
+	r.secretHits(v.grepVM(secret, v.auditDirs()...), "secret")
 	defer v.secretPathFailure(ctx, secret, pub, prot)
 	if apt := v.grepVM(secret, "/etc/apt"); len(apt) > 0 {
 		mode := ""
@@ -533,14 +554,9 @@ func (v *VM) secretPathFailure(ctx context.Context, secret, pub, prot string) {
 		r.problem("%v", err)
 		return
 	}
-	st, ok := step(rep, "install")
+	st, ok := r.recordStep(rep, "install")
 	if !ok {
-		r.problem("no install step: %s", describe(rep))
 		return
-	}
-	r.Hit, r.Exit = true, st.ExitCode
-	if st.Status != nil {
-		r.Status, r.Message = st.Status.Status, st.Status.Message
 	}
 	if st.ExitCode != 52 {
 		r.problem("install exited %d, want 52: %s", st.ExitCode, clip(r.Message, 300))
@@ -548,14 +564,11 @@ func (v *VM) secretPathFailure(ctx context.Context, secret, pub, prot string) {
 	if strings.Contains(st.Output, secret) || strings.Contains(st.Error, secret) {
 		r.problem("the secret is in the command output the agent logs: %q", clip(st.Output, 600))
 	}
+	r.count("secretHits", len(seen))
 	if len(seen) > 0 {
 		r.problem("the secret was in a status file while the handler ran: %s", strings.Join(seen, "; "))
 	}
-	hits := v.grepVM(secret, v.auditDirs()...)
-	r.count("secretHits", len(hits)+len(seen))
-	if len(hits) > 0 {
-		r.problem("the secret is in %s", strings.Join(hits, ", "))
-	}
+	r.secretHits(v.grepVM(secret, v.auditDirs()...), "secret")
 	r.Converged = len(r.Problems) == 0
 }
 
@@ -600,12 +613,7 @@ func (v *VM) secretCredentials(ctx context.Context) {
 	secret := marker("pw")
 	u, _ := url.Parse(v.E.Repo.URL)
 	u.User = url.UserPassword("faultuser", secret)
-	pub, err := v.writeSettings("sec-public.json", map[string]any{"mirror": map[string]string{"url": v.E.Repo.URL, "publicKey": v.E.Config.PublicKey}})
-	if err != nil {
-		r.problem("%v", err)
-		return
-	}
-	prot, err := v.writeSettings("sec-protected.json", map[string]any{"mirror": map[string]string{"url": u.String()}})
+	pub, prot, err := v.mirrorSettings(u.String())
 	if err != nil {
 		r.problem("%v", err)
 		return
@@ -615,14 +623,9 @@ func (v *VM) secretCredentials(ctx context.Context) {
 		r.problem("%v", err)
 		return
 	}
-	st, ok := step(rep, "install")
+	st, ok := r.recordStep(rep, "install")
 	if !ok {
-		r.problem("no install step: %s", describe(rep))
 		return
-	}
-	r.Hit, r.Exit = true, st.ExitCode
-	if st.Status != nil {
-		r.Status, r.Message = st.Status.Status, st.Status.Message
 	}
 	// Credentials in the URL are refused (53): the handler would otherwise
 	// have to put them into a world-readable sources file.
@@ -632,11 +635,7 @@ func (v *VM) secretCredentials(ctx context.Context) {
 	if strings.Contains(st.Output, secret) || strings.Contains(st.Error, secret) {
 		r.problem("the password is in the command output the agent logs")
 	}
-	hits := v.grepVM(secret, append(v.auditDirs(), "/etc/apt", "/var/lib/apt/lists")...)
-	r.count("secretHits", len(hits))
-	if len(hits) > 0 {
-		r.problem("the password is in %s", strings.Join(hits, ", "))
-	}
+	r.secretHits(v.grepVM(secret, append(v.auditDirs(), "/etc/apt", "/var/lib/apt/lists")...), "password")
 	r.Converged = len(r.Problems) == 0
 }
 
