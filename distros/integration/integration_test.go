@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -159,6 +160,8 @@ type scenario struct {
 	// progress collects Installer.Progress lines.
 	mu       sync.Mutex
 	progress []string
+	// timeout, when set, bounds each call instead of scenarioTimeout.
+	timeout time.Duration
 }
 
 func (e *env) scenario(t *testing.T, pose *fixtures.Pose) *scenario {
@@ -233,7 +236,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func (s *scenario) ctx() context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
+	d := scenarioTimeout
+	if s.timeout > 0 {
+		d = s.timeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	s.t.Cleanup(cancel)
 	return ctx
 }
@@ -374,69 +381,27 @@ func debInstallRemove(t *testing.T, e *env) {
 	if err := os.WriteFile(s.c.Path("/etc/apt/sources.list.d/foreign.list"), []byte(foreign), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := s.ensure()
+	res := s.ensureInstalls(fixtures.LatestVersion)
 	if n := e.srv.HitsUnder("/foreign-repo/"); n != 0 {
 		t.Errorf("Ensure refreshed a foreign source (%d requests); only the Microsoft source should be refreshed", n)
 	}
 	if !res.Changed || res.Installed["aadsshlogin"] != fixtures.LatestVersion {
 		t.Errorf("first Ensure: Changed=%v Installed=%v, want changed and aadsshlogin %s", res.Changed, res.Installed, fixtures.LatestVersion)
 	}
-	if got := s.dpkgStatus("aadsshlogin"); got != "ii "+fixtures.LatestVersion {
-		t.Errorf("dpkg status %q, want installed %s", got, fixtures.LatestVersion)
-	}
-	s.wired(true)
 	if !fileExists(s.c.Path("/usr/share/keyrings/microsoft-aadsshlogin.gpg")) {
 		t.Errorf("Ensure wrote no keyring /usr/share/keyrings/microsoft-aadsshlogin.gpg")
 	}
-	first := s.rec.take()
-	if len(installs(first)) == 0 {
+	if first := s.rec.take(); len(installs(first)) == 0 {
 		t.Errorf("first Ensure ran no install command: %q", cmdStrings(first))
 	}
-
-	res = s.ensure()
-	if res.Changed {
-		t.Errorf("second Ensure reported Changed=true")
-	}
-	if in := installs(s.rec.take()); len(in) > 0 {
-		t.Errorf("second Ensure ran install commands: %q", in)
-	}
-
-	if err := s.in.Remove(s.ctx()); err != nil {
-		t.Fatalf("Remove: %v", err)
-	}
-	if got := s.dpkgStatus("aadsshlogin"); strings.HasPrefix(got, "ii") {
-		t.Errorf("after Remove dpkg status %q", got)
-	}
-	s.wired(false)
-	for _, f := range []string{"/etc/apt/sources.list.d/microsoft-prod.list", "/usr/share/keyrings/microsoft-aadsshlogin.gpg"} {
-		if _, err := os.Stat(s.c.Path(f)); err == nil {
-			t.Errorf("Remove left %s", f)
-		}
-	}
-	if err := s.in.Remove(s.ctx()); err != nil {
-		t.Errorf("second Remove: %v", err)
-	}
+	s.ensureUnchanged()
+	s.removeTwice("/etc/apt/sources.list.d/microsoft-prod.list", "/usr/share/keyrings/microsoft-aadsshlogin.gpg")
 }
 
 // debWrongKey: the repository is signed by another key → code 52 naming
 // the signature, nothing installed.
 func debWrongKey(t *testing.T, e *env) {
-	s := e.scenario(t, nil)
-	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
-	defer e.srv.SetFaults()
-	_, err := s.in.Ensure(s.ctx())
-	if err == nil {
-		t.Fatalf("Ensure succeeded against a repository signed with an untrusted key")
-	}
-	if got := failure.CodeOf(err); got != failure.Code(52) {
-		t.Errorf("code %d, want 52: %v", got, err)
-	}
-	if !strings.Contains(strings.ToLower(err.Error()), "signature") {
-		t.Errorf("message does not mention the signature: %v", err)
-	}
-	if got := s.dpkgStatus("aadsshlogin"); strings.HasPrefix(got, "ii") {
-		t.Errorf("aadsshlogin installed (%q) from an untrusted repository", got)
-	}
+	e.scenario(t, nil).ensureRejectsWrongKey(e, "signature")
 }
 
 // debUnavailable: the repository answers 503 → code 52 naming the URL,
@@ -445,19 +410,8 @@ func debUnavailable(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
 	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Status: 503})
 	defer e.srv.SetFaults()
-	_, err := s.in.Ensure(s.ctx())
-	if err == nil {
-		t.Fatalf("Ensure succeeded although the repository answers 503")
-	}
-	if got := failure.CodeOf(err); got != failure.Code(52) {
-		t.Errorf("code %d, want 52: %v", got, err)
-	}
-	if !strings.Contains(err.Error(), e.srv.URL) {
-		t.Errorf("message does not name the repository %s: %v", e.srv.URL, err)
-	}
-	if got := s.dpkgStatus("aadsshlogin"); strings.HasPrefix(got, "ii") {
-		t.Errorf("aadsshlogin installed (%q) without a repository", got)
-	}
+	s.ensureFails(wantFailure{why: "the repository answers 503", code: 52, anyOf: []string{e.srv.URL}})
+	s.wantNotInstalled("without a repository")
 }
 
 // debPAMRefused: the package installs but its PAM registration is refused
@@ -471,16 +425,7 @@ func debPAMRefused(t *testing.T, e *env) {
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.in.Ensure(s.ctx())
-	if err == nil {
-		t.Fatalf("Ensure succeeded although pam_aad is not registered")
-	}
-	if got := failure.CodeOf(err); got != failure.Code(57) {
-		t.Errorf("code %d, want 57: %v", got, err)
-	}
-	if !strings.Contains(err.Error(), "pam_aad") {
-		t.Errorf("message does not name pam_aad: %v", err)
-	}
+	s.ensureFails(wantFailure{why: "pam_aad is not registered", code: 57, anyOf: []string{"pam_aad"}})
 }
 
 // debSSHDRejects: sshd_config carries a directive this sshd does not know,
@@ -501,39 +446,14 @@ func debSSHDRejects(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.in.Ensure(s.ctx())
-	if err == nil {
-		t.Fatal("Ensure succeeded although sshd rejects its configuration")
-	}
-	if got := failure.CodeOf(err); got != failure.Code(57) {
-		t.Errorf("code %d, want 57: %v", got, err)
-	}
-	if !strings.Contains(err.Error(), "sshd") {
-		t.Errorf("message does not mention sshd: %v", err)
-	}
+	s.ensureFails(wantFailure{why: "sshd rejects its configuration", code: 57, anyOf: []string{"sshd"}})
 }
 
 // debLockHeld: another process holds dpkg's frontend lock (fcntl, as apt
 // and dpkg take it); Ensure waits and succeeds after it is released.
 func debLockHeld(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
-	const hold = 8 * time.Second
-	stop := s.holdLock("/var/lib/dpkg/lock-frontend")
-	released := time.Now().Add(hold)
-	timer := time.AfterFunc(hold, stop)
-	defer timer.Stop()
-	start := time.Now()
-	res := s.ensure()
-	if time.Now().Before(released) {
-		t.Errorf("Ensure finished after %s, before the lock was released", time.Since(start))
-	}
-	if res.Installed["aadsshlogin"] == "" || s.dpkgStatus("aadsshlogin") != "ii "+fixtures.LatestVersion {
-		t.Errorf("after the lock wait: Installed=%v dpkg %q", res.Installed, s.dpkgStatus("aadsshlogin"))
-	}
-	if !s.progressMentions("python3", "/var/lib/dpkg/lock-frontend") {
-		t.Errorf("no progress line names the lock holder python3 and the lock file: %q", s.progress)
-	}
-	t.Logf("Ensure took %s with the lock held for %s", time.Since(start).Round(time.Millisecond), hold)
+	s.ensureWaitsFor(s.holdLock("/var/lib/dpkg/lock-frontend"), 8*time.Second, "/var/lib/dpkg/lock-frontend")
 }
 
 // debLockTooLong: the lock stays held past the deadline → code 56 naming
@@ -541,21 +461,9 @@ func debLockHeld(t *testing.T, e *env) {
 func debLockTooLong(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
 	s.holdLock("/var/lib/dpkg/lock-frontend")
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
-	defer cancel()
-	_, err := s.in.Ensure(ctx)
-	if err == nil {
-		t.Fatal("Ensure succeeded while dpkg's lock was held throughout")
-	}
-	if got := failure.CodeOf(err); got != failure.Code(56) {
-		t.Errorf("code %d, want 56: %v", got, err)
-	}
-	if !strings.Contains(err.Error(), "python3") {
-		t.Errorf("message does not name the holder python3: %v", err)
-	}
-	if got := s.dpkgStatus("aadsshlogin"); strings.HasPrefix(got, "ii") {
-		t.Errorf("aadsshlogin installed (%q) although the lock was held", got)
-	}
+	s.timeout = 12 * time.Second
+	s.ensureFails(wantFailure{why: "dpkg's lock was held throughout", code: 56, anyOf: []string{"python3"}})
+	s.wantNotInstalled("although the lock was held")
 }
 
 // holdLock makes a process inside the chroot hold an fcntl write lock on
@@ -563,12 +471,26 @@ func debLockTooLong(t *testing.T, e *env) {
 // the function that releases it (also run at cleanup).
 func (s *scenario) holdLock(path string) (release func()) {
 	s.t.Helper()
-	_, stop, err := s.c.StartBackground("python3", "-c",
+	stop := s.startHolder(
 		"import fcntl,sys,time\n"+
 			"f=open(sys.argv[1],'a')\n"+
 			"fcntl.lockf(f,fcntl.LOCK_EX)\n"+
 			"open('/tmp/lock-held','w').close()\n"+
 			"time.sleep(600)\n", path)
+	if strings.HasPrefix(path, "/var/lib/dpkg/") {
+		if res, err := s.c.Run("apt-get", "install", "-y", "--no-download", "-q", "dpkg"); err == nil {
+			s.t.Fatalf("precondition: apt-get was not blocked by the held lock:\n%s", res.Stdout)
+		}
+	}
+	return stop
+}
+
+// startHolder runs a python3 script in the chroot that takes a lock and then
+// creates /tmp/lock-held, waits for that file and returns the function that
+// ends the script (also run at cleanup).
+func (s *scenario) startHolder(script string, args ...string) (stop func()) {
+	s.t.Helper()
+	_, stop, err := s.c.StartBackground("python3", append([]string{"-c", script}, args...)...)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -580,12 +502,29 @@ func (s *scenario) holdLock(path string) (release func()) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if strings.HasPrefix(path, "/var/lib/dpkg/") {
-		if res, err := s.c.Run("apt-get", "install", "-y", "--no-download", "-q", "dpkg"); err == nil {
-			s.t.Fatalf("precondition: apt-get was not blocked by the held lock:\n%s", res.Stdout)
-		}
-	}
 	return stop
+}
+
+// ensureWaitsFor runs Ensure while a python3 process holds lockFile and
+// release frees it after hold: Ensure must succeed only after the release,
+// install the latest aadsshlogin and name the holder in a progress line.
+func (s *scenario) ensureWaitsFor(release func(), hold time.Duration, lockFile string) {
+	s.t.Helper()
+	released := time.Now().Add(hold)
+	timer := time.AfterFunc(hold, release)
+	defer timer.Stop()
+	start := time.Now()
+	res := s.ensure()
+	if time.Now().Before(released) {
+		s.t.Errorf("Ensure finished after %s, before the lock on %s was released", time.Since(start), lockFile)
+	}
+	if got := s.installed(); res.Installed["aadsshlogin"] == "" || got != fixtures.LatestVersion {
+		s.t.Errorf("after the lock wait: Installed=%v, aadsshlogin %q installed, want %s", res.Installed, got, fixtures.LatestVersion)
+	}
+	if !s.progressMentions("python3", lockFile) {
+		s.t.Errorf("no progress line names the lock holder python3 and %s: %q", lockFile, s.progress)
+	}
+	s.t.Logf("Ensure took %s with the lock held for %s", time.Since(start).Round(time.Millisecond), hold)
 }
 
 // progressMentions reports whether one progress line contains all words.
@@ -617,14 +556,10 @@ func debInterrupted(t *testing.T, e *env) {
 	if res, err := s.c.Run("apt-get", "check"); err == nil || !strings.Contains(string(res.Stderr), "dpkg was interrupted") {
 		t.Fatalf("precondition: apt-get check should report the interruption: %v\n%s", err, res.Stderr)
 	}
-	res := s.ensure()
-	if got := s.dpkgStatus("aadsshlogin"); got != "ii "+fixtures.LatestVersion {
-		t.Errorf("after recovery dpkg status %q, want ii %s (Installed=%v)", got, fixtures.LatestVersion, res.Installed)
-	}
+	s.ensureInstalls(fixtures.LatestVersion)
 	if out := s.mustRun("dpkg", "--audit"); strings.TrimSpace(out) != "" {
 		t.Errorf("dpkg --audit still reports problems:\n%s", out)
 	}
-	s.wired(true)
 }
 
 // debLegacy: a legacy aadlogin package is reported by Query.
@@ -646,58 +581,16 @@ func debLegacy(t *testing.T, e *env) {
 // rhel9Install: dnf installs the latest aadsshlogin from rhel/9/prod.
 func rhel9Install(t *testing.T, e *env) {
 	s := e.scenario(t, &fixtures.PoseRHEL9)
-	res := s.ensure()
-	if got := s.rpmVersion("aadsshlogin"); got != fixtures.LatestVersion {
-		t.Errorf("rpm -q aadsshlogin = %q, want %s (Installed=%v)", got, fixtures.LatestVersion, res.Installed)
-	}
-	s.wired(true)
-	s.rec.take()
-	if res := s.ensure(); res.Changed {
-		t.Errorf("second Ensure reported Changed=true")
-	}
-	if in := installs(s.rec.take()); len(in) > 0 {
-		t.Errorf("second Ensure ran install commands: %q", in)
-	}
+	s.ensureInstalls(fixtures.LatestVersion)
+	s.ensureUnchanged()
 	s.removeTwice("/etc/yum.repos.d/microsoft-prod.repo")
-}
-
-// removeTwice runs Remove twice and checks the package, its wiring and the
-// repository file are gone (rpm distributions).
-func (s *scenario) removeTwice(repoFile string) {
-	s.t.Helper()
-	for i := 1; i <= 2; i++ {
-		if err := s.in.Remove(s.ctx()); err != nil {
-			s.t.Fatalf("Remove #%d: %v", i, err)
-		}
-	}
-	if got := s.rpmVersion("aadsshlogin"); got != "" {
-		s.t.Errorf("aadsshlogin %s still installed after Remove", got)
-	}
-	s.wired(false)
-	if fileExists(s.c.Path(repoFile)) {
-		s.t.Errorf("Remove left %s", repoFile)
-	}
 }
 
 // rhel9RPMLocked: another process holds rpm's transaction lock; Ensure
 // waits, names the holder and succeeds after the release.
 func rhel9RPMLocked(t *testing.T, e *env) {
 	s := e.scenario(t, &fixtures.PoseRHEL9)
-	const hold = 7 * time.Second
-	stop := s.holdLock("/var/lib/rpm/.rpm.lock")
-	released := time.Now().Add(hold)
-	timer := time.AfterFunc(hold, stop)
-	defer timer.Stop()
-	s.ensure()
-	if time.Now().Before(released) {
-		t.Errorf("Ensure finished before rpm's lock was released")
-	}
-	if got := s.rpmVersion("aadsshlogin"); got != fixtures.LatestVersion {
-		t.Errorf("rpm -q aadsshlogin = %q, want %s", got, fixtures.LatestVersion)
-	}
-	if !s.progressMentions("python3", ".rpm.lock") {
-		t.Errorf("no progress line names the holder python3 and .rpm.lock: %q", s.progress)
-	}
+	s.ensureWaitsFor(s.holdLock("/var/lib/rpm/.rpm.lock"), 7*time.Second, ".rpm.lock")
 }
 
 // rhel9WrongKey: repository metadata and packages signed by another key →
@@ -717,21 +610,7 @@ func rhel9WrongKey(t *testing.T, e *env, skipUnavailable bool) {
 			t.Fatal(err)
 		}
 	}
-	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
-	defer e.srv.SetFaults()
-	_, err := s.in.Ensure(s.ctx())
-	if err == nil {
-		t.Fatalf("Ensure succeeded against a repository signed with an untrusted key")
-	}
-	if got := failure.CodeOf(err); got != failure.Code(52) {
-		t.Errorf("code %d, want 52: %v", got, err)
-	}
-	if msg := strings.ToLower(err.Error()); !strings.Contains(msg, "signature") && !strings.Contains(msg, "gpg") {
-		t.Errorf("message mentions neither the signature nor GPG: %v", err)
-	}
-	if got := s.rpmVersion("aadsshlogin"); got != "" {
-		t.Errorf("aadsshlogin %s installed from an untrusted repository", got)
-	}
+	s.ensureRejectsWrongKey(e, "signature", "gpg")
 }
 
 // sles155Pinned: below 15.6 the pinned version is installed although a
@@ -741,17 +620,10 @@ func sles155Pinned(t *testing.T, e *env) {
 	if s.in.Platform.PinnedVersion != fixtures.PinnedVersion {
 		t.Fatalf("Resolve pinned %q, want %s", s.in.Platform.PinnedVersion, fixtures.PinnedVersion)
 	}
-	res := s.ensure()
-	if got := s.rpmVersion("aadsshlogin"); got != fixtures.PinnedVersion {
-		t.Errorf("rpm -q aadsshlogin = %q, want pinned %s (Installed=%v)", got, fixtures.PinnedVersion, res.Installed)
-	}
-	s.wired(true)
-	res = s.ensure()
-	if got := s.rpmVersion("aadsshlogin"); got != fixtures.PinnedVersion {
+	s.ensureInstalls(fixtures.PinnedVersion)
+	s.ensureUnchanged()
+	if got := s.installed(); got != fixtures.PinnedVersion {
 		t.Errorf("second Ensure moved aadsshlogin to %q", got)
-	}
-	if res.Changed {
-		t.Errorf("second Ensure reported Changed=true")
 	}
 	s.removeTwice("/etc/zypp/repos.d/microsoft-prod.repo")
 	if b, err := os.ReadFile(s.c.Path("/etc/zypp/locks")); err == nil && strings.Contains(string(b), "aadsshlogin") {
@@ -761,12 +633,7 @@ func sles155Pinned(t *testing.T, e *env) {
 
 // sles156Latest: from 15.6 on the latest version is installed.
 func sles156Latest(t *testing.T, e *env) {
-	s := e.scenario(t, &fixtures.PoseSLES156)
-	res := s.ensure()
-	if got := s.rpmVersion("aadsshlogin"); got != fixtures.LatestVersion {
-		t.Errorf("rpm -q aadsshlogin = %q, want %s (Installed=%v)", got, fixtures.LatestVersion, res.Installed)
-	}
-	s.wired(true)
+	e.scenario(t, &fixtures.PoseSLES156).ensureInstalls(fixtures.LatestVersion)
 }
 
 // slesZyppLocked: another process owns zypper's lock (/run/zypp.pid names
@@ -774,59 +641,131 @@ func sles156Latest(t *testing.T, e *env) {
 // exits.
 func slesZyppLocked(t *testing.T, e *env) {
 	s := e.scenario(t, &fixtures.PoseSLES156)
-	_, stop, err := s.c.StartBackground("python3", "-c",
-		"import os,time\n"+
-			"open('/run/zypp.pid','w').write(str(os.getpid()))\n"+
-			"open('/tmp/lock-held','w').close()\n"+
+	stop := s.startHolder(
+		"import os,time\n" +
+			"open('/run/zypp.pid','w').write(str(os.getpid()))\n" +
+			"open('/tmp/lock-held','w').close()\n" +
 			"time.sleep(600)\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for !fileExists(s.c.Path("/tmp/lock-held")) {
-		if time.Now().After(deadline) {
-			t.Fatal("lock holder did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	if res, err := s.c.Run("zypper", "-n", "refresh"); err == nil || res.ExitCode != 7 {
 		t.Fatalf("precondition: zypper should report the lock (exit 7), got %v\n%s%s", err, res.Stdout, res.Stderr)
 	}
-	const hold = 7 * time.Second
-	released := time.Now().Add(hold)
-	timer := time.AfterFunc(hold, stop)
-	defer timer.Stop()
-	s.ensure()
-	if time.Now().Before(released) {
-		t.Errorf("Ensure finished before the zypper lock was released")
-	}
-	if got := s.rpmVersion("aadsshlogin"); got != fixtures.LatestVersion {
-		t.Errorf("rpm -q aadsshlogin = %q, want %s", got, fixtures.LatestVersion)
-	}
-	if !s.progressMentions("python3", "zypp.pid") {
-		t.Errorf("no progress line names the holder python3 and zypp.pid: %q", s.progress)
-	}
+	s.ensureWaitsFor(stop, 7*time.Second, "zypp.pid")
 }
 
 // slesWrongKey: zypper refuses metadata signed by an untrusted key → code
 // 52 naming the signature, nothing installed.
 func slesWrongKey(t *testing.T, e *env) {
-	s := e.scenario(t, &fixtures.PoseSLES156)
-	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
-	defer e.srv.SetFaults()
+	e.scenario(t, &fixtures.PoseSLES156).ensureRejectsWrongKey(e, "signature", "signed")
+}
+
+// ensureInstalls runs Ensure, which must succeed with version of
+// aadsshlogin installed and wired into sshd, NSS and PAM.
+func (s *scenario) ensureInstalls(version string) distros.Result {
+	s.t.Helper()
+	res := s.ensure()
+	if got := s.installed(); got != version {
+		s.t.Errorf("aadsshlogin %q installed, want %s (Installed=%v)", got, version, res.Installed)
+	}
+	s.wired(true)
+	return res
+}
+
+// ensureUnchanged runs Ensure again: nothing may change and no command may
+// install anything.
+func (s *scenario) ensureUnchanged() {
+	s.t.Helper()
+	s.rec.take()
+	if res := s.ensure(); res.Changed {
+		s.t.Errorf("second Ensure reported Changed=true")
+	}
+	if in := installs(s.rec.take()); len(in) > 0 {
+		s.t.Errorf("second Ensure ran install commands: %q", in)
+	}
+}
+
+// removeTwice runs Remove twice; after each the package, its wiring and
+// files (the repository's) must be gone.
+func (s *scenario) removeTwice(files ...string) {
+	s.t.Helper()
+	for i := 1; i <= 2; i++ {
+		if err := s.in.Remove(s.ctx()); err != nil {
+			s.t.Fatalf("Remove #%d: %v", i, err)
+		}
+		s.wantNotInstalled(fmt.Sprintf("after Remove #%d", i))
+		s.wired(false)
+		for _, f := range files {
+			if fileExists(s.c.Path(f)) {
+				s.t.Errorf("Remove #%d left %s", i, f)
+			}
+		}
+	}
+}
+
+// wantFailure is how Ensure must fail in a scenario.
+type wantFailure struct {
+	why  string // the condition, for the message when Ensure succeeds
+	code failure.Code
+	// anyOf: the message names at least one of these.
+	anyOf []string
+	// fold: compare anyOf with the message in lower case.
+	fold bool
+}
+
+// ensureFails runs Ensure, which must fail as w says.
+func (s *scenario) ensureFails(w wantFailure) {
+	s.t.Helper()
 	_, err := s.in.Ensure(s.ctx())
 	if err == nil {
-		t.Fatalf("Ensure succeeded against a repository signed with an untrusted key")
+		s.t.Fatalf("Ensure succeeded although %s", w.why)
 	}
-	if got := failure.CodeOf(err); got != failure.Code(52) {
-		t.Errorf("code %d, want 52: %v", got, err)
+	if got := failure.CodeOf(err); got != w.code {
+		s.t.Errorf("code %d, want %d: %v", got, w.code, err)
 	}
-	if msg := strings.ToLower(err.Error()); !strings.Contains(msg, "signature") && !strings.Contains(msg, "signed") {
-		t.Errorf("message mentions no signature: %v", err)
+	msg := err.Error()
+	if w.fold {
+		msg = strings.ToLower(msg)
 	}
-	if got := s.rpmVersion("aadsshlogin"); got != "" {
-		t.Errorf("aadsshlogin %s installed from an untrusted repository", got)
+	for _, word := range w.anyOf {
+		if strings.Contains(msg, word) {
+			return
+		}
+	}
+	s.t.Errorf("message names none of %q: %v", w.anyOf, err)
+}
+
+// ensureRejectsWrongKey serves the repository signed by another key: Ensure
+// must fail with 52, its message naming the signature by one of words (in
+// lower case), and install nothing.
+func (s *scenario) ensureRejectsWrongKey(e *env, words ...string) {
+	s.t.Helper()
+	e.srv.SetFaults(fixtures.Fault{Prefix: "/", Dir: e.wrongRoot})
+	defer e.srv.SetFaults()
+	s.ensureFails(wantFailure{why: "the repository is signed with an untrusted key", code: 52, anyOf: words, fold: true})
+	s.wantNotInstalled("from an untrusted repository")
+}
+
+// installed returns the installed version of aadsshlogin, "" when it is not
+// installed: on apt systems dpkg's status must be "ii " (a status "ii"
+// with an error flag is returned whole), elsewhere rpm's answer.
+func (s *scenario) installed() string {
+	if s.in.Platform.Manager != distros.Apt {
+		return s.rpmVersion("aadsshlogin")
+	}
+	st := s.dpkgStatus("aadsshlogin")
+	if v, ok := strings.CutPrefix(st, "ii "); ok {
+		return v
+	}
+	if strings.HasPrefix(st, "ii") {
+		return st
+	}
+	return ""
+}
+
+// wantNotInstalled fails the test when aadsshlogin is installed.
+func (s *scenario) wantNotInstalled(when string) {
+	s.t.Helper()
+	if got := s.installed(); got != "" {
+		s.t.Errorf("aadsshlogin %q installed %s", got, when)
 	}
 }
 
