@@ -195,7 +195,7 @@ func repoPathPattern(row Support) string {
 	case RepoMariner:
 		return "`/cbl-mariner/2.0/prod/extras/$basearch`"
 	case RepoAzureLx:
-		return "`/azurelinux/3.0/prod/extras/$basearch` (fallback)"
+		return "`/azurelinux/3.0/prod/ms-non-oss/$basearch` (fallback)"
 	default:
 		return "`/" + row.Flavor + "/<major>/prod/`"
 	}

@@ -137,7 +137,10 @@ func buildRepo(p Platform, src Source, arch string) (repoConfig, error) {
 			file, c.ID = marinerPath, marinerID
 			c.URL = base + "/cbl-mariner/2.0/prod/extras/$basearch"
 		case RepoAzureLx:
-			c.URL = base + "/azurelinux/3.0/prod/extras/$basearch"
+			// Azure Linux 3.0 renamed CBL-Mariner's "extras" to "ms-non-oss"
+			// (Microsoft's closed-source packages); aadsshlogin is published
+			// there (azure-linux-extensions#2051). There is no 3.0 extras.
+			c.URL = base + "/azurelinux/3.0/prod/ms-non-oss/$basearch"
 		}
 		url := c.URL
 		if !strings.HasSuffix(url, "$basearch") {
