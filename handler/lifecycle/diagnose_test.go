@@ -27,6 +27,17 @@ func (f *fakeInternet) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 }
 
+// diagnoseJSON runs `diagnose -json` and decodes its rows.
+func diagnoseJSON(t *testing.T, h *harness, d Deps) (int, []Check) {
+	t.Helper()
+	code := Main([]string{"h", "diagnose", "-json"}, d)
+	var checks []Check
+	if err := json.Unmarshal(h.stdout.Bytes(), &checks); err != nil {
+		t.Fatalf("diagnose -json output: %v\n%s", err, h.stdout.String())
+	}
+	return code, checks
+}
+
 func TestDiagnose(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -47,11 +58,7 @@ func TestDiagnose(t *testing.T) {
 			net := &fakeInternet{}
 			d := h.deps()
 			d.Outbound = net
-			code := Main([]string{"h", "diagnose", "-json"}, d)
-			var checks []Check
-			if err := json.Unmarshal(h.stdout.Bytes(), &checks); err != nil {
-				t.Fatalf("diagnose -json output: %v\n%s", err, h.stdout.String())
-			}
+			code, checks := diagnoseJSON(t, h, d)
 			got := map[string]string{}
 			for _, c := range checks {
 				if _, ok := tc.wantResults[c.Name]; ok {
@@ -148,11 +155,7 @@ func TestDiagnoseReportsBadSettings(t *testing.T) {
 			net := &fakeInternet{}
 			d := h.deps()
 			d.Outbound = net
-			code := Main([]string{"h", "diagnose", "-json"}, d)
-			var checks []Check
-			if err := json.Unmarshal(h.stdout.Bytes(), &checks); err != nil {
-				t.Fatalf("diagnose -json output: %v\n%s", err, h.stdout.String())
-			}
+			code, checks := diagnoseJSON(t, h, d)
 			var got *Check
 			for i := range checks {
 				if checks[i].Name == "settings" {
