@@ -31,7 +31,13 @@ type Env struct {
 	// SettingsFile and ProtectedFile (paths inside the chroot) configure
 	// the private mirror, in public and protected settings respectively.
 	SettingsFile, ProtectedFile string
-	closers                     []func()
+	// Proxy is the recording forward proxy of a ProxyUp plan (else nil).
+	Proxy *fixtures.Proxy
+	// AgentEnv is the guest agent's own environment on top of the chroot's
+	// (the proxy variables of walinuxagent.service), inherited by the
+	// extension commands as the real agent does.
+	AgentEnv []string
+	closers  []func()
 }
 
 // Close stops the servers.
@@ -112,8 +118,13 @@ func Enter(ctx context.Context, cfgPath, imdsScenario string) (*Env, error) {
 		e.Close()
 		return nil, err
 	}
-	pub, _ := json.Marshal(map[string]any{"mirror": map[string]string{"url": e.Repo.URL, "publicKey": cfg.PublicKey}})
-	prot, _ := json.Marshal(map[string]any{"mirror": map[string]string{"url": e.Repo.URL}})
+	mirrorURL, err := e.setupProxy()
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	pub, _ := json.Marshal(map[string]any{"mirror": map[string]string{"url": mirrorURL, "publicKey": cfg.PublicKey}})
+	prot, _ := json.Marshal(map[string]any{"mirror": map[string]string{"url": mirrorURL}})
 	e.SettingsFile, e.ProtectedFile = InsideDir+"/settings.json", InsideDir+"/protected.json"
 	for name, body := range map[string][]byte{e.SettingsFile: pub, e.ProtectedFile: prot} {
 		if err := os.WriteFile(filepath.Join(cfg.ChrootDir, name), body, 0o600); err != nil {
@@ -133,7 +144,141 @@ func (e *Env) Agentsim(ctx context.Context, args ...string) *exec.Cmd {
 		base = append(base, "-env", "IDENTITY_ENDPOINT=http://localhost:40342/metadata/identity/oauth2/token",
 			"-env", "IMDS_ENDPOINT=http://localhost:40342")
 	}
-	return e.Chroot(ctx, nil, InsideDir+"/agentsim", append(base, args...)...)
+	return e.Chroot(ctx, e.AgentEnv, InsideDir+"/agentsim", append(base, args...)...)
+}
+
+// proxiedRepo is the repository's address in a ProxyUp plan: nothing
+// listens there, the proxy routes it to the real server.
+const proxiedRepo = "127.0.0.1:443"
+
+// agentNoProxy is the agent's no_proxy: it deliberately does not list
+// 169.254.169.254, so only the handler itself keeps IMDS off the proxy.
+const agentNoProxy = "localhost"
+
+// setupProxy starts the plan's proxy (if any), sets AgentEnv and returns
+// the mirror URL the settings name.
+func (e *Env) setupProxy() (string, error) {
+	proxyEnv := func(u string) []string {
+		return []string{"http_proxy=" + u, "https_proxy=" + u, "no_proxy=" + agentNoProxy}
+	}
+	switch e.Config.Plan.Proxy {
+	case "":
+		return e.Repo.URL, nil
+	case ProxyUp:
+		p, err := fixtures.NewProxy()
+		if err != nil {
+			return "", fmt.Errorf("proxy: %w", err)
+		}
+		e.Proxy = p
+		e.closers = append(e.closers, func() { p.Close() })
+		p.Route(proxiedRepo, strings.TrimPrefix(e.Repo.URL, "https://"))
+		e.AgentEnv = proxyEnv(p.URL)
+		return "https://127.0.0.1", nil
+	case ProxyDown:
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		dead := ln.Addr().String()
+		ln.Close()
+		e.AgentEnv = proxyEnv("http://" + dead)
+		return e.Repo.URL, nil
+	}
+	return "", fmt.Errorf("unknown proxy mode %q", e.Config.Plan.Proxy)
+}
+
+// describeProxy tells the transcript how the agent reaches the network and,
+// for ProxyUp, checks that the repository is not directly reachable.
+func (e *Env) describeProxy(out io.Writer) error {
+	switch e.Config.Plan.Proxy {
+	case ProxyUp:
+		c, err := net.DialTimeout("tcp", proxiedRepo, 2*time.Second)
+		if err == nil {
+			c.Close()
+			return fmt.Errorf("something listens on %s: the repository must be reachable only through the proxy", proxiedRepo)
+		}
+		fmt.Fprintf(out, "-- agent environment: %s; a direct connection to %s is refused, the proxy routes it to the repository\n",
+			strings.Join(e.AgentEnv, " "), proxiedRepo)
+	case ProxyDown:
+		fmt.Fprintf(out, "-- agent environment: %s (nothing listens there)\n", strings.Join(e.AgentEnv, " "))
+	}
+	return nil
+}
+
+// checkProxy prints who went through the proxy and checks it: the package
+// manager did (ProxyUp) or could not go around it (ProxyDown), and IMDS
+// never did.
+func (e *Env) checkProxy(out io.Writer) error {
+	mode := e.Config.Plan.Proxy
+	if mode == "" {
+		return nil
+	}
+	direct, proxied := 0, 0
+	for _, r := range e.IMDS.Requests() {
+		switch {
+		case r.ProxyForm || r.Forwarded != "":
+			proxied++
+		case r.Path == fakeimds.TokenPath:
+			direct++
+		}
+	}
+	fmt.Fprintf(out, "IMDS: %d token request(s) direct, %d in proxy form\n", direct, proxied)
+	var errs []error
+	if direct == 0 {
+		errs = append(errs, errors.New("IMDS saw no direct token request"))
+	}
+	if proxied != 0 {
+		errs = append(errs, fmt.Errorf("IMDS saw %d request(s) in proxy form", proxied))
+	}
+	switch mode {
+	case ProxyUp:
+		repo, imds := e.Proxy.Count(http.MethodConnect, proxiedRepo), e.Proxy.Count("", "169.254.169.254")
+		fmt.Fprintf(out, "proxy: %d CONNECT to the repository, %d to IMDS, %d request(s) in all\n", repo, imds, len(e.Proxy.Requests()))
+		if repo == 0 {
+			errs = append(errs, errors.New("the proxy saw no CONNECT to the repository: the package manager did not use the agent's proxy"))
+		}
+		if imds != 0 {
+			errs = append(errs, fmt.Errorf("the proxy saw %d request(s) for IMDS", imds))
+		}
+	case ProxyDown:
+		n := len(e.Repo.Log())
+		fmt.Fprintf(out, "repository: %d request(s) reached it directly while the proxy was down\n", n)
+		if n != 0 {
+			errs = append(errs, fmt.Errorf("the package manager went around the agent's proxy (%d direct request(s))", n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// statusMessage returns the message of the newest status file of the
+// handler in the VM.
+func (e *Env) statusMessage() (string, error) {
+	files, _ := filepath.Glob(filepath.Join(e.ChrootDir, "var/lib/waagent", HandlerName+"-*", "status", "*.status"))
+	var newest string
+	var when time.Time
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && (newest == "" || st.ModTime().After(when)) {
+			newest, when = f, st.ModTime()
+		}
+	}
+	if newest == "" {
+		return "", errors.New("the handler wrote no status file")
+	}
+	data, err := os.ReadFile(newest)
+	if err != nil {
+		return "", err
+	}
+	var st []struct {
+		Status struct {
+			FormattedMessage struct {
+				Message string `json:"message"`
+			} `json:"formattedMessage"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil || len(st) == 0 {
+		return "", fmt.Errorf("status file %s: not a status array: %v", newest, err)
+	}
+	return st[0].Status.FormattedMessage.Message, nil
 }
 
 // Inner is the inner side of Run: it enters the sandbox and runs the plan.
@@ -144,6 +289,9 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 	}
 	defer e.Close()
 	fmt.Fprintf(out, "-- private mirror %s (signing key of the sandbox repository)\n", e.Repo.URL)
+	if err := e.describeProxy(out); err != nil {
+		return err
+	}
 	for i, ph := range e.Config.Plan.Phases {
 		fmt.Fprintf(out, "\n## %d. %s\n", i+1, ph.Title)
 		if ph.Check != "" {
@@ -180,6 +328,21 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("phase %q: agentsim: %w", ph.Title, err)
 		}
+		if len(ph.StatusHas) > 0 {
+			msg, err := e.statusMessage()
+			if err != nil {
+				return fmt.Errorf("phase %q: %w", ph.Title, err)
+			}
+			fmt.Fprintf(out, "status message: %s\n", msg)
+			for _, w := range ph.StatusHas {
+				if !strings.Contains(msg, w) {
+					return fmt.Errorf("phase %q: the status message lacks %q", ph.Title, w)
+				}
+			}
+		}
+	}
+	if err := e.checkProxy(out); err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "\n-- IMDS answered %d token request(s); the repository served %d request(s)\n", e.IMDS.TokenRequests(), len(e.Repo.Log()))
 	return nil

@@ -78,7 +78,23 @@ type Phase struct {
 	// would; DiagnoseExit is the exit code expected from it.
 	Diagnose     bool `json:"diagnose,omitempty"`
 	DiagnoseExit int  `json:"diagnoseExit,omitempty"`
+	// StatusHas, after an agentsim phase, prints the handler's last status
+	// message in full and requires each of these substrings in it.
+	StatusHas []string `json:"statusHas,omitempty"`
 }
+
+// Proxy modes of a plan: the guest agent's service carries http_proxy and
+// https_proxy (as `systemctl edit walinuxagent` would set them), which the
+// agent passes on to extension commands through its own environment.
+const (
+	// ProxyUp points them at a recording forward proxy, the only way to the
+	// repository: the mirror URL names https://127.0.0.1 (port 443, where
+	// nothing listens) and the proxy routes that to the real server.
+	ProxyUp = "up"
+	// ProxyDown points them at a loopback port nothing listens on, while
+	// the repository stays directly reachable.
+	ProxyDown = "down"
+)
 
 // Plan is what a scenario does.
 type Plan struct {
@@ -88,7 +104,9 @@ type Plan struct {
 	Legacy       bool   `json:"legacy,omitempty"`
 	// Arc plays an Azure Arc-enabled server: HIMDS on localhost:40342 with
 	// its key-file challenge, and no IMDS on 169.254.169.254.
-	Arc    bool    `json:"arc,omitempty"`
+	Arc bool `json:"arc,omitempty"`
+	// Proxy is "", ProxyUp or ProxyDown.
+	Proxy  string  `json:"proxy,omitempty"`
 	Phases []Phase `json:"phases"`
 }
 
@@ -136,6 +154,19 @@ func Scenarios() map[string]Plan {
 			Description: "HIMDS points its challenge outside /var/opt/azcmagent/tokens: the handler refuses to read it (exit 52)",
 			Phases: []Phase{
 				{Title: "first deployment with a hostile HIMDS challenge", Scenario: "first", Zip: 1, Expect: []string{"install=52"}},
+				{Title: "nothing was installed", Check: "absent"},
+			}},
+		"proxy": {Name: "proxy", IMDSScenario: "present", Proxy: ProxyUp,
+			Description: "the agent's service sets http_proxy/https_proxy (no_proxy without 169.254.169.254): apt goes through the proxy, IMDS never does",
+			Phases: []Phase{
+				{Title: "first deployment behind a proxy: install + enable", Scenario: "first", Zip: 1},
+				{Title: "aadsshlogin is installed", Check: "installed"},
+			}},
+		"proxy-down": {Name: "proxy-down", IMDSScenario: "present", Proxy: ProxyDown,
+			Description: "the agent's proxy is down: install exits 52 and says how to set the proxy on walinuxagent.service",
+			Phases: []Phase{
+				{Title: "first deployment with a dead proxy", Scenario: "first", Zip: 1, Expect: []string{"install=52"},
+					StatusHas: []string{"walinuxagent.service", "http_proxy", "no_proxy=169.254.169.254"}},
 				{Title: "nothing was installed", Check: "absent"},
 			}},
 		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,

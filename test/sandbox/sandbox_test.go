@@ -70,6 +70,11 @@ func TestScenarios(t *testing.T) {
 		{scenario: "downgrade", want: []string{`update      v1.0.0.2`, `dpkg-query aadsshlogin: install ok installed`, `scenario "downgrade" passed`}},
 		{scenario: "arc", want: []string{`ext=success "Microsoft Entra ID sign-in is ready`, `scenario "arc" passed`}},
 		{scenario: "arc-hostile-realm", want: []string{`exit=52`, `the path contains ".."`, `scenario "arc-hostile-realm" passed`}},
+		{scenario: "proxy", want: []string{`ext=success "Microsoft Entra ID sign-in is ready`,
+			`dpkg-query aadsshlogin: install ok installed`, `, 0 to IMDS,`, `token request(s) direct, 0 in proxy form`,
+			`scenario "proxy" passed`}},
+		{scenario: "proxy-down", want: []string{`exit=52`, `ext=error`, `walinuxagent.service`,
+			`repository: 0 request(s) reached it directly`, `, 0 in proxy form`, `scenario "proxy-down" passed`}},
 		{scenario: "legacy", want: []string{`exit=23`, `ext=transitioning`, `AADLoginForLinux`, `scenario "legacy" passed`}},
 	}
 	for _, tc := range tests {
