@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	version "github.com/hashicorp/go-version"
+
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
@@ -247,11 +249,25 @@ func (in *Installer) ensurePackage(ctx context.Context, b backend, pkg, installe
 			return false, err
 		}
 	}
-	if avail == "" || avail == installed { // tdnf lists the installed version too
+	if avail == "" || !newer(avail, installed) {
 		return false, nil
 	}
 	in.progress("upgrading %s %s to %s", pkg, installed, avail)
 	return true, b.install(ctx, pkg, true)
+}
+
+// newer reports whether avail is later than installed. The backends'
+// "available" is not always an upgrade: tdnf lists the installed version,
+// and zypper marks every other version "v", older ones included. Versions
+// this cannot compare count as newer when they differ (the package manager
+// then decides).
+func newer(avail, installed string) bool {
+	a, errA := version.NewVersion(avail)
+	i, errI := version.NewVersion(installed)
+	if errA != nil || errI != nil {
+		return avail != installed
+	}
+	return a.GreaterThan(i)
 }
 
 // ensureMain installs aadsshlogin: pinned on old SUSE, else the newest.

@@ -115,6 +115,40 @@ func (h *harness) rpmDefaults(bin string) {
 	h.on(bin+" -q list available aadsshlogin", runtest.Response{Stdout: "Available Packages\naadsshlogin.x86_64   1.0.034210009-1   packages-microsoft-com-prod\n"})
 }
 
+// repoInPlace writes the repository configuration Ensure would write, so
+// Ensure reuses it as is (no key import, no write).
+func (h *harness) repoInPlace(t *testing.T) {
+	t.Helper()
+	c, err := buildRepo(h.in.Platform, h.in.Source, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range c.Files {
+		writeFile(t, h.root.Path(f.Path), string(f.Data))
+	}
+}
+
+func TestNewer(t *testing.T) {
+	tests := []struct {
+		avail, installed string
+		want             bool
+	}{
+		{"1.0.034210009-1", "1.0.027980001-1", true},
+		{"1.0.027980001-1", "1.0.034210009-1", false},
+		{"1.0.034210009-1", "1.0.034210009-1", false},
+		{"1.0.034210009-2", "1.0.034210009-1", true},
+		{"1.0.034210009", "1.0.027980001", true},
+		// Unreadable versions: differing means "let the package manager decide".
+		{"1:1.0~rc1", "1:1.0~rc0", true},
+		{"1:1.0~rc1", "1:1.0~rc1", false},
+	}
+	for _, tt := range tests {
+		if got := newer(tt.avail, tt.installed); got != tt.want {
+			t.Errorf("newer(%q, %q) = %v, want %v", tt.avail, tt.installed, got, tt.want)
+		}
+	}
+}
+
 func TestEnsureAptFresh(t *testing.T) {
 	h := newHarness(t, "debian-12", Source{})
 	h.aptDefaults()
@@ -251,13 +285,7 @@ func TestEnsureBackends(t *testing.T) {
 				h.on(rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.027980001-1\npackage aadsshlogin-selinux is not installed\n"})
 				h.on("zypper --non-interactive --no-refresh search", runtest.Response{ExitCode: 104})
 				writeFile(t, h.root.Path(zypperLocksFile), "type: package\nmatch_type: glob\ncase_sensitive: on\nsolvable_name: aadsshlogin\n")
-				// An identical configuration is already in place (reused
-				// as is: no key import, no write).
-				p, _ := Resolve(loadRelease(t, "sles-12.5"))
-				c, _ := buildRepo(p, h.in.Source, "")
-				for _, f := range c.Files {
-					writeFile(t, h.root.Path(f.Path), string(f.Data))
-				}
+				h.repoInPlace(t)
 			},
 			want:    []string{rpmQueryMain, zypperRefresh, zypperSearch, rpmQueryPrefix + " selinux-policy-minimum", rpmQueryMain},
 			changed: false,
@@ -270,6 +298,19 @@ func TestEnsureBackends(t *testing.T) {
 			},
 			want:    slices.Concat(zypperPMC, []string{rpmQueryPrefix + " selinux-policy-targeted", "zypper --non-interactive install aadsshlogin", rpmQueryMain}),
 			changed: true,
+		},
+		{
+			// zypper marks the older version "v": not an upgrade.
+			name: "zypper SLES 15 SP6 latest already installed", osFile: "sles-15.6",
+			setup: func(h *harness) {
+				h.rpmDefaults("zypper")
+				h.on(rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.034210009-1\npackage aadsshlogin-selinux is not installed\n"})
+				h.on("zypper --non-interactive --no-refresh search", runtest.Response{Stdout: "i+ | aadsshlogin | package | 1.0.034210009-1 | x86_64 | packages-microsoft-com-prod\n" +
+					"v  | aadsshlogin | package | 1.0.027980001-1 | x86_64 | packages-microsoft-com-prod\n"})
+				h.repoInPlace(t)
+			},
+			want:    []string{rpmQueryMain, zypperRefresh, zypperSearch, rpmQueryPrefix + " selinux-policy-targeted", rpmQueryMain},
+			changed: false,
 		},
 		{
 			name: "tdnf mariner extras", osFile: "mariner-2.0",

@@ -162,6 +162,9 @@ type scenario struct {
 	progress []string
 	// timeout, when set, bounds each call instead of scenarioTimeout.
 	timeout time.Duration
+	// selinux is set once the distro's SELinux policy package is installed:
+	// Ensure must then install aadsshlogin-selinux too.
+	selinux bool
 }
 
 func (e *env) scenario(t *testing.T, pose *fixtures.Pose) *scenario {
@@ -336,14 +339,19 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/sshd-rejects-config", debSSHDRejects},
 		{"debian12/interrupted-dpkg", debInterrupted},
 		{"debian12/legacy-aadlogin", debLegacy},
+		{"debian12/selinux-install-remove", selinuxInstallRemove(nil, "/etc/apt/sources.list.d/microsoft-prod.list")},
+		{"debian12/selinux-module-not-loaded", selinuxModuleNotLoaded(nil)},
 		{"rhel9/dnf-install", rhel9Install},
 		{"rhel9/rpm-locked", rhel9RPMLocked},
+		{"rhel9/selinux-install-remove", selinuxInstallRemove(&fixtures.PoseRHEL9, "/etc/yum.repos.d/microsoft-prod.repo")},
+		{"rhel9/selinux-module-not-loaded", selinuxModuleNotLoaded(&fixtures.PoseRHEL9)},
 		{"rhel9/wrong-signing-key", func(t *testing.T, e *env) { rhel9WrongKey(t, e, false) }},
 		{"rhel9/wrong-signing-key-skip-if-unavailable", func(t *testing.T, e *env) { rhel9WrongKey(t, e, true) }},
 		{"sles15.5/zypper-pinned", sles155Pinned},
 		{"sles15.6/zypper-latest", sles156Latest},
 		{"sles15.6/wrong-signing-key", slesWrongKey},
 		{"sles15.6/zypp-locked", slesZyppLocked},
+		{"sles15.6/selinux-install-remove", selinuxInstallRemove(&fixtures.PoseSLES156, "/etc/zypp/repos.d/microsoft-prod.repo")},
 	}
 	var ran, passed, skipped int
 	start := time.Now()
@@ -373,6 +381,8 @@ func TestInstallerIntegration(t *testing.T) {
 
 // debInstallRemove: install from the loopback repo, wiring present, a second
 // Ensure changes nothing, Remove removes packages and repo file, twice.
+// Without a SELinux policy package aadsshlogin-selinux is not installed
+// (checked by ensureInstalls here and in every scenario that installs).
 func debInstallRemove(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
 	// A foreign source (unreachable path on the same server) must neither be
@@ -418,14 +428,20 @@ func debUnavailable(t *testing.T, e *env) {
 // (as pam-auth-update does with local changes) → code 57 naming pam_aad.
 func debPAMRefused(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
-	marker := s.c.Path(fixtures.RefusePAMMarker)
-	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(marker, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	s.touch(fixtures.RefusePAMMarker)
 	s.ensureFails(wantFailure{why: "pam_aad is not registered", code: 57, anyOf: []string{"pam_aad"}})
+}
+
+// touch creates an empty file (and its directories) inside the chroot.
+func (s *scenario) touch(path string) {
+	s.t.Helper()
+	p := s.c.Path(path)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // debSSHDRejects: sshd_config carries a directive this sshd does not know,
@@ -631,9 +647,13 @@ func sles155Pinned(t *testing.T, e *env) {
 	}
 }
 
-// sles156Latest: from 15.6 on the latest version is installed.
+// sles156Latest: from 15.6 on the latest version is installed, and a
+// second Ensure does not take the older version zypper lists ("v") for an
+// upgrade.
 func sles156Latest(t *testing.T, e *env) {
-	e.scenario(t, &fixtures.PoseSLES156).ensureInstalls(fixtures.LatestVersion)
+	s := e.scenario(t, &fixtures.PoseSLES156)
+	s.ensureInstalls(fixtures.LatestVersion)
+	s.ensureUnchanged()
 }
 
 // slesZyppLocked: another process owns zypper's lock (/run/zypp.pid names
@@ -665,6 +685,9 @@ func (s *scenario) ensureInstalls(version string) distros.Result {
 	res := s.ensure()
 	if got := s.installed(); got != version {
 		s.t.Errorf("aadsshlogin %q installed, want %s (Installed=%v)", got, version, res.Installed)
+	}
+	if got := s.version(selinuxPkg); (got != "") != s.selinux || res.SELinux != s.selinux {
+		s.t.Errorf("SELinux policy package installed: %v; but %s %q installed and Result.SELinux = %v", s.selinux, selinuxPkg, got, res.SELinux)
 	}
 	s.wired(true)
 	return res
@@ -707,6 +730,8 @@ type wantFailure struct {
 	code failure.Code
 	// anyOf: the message names at least one of these.
 	anyOf []string
+	// allOf: the message names each of these.
+	allOf []string
 	// fold: compare anyOf with the message in lower case.
 	fold bool
 }
@@ -724,6 +749,14 @@ func (s *scenario) ensureFails(w wantFailure) {
 	msg := err.Error()
 	if w.fold {
 		msg = strings.ToLower(msg)
+	}
+	for _, word := range w.allOf {
+		if !strings.Contains(msg, word) {
+			s.t.Errorf("message does not name %q: %v", word, err)
+		}
+	}
+	if len(w.anyOf) == 0 {
+		return
 	}
 	for _, word := range w.anyOf {
 		if strings.Contains(msg, word) {
@@ -744,14 +777,17 @@ func (s *scenario) ensureRejectsWrongKey(e *env, words ...string) {
 	s.wantNotInstalled("from an untrusted repository")
 }
 
-// installed returns the installed version of aadsshlogin, "" when it is not
+// installed returns the installed version of aadsshlogin (see version).
+func (s *scenario) installed() string { return s.version("aadsshlogin") }
+
+// version returns the installed version of pkg, "" when it is not
 // installed: on apt systems dpkg's status must be "ii " (a status "ii"
 // with an error flag is returned whole), elsewhere rpm's answer.
-func (s *scenario) installed() string {
+func (s *scenario) version(pkg string) string {
 	if s.in.Platform.Manager != distros.Apt {
-		return s.rpmVersion("aadsshlogin")
+		return s.rpmVersion(pkg)
 	}
-	st := s.dpkgStatus("aadsshlogin")
+	st := s.dpkgStatus(pkg)
 	if v, ok := strings.CutPrefix(st, "ii "); ok {
 		return v
 	}
@@ -761,11 +797,14 @@ func (s *scenario) installed() string {
 	return ""
 }
 
-// wantNotInstalled fails the test when aadsshlogin is installed.
+// wantNotInstalled fails the test when aadsshlogin or aadsshlogin-selinux
+// is installed.
 func (s *scenario) wantNotInstalled(when string) {
 	s.t.Helper()
-	if got := s.installed(); got != "" {
-		s.t.Errorf("aadsshlogin %q installed %s", got, when)
+	for _, pkg := range []string{"aadsshlogin", selinuxPkg} {
+		if got := s.version(pkg); got != "" {
+			s.t.Errorf("%s %q installed %s", pkg, got, when)
+		}
 	}
 }
 
