@@ -31,6 +31,8 @@ type Env struct {
 	// SettingsFile and ProtectedFile (paths inside the chroot) configure
 	// the private mirror, in public and protected settings respectively.
 	SettingsFile, ProtectedFile string
+	// MirrorURL is the repository URL the settings name.
+	MirrorURL string
 	// Proxy is the recording forward proxy of a ProxyUp plan (else nil).
 	Proxy *fixtures.Proxy
 	// AgentEnv is the guest agent's own environment on top of the chroot's
@@ -119,6 +121,7 @@ func Enter(ctx context.Context, cfgPath, imdsScenario string) (*Env, error) {
 		return nil, err
 	}
 	mirrorURL, err := e.setupProxy()
+	e.MirrorURL = mirrorURL
 	if err != nil {
 		e.Close()
 		return nil, err
@@ -288,7 +291,7 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	fmt.Fprintf(out, "-- private mirror %s (signing key of the sandbox repository)\n", e.Repo.URL)
+	fmt.Fprintf(out, "-- private mirror %s (signing key of the sandbox repository)\n", e.MirrorURL)
 	if err := e.describeProxy(out); err != nil {
 		return err
 	}
