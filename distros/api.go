@@ -133,6 +133,11 @@ type Installer struct {
 	Progress func(string)
 	// Locks probes package-manager locks; nil means SysLocks{Root}.
 	Locks LockProbe
+	// Proxy is the proxy the package manager inherits from the agent's
+	// environment, without credentials (scheme://host:port), or "" when
+	// none is set. It only shapes error messages: the package managers
+	// read the variables themselves.
+	Proxy string
 	// DumpSSHDConfig makes Ensure's wiring check run `sshd -T` instead of
 	// `sshd -t`. -T makes every check -t makes (sshd loads the configuration
 	// and host keys the same way) and then prints the effective

@@ -107,7 +107,7 @@ func (in *Installer) runCmd(ctx context.Context, c run.Cmd) (run.Result, error) 
 func (in *Installer) pmFailure(what string, res run.Result, err error) error {
 	tail := res.Tail(tailBytes)
 	msg := what + " failed"
-	if hint := repoHint(res, in.Source); hint != "" {
+	if hint := repoHint(res, in.Source, in.Proxy); hint != "" {
 		msg += ": " + hint
 	}
 	if tail != "" {
@@ -116,8 +116,11 @@ func (in *Installer) pmFailure(what string, res run.Result, err error) error {
 	return failure.Wrap(failure.Dependency, err, "%s", msg)
 }
 
-// repoHint recognises repository errors in package-manager output.
-func repoHint(res run.Result, src Source) string {
+// repoHint recognises repository errors in package-manager output. proxy
+// is Installer.Proxy: the redacted proxy the package manager inherited, or
+// "" when none is set; with one, advice about reachability names it, since
+// the proxy rather than the repository is then the likelier culprit.
+func repoHint(res run.Result, src Source, proxy string) string {
 	out := string(res.Stderr) + "\n" + string(res.Stdout)
 	low := strings.ToLower(out)
 	has := func(words ...string) bool {
@@ -129,7 +132,12 @@ func repoHint(res run.Result, src Source) string {
 		return false
 	}
 	url := src.BaseURL
-	proxy := "if the VM uses a proxy, set http_proxy/https_proxy and no_proxy=169.254.169.254 as Environment= lines of walinuxagent.service and restart it"
+	advice := "If the VM must use a proxy, set http_proxy/https_proxy and no_proxy=169.254.169.254 as Environment= lines of walinuxagent.service and restart it"
+	if proxy != "" {
+		advice = fmt.Sprintf("Check that the proxy %s (which the package manager inherits from the agent's https_proxy/http_proxy, unless no_proxy exempts the host) "+
+			"is up and lets the VM reach %s, or correct it in the Environment= lines of walinuxagent.service (keep no_proxy=169.254.169.254) and restart the service",
+			proxy, url)
+	}
 	switch {
 	case has("NO_PUBKEY", "BADSIG", "EXPKEYSIG", "is not signed", "signature verification failed", "gpg check failed",
 		"signature could not be verified", "repomd.xml signature", "gpg key", "invalid signature", "public key for"):
@@ -138,17 +146,20 @@ func repoHint(res run.Result, src Source) string {
 	case has(" 404", "404 not found", "not found [ip", "error 404", "status code: 404"):
 		return fmt.Sprintf("a repository file was not found (404) under %s; check that the endpoint or mirror carries this distribution's repository", url)
 	case has(" 401", " 403", "forbidden", "unauthorized", "status code: 403", "status code: 401"):
-		return fmt.Sprintf("access to %s was denied (401/403); check the proxy or mirror permissions. %s", url, proxy)
+		return fmt.Sprintf("access to %s was denied (401/403); check the proxy or mirror permissions. %s", url, advice)
 	case has(" 429", "too many requests", "status code: 429"):
 		return fmt.Sprintf("%s is throttling requests (429: packages.microsoft.com allows 4000 requests per 5 minutes); the agent retries with the next goal state", url)
 	case has(" 500", " 502", " 503", " 504", "internal server error", "service unavailable", "bad gateway", "gateway timeout",
 		"status code: 500", "status code: 502", "status code: 503", "status code: 504"):
 		return fmt.Sprintf("%s answered with a server error (5xx); it is reachable but failing, so retry later or check the mirror", url)
 	case has("certificate", "x509", "ssl", "tls", "handshake"):
-		return fmt.Sprintf("the TLS connection to %s failed; check the system CA certificates, the clock, or a TLS-inspecting proxy (add its CA). %s", url, proxy)
+		return fmt.Sprintf("the TLS connection to %s failed; check the system CA certificates, the clock, or a TLS-inspecting proxy (add its CA). %s", url, advice)
 	case has("could not resolve", "temporary failure resolving", "resolve host", "timed out", "connection refused",
 		"network is unreachable", "failed to connect", "cannot download", "failed to fetch", "curl error", "connection reset"):
-		return fmt.Sprintf("%s cannot be reached; allow outbound HTTPS (443) to it in firewalls and NSGs. %s", url, proxy)
+		if proxy != "" {
+			return fmt.Sprintf("%s cannot be reached through the proxy. %s", url, advice)
+		}
+		return fmt.Sprintf("%s cannot be reached; allow outbound HTTPS (443) to it in firewalls and NSGs. %s", url, advice)
 	}
 	return ""
 }

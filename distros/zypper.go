@@ -59,9 +59,10 @@ func (z *zypperBackend) available(ctx context.Context, pkg string) (string, erro
 	return parseZypperSearch(string(res.Stdout), pkg), nil
 }
 
-// parseZypperSearch returns the first version of pkg not marked installed
+// parseZypperSearch returns the newest version of pkg not marked installed
 // ("S | Name | Type | Version | Arch | Repository").
 func parseZypperSearch(out, pkg string) string {
+	best := ""
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Split(l, "|")
 		if len(f) < 6 {
@@ -70,11 +71,13 @@ func parseZypperSearch(out, pkg string) string {
 		for i := range f {
 			f[i] = strings.TrimSpace(f[i])
 		}
-		if f[1] == pkg && f[2] == "package" && !strings.HasPrefix(f[0], "i") {
-			return f[3]
+		// "v" marks every version other than the installed one, older ones
+		// included, and the order follows the repositories: keep the newest.
+		if f[1] == pkg && f[2] == "package" && !strings.HasPrefix(f[0], "i") && (best == "" || newer(f[3], best)) {
+			best = f[3]
 		}
 	}
-	return ""
+	return best
 }
 
 func (z *zypperBackend) install(ctx context.Context, pkg string, upgrade bool) error {

@@ -174,3 +174,30 @@ func TestDiagnoseReportsBadSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestPackageProxy(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"none", nil, ""},
+		{"https_proxy wins", map[string]string{"https_proxy": "http://p1:3128", "HTTPS_PROXY": "http://p2:3128", "http_proxy": "http://p3:80"}, "http://p1:3128"},
+		{"upper case", map[string]string{"HTTPS_PROXY": "http://p2:3128"}, "http://p2:3128"},
+		{"http_proxy as fallback", map[string]string{"http_proxy": "http://p3:80"}, "http://p3:80"},
+		{"credentials and path dropped", map[string]string{"https_proxy": "http://user:hunter2@proxy.corp:8080/x?y=1"}, "http://proxy.corp:8080"},
+		{"bare host:port", map[string]string{"https_proxy": "proxy.corp:8080"}, "http://proxy.corp:8080"},
+		{"unparsable", map[string]string{"https_proxy": "http://[::1"}, "(the unparsable value of https_proxy)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := packageProxy(func(k string) string { return tc.env[k] })
+			if got != tc.want {
+				t.Errorf("packageProxy = %q, want %q", got, tc.want)
+			}
+			if strings.Contains(got, "hunter2") {
+				t.Errorf("credentials leaked: %q", got)
+			}
+		})
+	}
+}

@@ -166,7 +166,7 @@ func Scenarios() map[string]Plan {
 			Description: "the agent's proxy is down: install exits 52 and says how to set the proxy on walinuxagent.service",
 			Phases: []Phase{
 				{Title: "first deployment with a dead proxy", Scenario: "first", Zip: 1, Expect: []string{"install=52"},
-					StatusHas: []string{"walinuxagent.service", "http_proxy", "no_proxy=169.254.169.254"}},
+					StatusHas: []string{"cannot be reached through the proxy. Check that the proxy http://127.0.0.1:", "is up and lets the VM reach", "walinuxagent.service", "no_proxy=169.254.169.254"}},
 				{Title: "nothing was installed", Check: "absent"},
 			}},
 		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
