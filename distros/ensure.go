@@ -107,8 +107,12 @@ func (in *Installer) Ensure(ctx context.Context) (Result, error) {
 	keep = true // installed: the repository stays, even if wiring fails
 
 	if res.SELinux {
-		if err := in.checkSEModule(ctx); err != nil {
+		warn, err := in.checkSEModule(ctx)
+		if err != nil {
 			return res, err
+		}
+		if warn != "" {
+			res.Warnings = append(res.Warnings, warn)
 		}
 	}
 	if res.SSHDTest, err = in.verifyWiring(ctx); err != nil {
@@ -230,11 +234,17 @@ func (in *Installer) selinuxWanted(ctx context.Context, b backend) (bool, error)
 	if in.Root.Exists("/sys/fs/selinux/enforce") {
 		return true, nil
 	}
-	got, err := b.query(ctx, b.selinuxPolicyPackages()...)
+	policies := b.selinuxPolicyPackages()
+	got, err := b.query(ctx, policies...)
 	if err != nil {
 		return false, err
 	}
-	return len(got) > 0, nil
+	for _, p := range policies {
+		if got[p] != "" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ensurePackage installs pkg or upgrades it to the newest available.
@@ -300,7 +310,9 @@ func sameVersion(installed, pin string) bool {
 }
 
 // checkSEModule verifies aadsshlogin-selinux loaded its policy module.
-func (in *Installer) checkSEModule(ctx context.Context) error {
+// Without semodule (policycoreutils) it cannot tell: that is a warning,
+// not a failure, since the package itself may have loaded the module.
+func (in *Installer) checkSEModule(ctx context.Context) (warning string, err error) {
 	path := ""
 	for _, p := range []string{"/usr/sbin/semodule", "/sbin/semodule"} {
 		if in.Root.Exists(p) {
@@ -309,18 +321,19 @@ func (in *Installer) checkSEModule(ctx context.Context) error {
 		}
 	}
 	if path == "" {
-		return nil
+		return "SELinux is in use but semodule (policycoreutils) is not installed, so the handler cannot check that the aad_permissions module is loaded; " +
+			"if Entra sign-in is denied, install policycoreutils and check `semodule -l`", nil
 	}
 	res, err := in.runCmd(ctx, run.Cmd{Path: path, Args: []string{"-l"}})
 	if err != nil {
-		return failure.Wrap(failure.NotWiredIn, err, "cannot list the SELinux modules (semodule -l): %s", res.Tail(tailBytes))
+		return "", failure.Wrap(failure.NotWiredIn, err, "cannot list the SELinux modules (semodule -l): %s", res.Tail(tailBytes))
 	}
 	for _, l := range strings.Split(string(res.Stdout), "\n") {
 		if f := strings.Fields(l); len(f) > 0 && f[0] == "aad_permissions" {
-			return nil
+			return "", nil
 		}
 	}
-	return failure.New(failure.NotWiredIn,
+	return "", failure.New(failure.NotWiredIn,
 		"%s is installed but the SELinux module aad_permissions is not loaded; Entra logins would be denied. Check `semodule -l` and the package's install log (an old policycoreutils is a known cause), then retry",
 		pkgSELinux)
 }

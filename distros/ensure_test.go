@@ -549,6 +549,30 @@ func TestEnsureSEModuleMissing(t *testing.T) {
 	}
 }
 
+// Without semodule the module cannot be checked: success with a warning.
+func TestEnsureSEModuleUncheckable(t *testing.T) {
+	h := newHarness(t, "rhel-8.10", Source{})
+	h.rpmDefaults("dnf")
+	writeFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
+	res, err := h.in.Ensure(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.SELinux {
+		t.Error("SELinux not detected")
+	}
+	want := []string{"semodule (policycoreutils) is not installed"}
+	var got []string
+	for _, w := range res.Warnings {
+		if strings.Contains(w, want[0]) {
+			got = append(got, want[0])
+		}
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("warnings (-want +got):\n%s\nall: %q", d, res.Warnings)
+	}
+}
+
 func TestEnsureRepoErrors(t *testing.T) {
 	tests := []struct {
 		name, stderr, want string
