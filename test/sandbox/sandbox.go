@@ -128,9 +128,9 @@ func Scenarios() map[string]Plan {
 				{Title: "aadsshlogin is gone", Check: "absent"},
 			}},
 		"no-identity": {Name: "no-identity", IMDSScenario: "missing",
-			Description: "the VM has no system-assigned managed identity: install reports transitioning and exits 22",
+			Description: "the VM has no system-assigned managed identity: install hands the finding to enable, which reports transitioning and exits 22",
 			Phases: []Phase{
-				{Title: "first deployment without a managed identity", Scenario: "first", Zip: 1, Expect: []string{"install=22"}},
+				{Title: "first deployment without a managed identity", Scenario: "first", Zip: 1, Expect: []string{"install=0", "enable=22"}},
 				{Title: "nothing was installed", Check: "absent"},
 			}},
 		"downgrade": {Name: "downgrade", IMDSScenario: "present",
@@ -153,7 +153,7 @@ func Scenarios() map[string]Plan {
 		"arc-hostile-realm": {Name: "arc-hostile-realm", IMDSScenario: "arc-traversal", Arc: true,
 			Description: "HIMDS points its challenge outside /var/opt/azcmagent/tokens: the handler refuses to read it (exit 52)",
 			Phases: []Phase{
-				{Title: "first deployment with a hostile HIMDS challenge", Scenario: "first", Zip: 1, Expect: []string{"install=52"}},
+				{Title: "first deployment with a hostile HIMDS challenge", Scenario: "first", Zip: 1, Expect: []string{"install=0", "enable=52"}},
 				{Title: "nothing was installed", Check: "absent"},
 			}},
 		"proxy": {Name: "proxy", IMDSScenario: "present", Proxy: ProxyUp,
@@ -163,16 +163,16 @@ func Scenarios() map[string]Plan {
 				{Title: "aadsshlogin is installed", Check: "installed"},
 			}},
 		"proxy-down": {Name: "proxy-down", IMDSScenario: "present", Proxy: ProxyDown,
-			Description: "the agent's proxy is down: install exits 52 and says how to set the proxy on walinuxagent.service",
+			Description: "the agent's proxy is down: enable reports install's exit 52 and says how to set the proxy on walinuxagent.service",
 			Phases: []Phase{
-				{Title: "first deployment with a dead proxy", Scenario: "first", Zip: 1, Expect: []string{"install=52"},
+				{Title: "first deployment with a dead proxy", Scenario: "first", Zip: 1, Expect: []string{"install=0", "enable=52"},
 					StatusHas: []string{"cannot be reached through the proxy. Check that the proxy http://127.0.0.1:", "is up and lets the VM reach", "walinuxagent.service", "no_proxy=169.254.169.254"}},
 				{Title: "nothing was installed", Check: "absent"},
 			}},
 		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
-			Description: "the legacy AADLoginForLinux package aadlogin is installed: install reports transitioning and exits 23",
+			Description: "the legacy AADLoginForLinux package aadlogin is installed: install hands the finding to enable, which reports transitioning and exits 23",
 			Phases: []Phase{
-				{Title: "first deployment next to the legacy aadlogin package", Scenario: "first", Zip: 1, Expect: []string{"install=23"}},
+				{Title: "first deployment next to the legacy aadlogin package", Scenario: "first", Zip: 1, Expect: []string{"install=0", "enable=23"}},
 				{Title: "aadsshlogin was not installed", Check: "absent"},
 			}},
 	}
