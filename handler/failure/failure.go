@@ -54,7 +54,7 @@ const (
 // ends in one of these instead of promising a retry.
 const (
 	// SetAgain follows the fix of a failure's cause.
-	SetAgain = "then run `az vm extension set --publisher Microsoft.Azure.ActiveDirectory --name AADSSHLoginForLinux -g <rg> --vm-name <vm>` again (scale sets: `az vmss extension set … --vmss-name <vmss>`)"
+	SetAgain = "then run `az vm extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g <rg> --vm-name <vm>` again"
 	// FinishRemoval follows a failed uninstall: the agent deleted the
 	// extension folder, so removing it again needs the extension set first.
 	FinishRemoval = "To finish, set the extension again (`az vm extension set …`, which repairs the interrupted removal), then delete it (`az vm extension delete -g <rg> --vm-name <vm> -n AADSSHLoginForLinux`); or, as root on the VM, `apt-get purge aadsshlogin aadsshlogin-selinux` (dnf, zypper: `remove`)"
