@@ -295,8 +295,22 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 	if err := e.describeProxy(out); err != nil {
 		return err
 	}
+	var session *loginSession
+	defer func() { session.end() }()
 	for i, ph := range e.Config.Plan.Phases {
 		fmt.Fprintf(out, "\n## %d. %s\n", i+1, ph.Title)
+		if ph.EntraLogin {
+			if session, err = e.entraLogin(ctx, out); err != nil {
+				return err
+			}
+			continue
+		}
+		if ph.Check == "session-ended" {
+			if err := session.ended(e.ChrootDir, out); err != nil {
+				return err
+			}
+			continue
+		}
 		if ph.Check != "" {
 			if err := checkPackage(ctx, e.ChrootDir, ph.Check, out); err != nil {
 				return err

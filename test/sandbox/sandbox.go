@@ -70,8 +70,13 @@ type Phase struct {
 	Downgrade bool `json:"downgrade,omitempty"`
 	// Expect are agentsim -expect arguments (verb=N).
 	Expect []string `json:"expect,omitempty"`
-	// Check, for a check phase: "installed" or "absent" (aadsshlogin in dpkg).
+	// Check, for a check phase: "installed" or "absent" (aadsshlogin in
+	// dpkg), or "session-ended" (the EntraLogin session was ended).
 	Check string `json:"check,omitempty"`
+	// EntraLogin logs an Entra user in: a session process with its utmp
+	// record, which the fake package's removal script refuses to remove
+	// aadsshlogin under.
+	EntraLogin bool `json:"entraLogin,omitempty"`
 	// Protected adds protected settings carrying the mirror URL.
 	Protected bool `json:"protected,omitempty"`
 	// Diagnose runs the installed handler's `diagnose` command as a person
@@ -168,6 +173,16 @@ func Scenarios() map[string]Plan {
 				{Title: "first deployment with a dead proxy", Scenario: "first", Zip: 1, Expect: []string{"install=0", "enable=52"},
 					StatusHas: []string{"cannot be reached through the proxy. Check that the proxy http://127.0.0.1:", "is up and lets the VM reach", "walinuxagent.service", "no_proxy=169.254.169.254"}},
 				{Title: "nothing was installed", Check: "absent"},
+			}},
+		"entra-session": {Name: "entra-session", IMDSScenario: "present",
+			Description: "the extension is removed while an Entra user is logged in: uninstall announces a 60 s grace period, ends the session, removes the packages",
+			Phases: []Phase{
+				{Title: "first deployment: install + enable", Scenario: "first", Zip: 1},
+				{Title: "an Entra user logs in (session process and utmp record)", EntraLogin: true},
+				{Title: "removal with the user logged in: disable, uninstall (waits 60 s, then ends the session)", Scenario: "remove", Zip: 1,
+					Expect: []string{"uninstall=0"}},
+				{Title: "the Entra session was ended", Check: "session-ended"},
+				{Title: "aadsshlogin is gone", Check: "absent"},
 			}},
 		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
 			Description: "the legacy AADLoginForLinux package aadlogin is installed: install hands the finding to enable, which reports transitioning and exits 23",

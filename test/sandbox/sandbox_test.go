@@ -63,7 +63,7 @@ func TestScenarios(t *testing.T) {
 			`managed identity         ok`, `endpoint: packages       ok`, `(exit 52)`,
 			`update   uninstall   v1.0.0.1`, `the aadsshlogin packages stay installed.`,
 			`dpkg-query aadsshlogin: install ok installed 1.0.030000001`,
-			`The aadsshlogin packages and the repository configuration this extension added were removed.`,
+			`Microsoft Entra ID sign-in was removed: the aadsshlogin packages and the repository configuration this extension added were removed.`,
 			`scenario "full" passed`,
 		}},
 		{scenario: "no-identity", want: []string{`exit=22`, `ext=transitioning`, `az vm identity assign`, `scenario "no-identity" passed`}},
@@ -75,6 +75,12 @@ func TestScenarios(t *testing.T) {
 			`scenario "proxy" passed`}},
 		{scenario: "proxy-down", want: []string{`exit=52`, `ext=error`, `walinuxagent.service`,
 			`repository: 0 request(s) reached it directly`, `, 0 in proxy form`, `scenario "proxy-down" passed`}},
+		{scenario: "entra-session", want: []string{`alice@contoso.com logged in on pts/7`,
+			`uninstall   v1.0.0.1    seq=0   exit=0`, `ext=success "Microsoft Entra ID sign-in was removed`,
+			`the session process ended: signal: hangup`,
+			`they were told that Entra sign-in is being removed and that their sessions end in 60 s`,
+			`ending 1 Microsoft Entra user session(s) after the 60 s grace period: alice@contoso.com on pts/7`,
+			`no packages found matching aadsshlogin`, `scenario "entra-session" passed`}},
 		{scenario: "legacy", want: []string{`exit=23`, `ext=transitioning`, `AADLoginForLinux`, `scenario "legacy" passed`}},
 	}
 	for _, tc := range tests {
