@@ -137,11 +137,14 @@ func (inv *invocation) endEntraSessions(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	msg := fmt.Sprintf(" %d Microsoft Entra user session(s) were told and given %d s to log out; the sessions still open then were ended.",
+		len(sessions), int(precheck.DefaultGrace.Seconds()))
 	if len(left) > 0 {
 		inv.log.Log("event", "sessions-left", "count", len(left))
+		msg = fmt.Sprintf(" %d Microsoft Entra user session(s) were told and given %d s to log out; %d could not be ended and lost Entra sign-in with the packages.",
+			len(sessions), int(precheck.DefaultGrace.Seconds()), len(left))
 	}
-	return fmt.Sprintf(" %d Microsoft Entra user session(s) were told and given %d s to log out; the sessions still open then were ended.",
-		len(sessions), int(precheck.DefaultGrace.Seconds())), nil
+	return msg, nil
 }
 
 // removalFailed records the unfinished removal and says what is left

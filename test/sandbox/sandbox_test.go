@@ -63,7 +63,7 @@ func TestScenarios(t *testing.T) {
 			`managed identity         ok`, `endpoint: packages       ok`, `(exit 52)`,
 			`update   uninstall   v1.0.0.1`, `the aadsshlogin packages stay installed.`,
 			`dpkg-query aadsshlogin: install ok installed 1.0.030000001`,
-			`Microsoft Entra ID sign-in was removed: the aadsshlogin packages and the repository configuration this extension added were removed.`,
+			`uninstall   v1.0.0.2    seq=1   exit=0`, `ext=success "Microsoft Entra ID sign-in was removed: the aadsshlogin packages and the repository configuration`,
 			`scenario "full" passed`,
 		}},
 		{scenario: "no-identity", want: []string{`exit=22`, `ext=transitioning`, `az vm identity assign`, `scenario "no-identity" passed`}},

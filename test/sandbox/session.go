@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 )
 
 // entraUser is the Entra account whose session the entra-session scenario
@@ -35,7 +36,7 @@ func (e *Env) entraLogin(ctx context.Context, out io.Writer) (*loginSession, err
 	}
 	s := &loginSession{cmd: cmd, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
-	rec := utmpRecord(7, int32(cmd.Process.Pid), "pts/7", entraUser, "203.0.113.8")
+	rec := fixtures.UtmpRecord(7, int32(cmd.Process.Pid), "pts/7", entraUser, "203.0.113.8")
 	// /var/run is usually a link to /run: resolve it inside the chroot, never
 	// on the host (an absolute link would lead to the host's own utmp).
 	path := filepath.Join(e.ChrootDir, "var/run/utmp")
@@ -79,17 +80,4 @@ func (s *loginSession) end() {
 	if s != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
 	}
-}
-
-// utmpRecord encodes one glibc x86_64/aarch64 utmp record (384 bytes).
-func utmpRecord(typ int16, pid int32, line, user, host string) []byte {
-	b := make([]byte, 384)
-	binary.LittleEndian.PutUint16(b[0:], uint16(typ))
-	binary.LittleEndian.PutUint32(b[4:], uint32(pid))
-	copy(b[8:40], line)
-	copy(b[40:44], line[len(line)-1:])
-	copy(b[44:76], user)
-	copy(b[76:332], host)
-	binary.LittleEndian.PutUint32(b[340:], uint32(time.Now().Unix()))
-	return b
 }
