@@ -17,10 +17,9 @@ import (
 )
 
 // install does the heavy work within the install budget: preconditions,
-// repository and packages. Its outcome, success or a classified failure,
-// is handed to enable of the same sequence number (see handOff in
-// invocation.go): the agent runs enable right after a successful install,
-// and hides the status of a failed one.
+// repository and packages. Its outcome, success or failure, is handed to
+// enable of the same sequence number (handoff.go): the agent runs enable
+// right after a successful install, and hides the status of a failed one.
 func install(ctx context.Context, inv *invocation) (report, error) {
 	// The agent runs the new version's install after the old version's
 	// uninstall: the update marker has done its job.
