@@ -94,7 +94,7 @@ func TestEnableFailures(t *testing.T) {
 	}{
 		{name: "no system identity", setup: func(h *harness) { h.ident = "missing" },
 			want:   statusView{Operation: "Enable", Status: "transitioning", Code: 22},
-			wantIn: []string{"az vm identity assign -g rg1 -n vm1"}},
+			wantIn: []string{"az vm identity assign -g rg1 -n vm1", "then run `az vm extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g rg1 --vm-name vm1` again"}},
 		{name: "user-assigned only", setup: func(h *harness) { h.ident = "user-assigned" },
 			want:   statusView{Operation: "Enable", Status: "transitioning", Code: 22},
 			wantIn: []string{"user-assigned"}},
