@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Cmd describes one program run.
@@ -97,6 +98,7 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	} else {
 		cmd = exec.CommandContext(ctx, path, c.Args...)
+		attached(cmd)
 	}
 	env := []string{"PATH=" + SafePath, "LANG=C", "LC_ALL=C"}
 	if x.Getenv != nil {
@@ -136,6 +138,13 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		}
 	} else {
 		err = <-done
+		// Whatever the command left in its process group (a daemonised
+		// grandchild) goes with it; ESRCH when nothing is left.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+			// The command itself succeeded; only a leftover held its output.
+			err = nil
+		}
 	}
 	if files != nil {
 		stdout.Write(readBack(files[0]))
@@ -153,6 +162,26 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		res.ExitCode = -1
 		return res, fmt.Errorf("run %s: %w", c.Path, err)
 	}
+}
+
+// waitDelay bounds how long Run waits, after the context is done or the
+// command exited, for the command's output pipes to close: an orphaned
+// grandchild holding them must not keep the handler past its deadline.
+const waitDelay = 2 * time.Second
+
+// attached prepares a command that is not detached: it leads its own process
+// group, so cancelling kills the group (grandchildren included), it dies
+// with the handler (the agent kills our group at its timeout, which no
+// longer reaches it), and Wait gives up on the pipes after waitDelay.
+func attached(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error {
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+			return cmd.Process.Kill()
+		}
+		return nil
+	}
+	cmd.WaitDelay = waitDelay
 }
 
 // maxDetachedOutput bounds what is read back of a detached command's output.
