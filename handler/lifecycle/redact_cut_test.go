@@ -141,3 +141,19 @@ func FuzzRedactorCutOffURL(f *testing.F) {
 		}
 	})
 }
+
+// TestRedactorUserinfoAndQuery: the validator refuses credentials and
+// queries in the mirror URL, but should one reach a message anyway (the raw
+// protected setting), neither its userinfo nor its query shows, whole or cut.
+func TestRedactorUserinfoAndQuery(t *testing.T) {
+	raw := "https://deploy:s3cretpw@mirror.corp.example/internal-path?token=abc123xyz"
+	r := redactorFor(config.Config{Mirror: &config.Mirror{URL: raw, Secret: true}}, "")
+	for i := 0; i <= len(raw); i++ {
+		got := r.str("failed: …" + raw[i:] + " (exit 100)")
+		for _, secret := range []string{"s3cretpw", "cretpw", "abc123xyz", "123xyz", "deploy:", "internal-path", "nal-path", "token="} {
+			if strings.Contains(got, secret) {
+				t.Fatalf("cut at %d: %q shows %q", i, got, secret)
+			}
+		}
+	}
+}
