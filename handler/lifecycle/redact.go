@@ -99,7 +99,7 @@ func (r redactor) str(s string) string {
 		s = strings.ReplaceAll(s, x, r.shown)
 	}
 	for _, p := range r.pieces {
-		s = strings.ReplaceAll(s, p, "…")
+		s = replaceBounded(s, p, "…")
 	}
 	s = r.cutFragments(s)
 	for strings.Contains(s, "……") {
@@ -108,8 +108,41 @@ func (r redactor) str(s string) string {
 	return s
 }
 
-// cutFragments hides what a cut leaves of a secret piece: the longest start
-// and end of every URL-like word that is part of a secret piece.
+// replaceBounded replaces the occurrences of old in s that stand on their
+// own: not glued to a letter, digit or '.' on either side ("aad" in
+// "aadsshlogin" is another word; in apt's list file names "…_aad_repos_…"
+// it is the piece). A glued occurrence shows nothing a reader can tell
+// from the word it is part of; '.' counts as glue so that a piece that is
+// also a label of the host ("aad" in aad.corp.example) leaves the host, which
+// the status shows on purpose, alone.
+func replaceBounded(s, old, repl string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, old)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(old)
+		if (i > 0 && glued(s[i-1])) || (end < len(s) && glued(s[end])) {
+			b.WriteString(s[:i+1])
+			s = s[i+1:]
+			continue
+		}
+		b.WriteString(s[:i])
+		b.WriteString(repl)
+		s = s[end:]
+	}
+}
+
+func glued(c byte) bool { return alnum(c) || c == '.' }
+
+// cutFragments hides what a cut leaves of a secret piece in a URL-like
+// word: a word that lies wholly inside a piece, a start that is the end of a
+// piece (the cut removed its beginning), and an end that is the beginning of
+// one (the cut removed the rest). A leftover must end, or begin, where the
+// piece does in a URL: at a character that is not a letter or digit, so
+// "aadsshlogin" is not taken for the end of a piece named "aad".
 func (r redactor) cutFragments(s string) string {
 	var b strings.Builder
 	for len(s) > 0 {
@@ -126,36 +159,47 @@ func (r redactor) cutFragments(s string) string {
 		}
 		word := s[:j]
 		s = s[j:]
-		head := r.fragment(len(word), func(n int) string { return word[:n] })
-		tail := r.fragment(len(word)-head, func(n int) string { return word[len(word)-n:] })
-		switch {
-		case head > 0 && head == len(word):
+		if len(word) >= minFragment && r.inPiece(word, strings.Contains) {
 			b.WriteString("…")
-		default:
-			if head > 0 {
-				b.WriteString("…")
+			continue
+		}
+		head := 0
+		for n := len(word) - 1; n >= minFragment; n-- {
+			if !alnum(word[n]) && r.inPiece(word[:n], strings.HasSuffix) {
+				head = n
+				break
 			}
-			b.WriteString(word[head : len(word)-tail])
-			if tail > 0 {
-				b.WriteString("…")
+		}
+		tail := 0
+		for n := len(word) - head - 1; n >= minFragment; n-- {
+			if !alnum(word[len(word)-n-1]) && r.inPiece(word[len(word)-n:], strings.HasPrefix) {
+				tail = n
+				break
 			}
+		}
+		if head > 0 {
+			b.WriteString("…")
+		}
+		b.WriteString(word[head : len(word)-tail])
+		if tail > 0 {
+			b.WriteString("…")
 		}
 	}
 	return b.String()
 }
 
-// fragment returns the largest n (at least minFragment, at most max) for
-// which part(n) is inside a secret piece, or 0.
-func (r redactor) fragment(max int, part func(int) string) int {
-	for n := max; n >= minFragment; n-- {
-		q := part(n)
-		for _, p := range r.pieces {
-			if strings.Contains(p, q) {
-				return n
-			}
+// inPiece reports whether rel(piece, q) holds for a secret piece.
+func (r redactor) inPiece(q string, rel func(piece, q string) bool) bool {
+	for _, p := range r.pieces {
+		if rel(p, q) {
+			return true
 		}
 	}
-	return 0
+	return false
+}
+
+func alnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // urlChar reports whether c can be part of a URL in a message; the quotes,

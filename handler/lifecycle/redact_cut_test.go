@@ -157,3 +157,25 @@ func TestRedactorUserinfoAndQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactorKeepsWordsReadable: a short secret piece does not eat the
+// words that merely contain it, nor the host the status shows on purpose,
+// but goes wherever it stands on its own (also in apt's list file names).
+func TestRedactorKeepsWordsReadable(t *testing.T) {
+	raw := "https://aad.corp.example/aad"
+	r := redactorFor(config.Config{Mirror: &config.Mirror{URL: raw, Secret: true}}, raw)
+	tests := []struct{ in, want string }{
+		{"aadsshlogin 1.0.030000001 from https://aad.corp.example/aad/repos/x", "aadsshlogin 1.0.030000001 from https://aad.corp.example/…/repos/x"},
+		{"…rp.example/aad/repos/microsoft-debian-bookworm-prod", "…rp.example/…/repos/microsoft-debian-bookworm-prod"},
+		{"E: Could not open /var/lib/apt/lists/aad.corp.example_aad_repos_microsoft-debian-bookworm-prod_dists_bookworm_InRelease",
+			"E: Could not open /var/lib/apt/lists/aad.corp.example_…_repos_microsoft-debian-bookworm-prod_dists_bookworm_InRelease"},
+		// '_' separates the pieces in apt's list names, so a piece between
+		// underscores goes even in a word of our own: safe over readable.
+		{"pam_aad and aad_certhandler are configured", "pam_… and …_certhandler are configured"},
+	}
+	for _, tc := range tests {
+		if got := r.str(tc.in); got != tc.want {
+			t.Errorf("str(%q)\n  = %q\nwant %q", tc.in, got, tc.want)
+		}
+	}
+}
