@@ -318,6 +318,15 @@ func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, p
 			continue
 		}
 		resp, err := client.Do(req)
+		if err == nil && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+			// Some servers (artifact stores) do not implement HEAD: ask for
+			// the first byte of the file instead.
+			resp.Body.Close()
+			req = req.Clone(ctx)
+			req.Method = http.MethodGet
+			req.Header.Set("Range", "bytes=0-0")
+			resp, err = client.Do(req)
+		}
 		if err != nil {
 			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: tg.shown + ": " + pkgs.red.str(causeOf(err)),
 				Fix: "allow outbound HTTPS to it; behind a proxy set http_proxy/https_proxy and no_proxy=169.254.169.254 on walinuxagent.service"})

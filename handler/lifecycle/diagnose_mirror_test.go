@@ -109,3 +109,28 @@ func TestDiagnoseShowsOnlyTheHostOfAProtectedMirror(t *testing.T) {
 		})
 	}
 }
+
+// headRefusing answers HEAD with 405 (some artifact stores do) and GET with 200.
+type headRefusing struct{}
+
+func (headRefusing) RoundTrip(r *http.Request) (*http.Response, error) {
+	code := http.StatusOK
+	if r.Method == http.MethodHead {
+		code = http.StatusMethodNotAllowed
+	}
+	return &http.Response{StatusCode: code, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+}
+
+// TestDiagnoseMirrorRefusingHEAD: a mirror that does not implement HEAD is
+// asked again with GET before its answer is judged.
+func TestDiagnoseMirrorRefusingHEAD(t *testing.T) {
+	key, _ := json.Marshal(string(distros.PinnedKeys()[0]))
+	h := newHarness(t)
+	h.settings(0, `{"mirror":{"url":"https://mirror.example.com/ms","publicKey":`+string(key)+`}}`)
+	d := h.deps()
+	d.Outbound = headRefusing{}
+	_, checks := diagnoseJSON(t, h, d)
+	if got := checkNamed(checks, "endpoint: packages"); got == nil || got.Result != resultOK || !strings.Contains(got.Detail, "HTTP 200") {
+		t.Errorf("packages row = %+v, want ok with the GET answer (HTTP 200)", got)
+	}
+}
