@@ -20,9 +20,10 @@ import (
 // keeps only the tail of that output (run.Result.Tail), which cuts the URL
 // anywhere (…ror.corp.example/internal-path/pool/…), so the URL is also
 // hidden by pieces: every secret piece (a path segment that is not a word of
-// the public layout, userinfo, query) wherever it appears, and any fragment
-// of one at the edge of a URL-like word, where a cut leaves it. The host is
-// not secret: the status names it on purpose. The zero value changes nothing.
+// the public layout, userinfo, query) wherever it stands on its own
+// (replaceBounded), and what a cut leaves of one at the start or end of a
+// URL-like word (cutFragments). The host is not secret: the status names it
+// on purpose. The zero value changes nothing.
 type redactor struct {
 	secrets []string
 	pieces  []string
