@@ -152,6 +152,10 @@ type Installer struct {
 	// that inspects it (precheck.SSHDWith) need not start sshd again. A
 	// failure is exit 57 either way.
 	DumpSSHDConfig bool
+	// ProxyAdvice is the advice on giving this machine's extensions a proxy
+	// (ProxyAdvice with the caller's Arc knowledge); "" means
+	// ProxyAdvice(Platform.Release, false).
+	ProxyAdvice string
 }
 
 // ErrUnsupported is wrapped by Resolve's error for an unsupported release.

@@ -555,3 +555,31 @@ func BenchmarkCheckHealthy(b *testing.B) {
 		}
 	}
 }
+
+// The unreachable-IMDS advice names the guest agent's unit of the machine:
+// waagent.service on RHEL, walinuxagent.service on Debian.
+func TestUnreachableNamesAgentUnit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct{ osRelease, want, notWant string }{
+		{"ID=\"rhel\"\nVERSION_ID=\"9.4\"\n", "waagent.service", "walinuxagent"},
+		{"ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n", "walinuxagent.service", "`systemctl edit waagent`"},
+	} {
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "etc", "os-release"), []byte(tc.osRelease), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := &Prober{Clock: newFakeClock(), IMDSBase: "http://" + addr, Getenv: env(nil), Root: sysroot.Root(root)}
+		_, err := p.Check(context.Background())
+		if msg := failure.Message(err); !strings.Contains(msg, tc.want) || strings.Contains(msg, tc.notWant) {
+			t.Errorf("%q: message should name %q and not %q: %s", tc.osRelease, tc.want, tc.notWant, msg)
+		}
+	}
+}

@@ -109,7 +109,8 @@ func (inv *invocation) installer(plat distros.Platform, src distros.Source) *dis
 	return &distros.Installer{
 		Root: inv.d.Root, Runner: inv.d.Runner, Clock: inv.d.Clock, Logger: inv.log,
 		Platform: plat, Source: src, StateDir: inv.state.Path, Progress: inv.progress,
-		Proxy: packageProxy(inv.d.Getenv),
+		Proxy:       packageProxy(inv.d.Getenv),
+		ProxyAdvice: distros.ProxyAdvice(plat.Release, inv.prober().IsArc()),
 	}
 }
 
