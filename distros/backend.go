@@ -104,7 +104,11 @@ func (in *Installer) runCmd(ctx context.Context, c run.Cmd) (run.Result, error) 
 
 // pmFailure classifies a failed package-manager step as failure.Dependency
 // with the manager's own output tail and, for repository problems, advice.
+// A lock still held at the end (failure.PackageManagerBusy) passes through.
 func (in *Installer) pmFailure(what string, res run.Result, err error) error {
+	if isBusy(err) {
+		return err
+	}
 	tail := res.Tail(tailBytes)
 	msg := what + " failed"
 	if hint := repoHint(res, in.Source, in.Proxy); hint != "" {
@@ -115,6 +119,9 @@ func (in *Installer) pmFailure(what string, res run.Result, err error) error {
 	}
 	return failure.Wrap(failure.Dependency, err, "%s", msg)
 }
+
+// isBusy reports whether err is a package-manager lock held past the deadline.
+func isBusy(err error) bool { return failure.CodeOf(err) == failure.PackageManagerBusy }
 
 // repoHint recognises repository errors in package-manager output. proxy
 // is Installer.Proxy: the redacted proxy the package manager inherited, or
