@@ -2,7 +2,9 @@ package distros
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
@@ -94,6 +96,10 @@ func (in *Installer) runCmd(ctx context.Context, c run.Cmd) (run.Result, error) 
 	in.log("msg", "ran", "cmd", c.String(), "exit", res.ExitCode, "err", err)
 	if err == nil {
 		return res, nil
+	}
+	var sr *run.StillRunningError
+	if errors.As(err, &sr) {
+		return res, in.stillRunning(runningTx{Pid: sr.Pid, Program: path.Base(c.Path), Cmd: c.String()}, sr)
 	}
 	ce := &cmdError{cmd: c, code: res.ExitCode}
 	if _, isExit := err.(*run.ExitError); !isExit {

@@ -46,14 +46,17 @@ func (in *Installer) check() error {
 // it), refresh it, install aadsshlogin-selinux when SELinux is in use, then
 // install, upgrade or pin aadsshlogin, and check that the packages wired
 // themselves into SELinux, nsswitch, PAM and sshd. Repository files this
-// run changed are restored if a step up to the installation fails.
-func (in *Installer) Ensure(ctx context.Context) (Result, error) {
-	var res Result
+// run changed are restored if a step up to the installation fails, unless
+// the budget ended while a transaction of ours still runs (see running.go).
+func (in *Installer) Ensure(ctx context.Context) (res Result, err error) {
 	if err := in.check(); err != nil {
 		return res, err
 	}
 	b, err := in.backend()
 	if err != nil {
+		return res, err
+	}
+	if err := in.awaitOwnTransaction(ctx); err != nil {
 		return res, err
 	}
 	if err := in.waitForLocks(ctx, b.lockFiles()); err != nil {
@@ -73,7 +76,8 @@ func (in *Installer) Ensure(ctx context.Context) (Result, error) {
 	tx := &fileTx{root: in.Root, in: in, state: &state}
 	keep := false
 	defer func() {
-		if !keep {
+		// A transaction still running uses the repository: leave it.
+		if !keep && !isStillRunning(err) {
 			if rbErr := tx.rollback(); rbErr != nil {
 				in.log("msg", "repository rollback failed", "err", rbErr)
 			}
@@ -348,6 +352,9 @@ func (in *Installer) Remove(ctx context.Context) error {
 	}
 	b, err := in.backend()
 	if err != nil {
+		return err
+	}
+	if err := in.awaitOwnTransaction(ctx); err != nil {
 		return err
 	}
 	if err := in.waitForLocks(ctx, b.lockFiles()); err != nil {

@@ -2,6 +2,7 @@ package distros
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -256,5 +257,103 @@ func TestAptHasLockTimeout(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// sleepHook is a fake clock that runs fn on every Sleep (a process
+// finishing while the handler waits).
+type sleepHook struct {
+	*clocktest.Fake
+	fn func()
+}
+
+func (s sleepHook) Sleep(ctx context.Context, d time.Duration) error {
+	s.fn()
+	return s.Fake.Sleep(ctx, d)
+}
+
+// The budget ends while apt-get install runs detached: the repository
+// stays for the running transaction, the status says what runs and what
+// the user does, and the next enable waits for it and converges.
+func TestEnsureDeadlineInDetachedTransaction(t *testing.T) {
+	h := newHarness(t, "debian-12", Source{})
+	h.aptDefaults()
+	running := &run.StillRunningError{Cmd: run.Cmd{Path: "apt-get"}, Pid: 4321, Err: context.DeadlineExceeded}
+	h.on("apt-get install", runtest.Response{Err: running})
+	writeFile(t, h.root.Path("/proc/4321/cmdline"), "apt-get\x00install\x00-y\x00")
+	ctx, _ := withBudget(t, h, 270*time.Second)
+	_, err := h.in.Ensure(ctx)
+	if failure.CodeOf(err) != failure.PackageManagerBusy {
+		t.Fatalf("code %d, want 56: %v", failure.CodeOf(err), err)
+	}
+	msg := failure.Message(err)
+	for _, want := range []string{"still running", "pid 4321", "finishes on its own", "az vm extension set"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q: %s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "next run") || strings.Contains(msg, "will retry") {
+		t.Errorf("message promises a retry the agent will not make: %s", msg)
+	}
+	if !h.root.Exists(aptListPath) || !h.root.Exists(aptKeyringPath) {
+		t.Error("repository files removed under the running transaction")
+	}
+
+	// Next enable: the transaction still runs for one poll, then ends
+	// (its package is installed); Ensure waits for it and converges.
+	h.fake.Calls = nil
+	delete(h.fake.Responses, "apt-get install")
+	h.on(dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
+	h.on("apt-cache policy aadsshlogin", runtest.Response{Stdout: "aadsshlogin:\n  Installed: 1.0.034210009\n  Candidate: 1.0.034210009\n"})
+	h.progress = nil
+	ctx, clk := withBudget(t, h, 270*time.Second)
+	h.in.Clock = sleepHook{clk, func() { os.RemoveAll(h.root.Path("/proc/4321")) }}
+	res, err := h.in.Ensure(ctx)
+	if err != nil {
+		t.Fatalf("next Ensure: %v", err)
+	}
+	if res.Installed[pkgMain] != "1.0.034210009" {
+		t.Errorf("Installed = %v", res.Installed)
+	}
+	if !slices.ContainsFunc(h.progress, func(s string) bool { return strings.Contains(s, "pid 4321") }) {
+		t.Errorf("no progress line names the running transaction: %q", h.progress)
+	}
+	if clk.Slept() == 0 {
+		t.Error("did not wait for the running transaction")
+	}
+	if st, _ := h.in.loadState(); st.Running != nil {
+		t.Errorf("running transaction still recorded: %+v", st.Running)
+	}
+	for _, l := range h.fake.Lines() {
+		if strings.HasPrefix(l, "apt-get install") {
+			t.Errorf("installed again: %s", l)
+		}
+	}
+	if !h.root.Exists(aptListPath) {
+		t.Error("repository file gone")
+	}
+}
+
+// A transaction of ours still running through the whole next budget is
+// again 56 naming it.
+func TestEnsureOwnTransactionStillRunning(t *testing.T) {
+	h := newHarness(t, "rhel-9.4", Source{})
+	h.rpmDefaults("dnf")
+	if err := h.in.saveState(repoState{Running: &runningTx{Pid: 999, Program: "dnf", Cmd: "dnf -y install aadsshlogin"}}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, h.root.Path("/proc/999/cmdline"), "/usr/bin/python3\x00/usr/bin/dnf\x00-y\x00install\x00aadsshlogin\x00")
+	ctx, _ := withBudget(t, h, 270*time.Second)
+	_, err := h.in.Ensure(ctx)
+	if failure.CodeOf(err) != failure.PackageManagerBusy || !strings.Contains(err.Error(), "pid 999") {
+		t.Fatalf("err = %v (code %d), want 56 naming pid 999", err, failure.CodeOf(err))
+	}
+	if len(h.fake.Calls) != 0 {
+		t.Errorf("ran %q while our transaction runs", h.fake.Lines())
+	}
+	// A recycled pid (another program) is not ours: no wait.
+	writeFile(t, h.root.Path("/proc/999/cmdline"), "/usr/sbin/sshd\x00-D\x00")
+	if !h.in.ownTransactionGone(runningTx{Pid: 999, Program: "dnf"}) {
+		t.Error("a recycled pid was taken for our transaction")
 	}
 }

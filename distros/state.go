@@ -31,6 +31,18 @@ type repoState struct {
 	Files []managedFile `json:"files"`
 	// ZypperLock is true when we added the zypper lock on aadsshlogin.
 	ZypperLock bool `json:"zypperLock,omitempty"`
+	// Running is a detached transaction of ours that was still running
+	// when a command's budget ended; the next run waits for it.
+	Running *runningTx `json:"running,omitempty"`
+}
+
+// runningTx identifies a detached package-manager transaction we started.
+type runningTx struct {
+	Pid int `json:"pid"`
+	// Program is the base name of the program we started (apt-get, dnf…),
+	// to tell our process from a later one that reuses the pid.
+	Program string `json:"program"`
+	Cmd     string `json:"cmd"`
 }
 
 func (s *repoState) find(p string) int {
@@ -82,7 +94,7 @@ func (in *Installer) saveState(s repoState) error {
 	if err != nil {
 		return err
 	}
-	if len(s.Files) == 0 && !s.ZypperLock {
+	if len(s.Files) == 0 && !s.ZypperLock && s.Running == nil {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
