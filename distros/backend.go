@@ -2,7 +2,9 @@ package distros
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
@@ -95,6 +97,10 @@ func (in *Installer) runCmd(ctx context.Context, c run.Cmd) (run.Result, error) 
 	if err == nil {
 		return res, nil
 	}
+	var sr *run.StillRunningError
+	if errors.As(err, &sr) {
+		return res, in.stillRunning(runningTx{Pid: sr.Pid, Program: path.Base(c.Path), Cmd: c.String()}, sr)
+	}
 	ce := &cmdError{cmd: c, code: res.ExitCode}
 	if _, isExit := err.(*run.ExitError); !isExit {
 		ce.err = err
@@ -104,7 +110,11 @@ func (in *Installer) runCmd(ctx context.Context, c run.Cmd) (run.Result, error) 
 
 // pmFailure classifies a failed package-manager step as failure.Dependency
 // with the manager's own output tail and, for repository problems, advice.
+// A lock still held at the end (failure.PackageManagerBusy) passes through.
 func (in *Installer) pmFailure(what string, res run.Result, err error) error {
+	if isBusy(err) {
+		return err
+	}
 	tail := res.Tail(tailBytes)
 	msg := what + " failed"
 	if hint := repoHint(res, in.Source, in.Proxy, in.proxyAdvice()); hint != "" {
@@ -115,6 +125,9 @@ func (in *Installer) pmFailure(what string, res run.Result, err error) error {
 	}
 	return failure.Wrap(failure.Dependency, err, "%s", msg)
 }
+
+// isBusy reports whether err is a package-manager lock held past the deadline.
+func isBusy(err error) bool { return failure.CodeOf(err) == failure.PackageManagerBusy }
 
 // repoHint recognises repository errors in package-manager output. proxy
 // is Installer.Proxy: the redacted proxy the package manager inherited, or
