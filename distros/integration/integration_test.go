@@ -461,18 +461,24 @@ func debSSHDRejects(t *testing.T, e *env) {
 	if !fileExists(s.c.Path("/usr/sbin/sshd")) {
 		t.Fatal("the chroot has no /usr/sbin/sshd (openssh-server missing from fixtures.ChrootPackages)")
 	}
+	s.breakSSHDConfig()
+	s.ensureFails(wantFailure{why: "sshd rejects its configuration", code: 57, anyOf: []string{"sshd"}})
+}
+
+// breakSSHDConfig appends a directive sshd does not know to sshd_config.
+func (s *scenario) breakSSHDConfig() {
+	s.t.Helper()
 	f, err := os.OpenFile(s.c.Path("/etc/ssh/sshd_config"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
 	_, err = f.WriteString("NoSuchSSHDOption yes\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	s.ensureFails(wantFailure{why: "sshd rejects its configuration", code: 57, anyOf: []string{"sshd"}})
 }
 
 // debLockHeld: another process holds dpkg's frontend lock (fcntl, as apt

@@ -48,17 +48,7 @@ func debSSHDNotStarted(t *testing.T, e *env) {
 func debSSHDNotStartedBadConfig(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
 	s.removeRunSSHD()
-	f, err := os.OpenFile(s.c.Path("/etc/ssh/sshd_config"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = f.WriteString("NoSuchSSHDOption yes\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	s.breakSSHDConfig()
 	res, _ := s.c.Run("/usr/sbin/sshd", "-T")
 	if out := string(res.Stderr); !strings.Contains(out, "Bad configuration option: NoSuchSSHDOption") || strings.Contains(out, "privilege separation") {
 		t.Fatalf("sshd -T with a bad line and no /run/sshd: %q; want the configuration error first", out)
