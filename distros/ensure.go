@@ -44,6 +44,7 @@ func (in *Installer) check() error {
 
 // Ensure configures the repository and installs or upgrades the packages:
 // wait for the package-manager locks, finish an interrupted dpkg run,
+// refresh Azure's RHUI client on RHEL pay-as-you-go images (rhui.go),
 // configure the Microsoft repository (or reuse an existing definition of
 // it), refresh it, install aadsshlogin-selinux when SELinux is in use, then
 // install, upgrade or pin aadsshlogin, and check that the packages wired
@@ -66,6 +67,14 @@ func (in *Installer) Ensure(ctx context.Context) (res Result, err error) {
 	}
 	if err := b.recover(ctx); err != nil {
 		return res, err
+	}
+	rhuiWarn, err := in.refreshRHUI(ctx)
+	if err != nil {
+		return res, err
+	}
+	if rhuiWarn != "" {
+		res.Warnings = append(res.Warnings, rhuiWarn)
+		defer func() { err = withRHUIHint(err, rhuiWarn) }()
 	}
 	before, err := b.query(ctx, pkgMain, pkgSELinux)
 	if err != nil {

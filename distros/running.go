@@ -37,10 +37,14 @@ func (in *Installer) stillRunning(tx runningTx, cause error) error {
 	if err != nil {
 		in.log("msg", "cannot record the running transaction", "err", err)
 	}
+	lock := ""
+	if f, who := in.probeHolder(managerLockFiles(in.Platform.Manager)); who != "" && !strings.Contains(who, "(pid "+strconv.Itoa(tx.Pid)+")") {
+		lock = " (" + who + " holds " + f + ")"
+	}
 	return failure.Wrap(failure.PackageManagerBusy, errors.Join(&errStillRunning{tx}, cause),
-		"a package-manager transaction started by this extension is still running (pid %d: `%s`); it finishes on its own, and the repository configuration stays in place for it. "+
+		"a package-manager transaction started by this extension is still running (pid %d: `%s`)%s; it finishes on its own, and the repository configuration stays in place for it. "+
 			"Once it has finished (`ps -p %d` shows nothing), set the extension again (`az vm extension set …`) to complete and check the installation: the agent does not run the extension again by itself",
-		tx.Pid, tx.Cmd, tx.Pid)
+		tx.Pid, tx.Cmd, lock, tx.Pid)
 }
 
 // isStillRunning reports whether err is a transaction of ours that
