@@ -195,7 +195,7 @@ func runDiagnosis(ctx context.Context, d Deps) []Check {
 		}
 		checks = append(checks, Check{Name: "settings", Result: resultOK, Detail: "private mirror " + mirror.Redacted()})
 	}
-	checks = append(checks, endpointChecks(ctx, d, ep, arc, pkgs)...)
+	checks = append(checks, endpointChecks(ctx, d, ep, arc, pkgs, distros.ProxyAdvice(rel, arc))...)
 	return checks
 }
 
@@ -219,7 +219,7 @@ func hostOf(raw string) string {
 
 // judgePackages judges the package endpoint's HTTP answer: any answer proves
 // the network path, but only 2xx/3xx show a usable repository.
-func judgePackages(name string, t packagesTarget, status int) Check {
+func judgePackages(name string, t packagesTarget, status int, proxyAdvice string) Check {
 	what := "packages.microsoft.com"
 	if t.mirror {
 		what = "the mirror"
@@ -239,7 +239,7 @@ func judgePackages(name string, t packagesTarget, status int) Check {
 		}
 	case status == http.StatusProxyAuthRequired:
 		c.Detail += ": the proxy wants authentication"
-		c.Fix = "put the proxy's credentials in http_proxy/https_proxy on walinuxagent.service, or let the proxy allow this VM"
+		c.Fix = "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): " + proxyAdvice
 	case status >= 500:
 		c.Detail += " (server error)"
 		c.Fix = what + " or a proxy in between is failing; check its health and logs, then try again"
@@ -296,7 +296,7 @@ func packagesCheck(ctx context.Context, in *distros.Installer) Check {
 // The package endpoint is judged by its status code (judgePackages); for
 // Entra ID and RBAC any HTTP answer shows the network path is open (their
 // root answers 404 or 401 by design), except the proxy's 407.
-func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, pkgs packagesTarget) []Check {
+func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, pkgs packagesTarget, proxyAdvice string) []Check {
 	client := &http.Client{Transport: d.outbound(), Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	type target struct {
@@ -329,17 +329,17 @@ func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, p
 		}
 		if err != nil {
 			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: tg.shown + ": " + pkgs.red.str(causeOf(err)),
-				Fix: "allow outbound HTTPS to it; behind a proxy set http_proxy/https_proxy and no_proxy=169.254.169.254 on walinuxagent.service"})
+				Fix: "allow outbound HTTPS to it; behind a proxy, " + proxyAdvice})
 			continue
 		}
 		resp.Body.Close()
 		switch {
 		case tg.packages:
-			checks = append(checks, judgePackages(tg.name, pkgs, resp.StatusCode))
+			checks = append(checks, judgePackages(tg.name, pkgs, resp.StatusCode, proxyAdvice))
 		case resp.StatusCode == http.StatusProxyAuthRequired:
 			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency),
 				Detail: tg.shown + " answered HTTP 407: the proxy wants authentication",
-				Fix:    "put the proxy's credentials in http_proxy/https_proxy on walinuxagent.service, or let the proxy allow this VM"})
+				Fix:    "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): " + proxyAdvice})
 		default:
 			checks = append(checks, Check{Name: tg.name, Result: resultOK, Detail: fmt.Sprintf("%s answered HTTP %d (reachable)", tg.shown, resp.StatusCode)})
 		}

@@ -65,6 +65,21 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("%s exited with %d: %s", e.Cmd.Path, e.Result.ExitCode, e.Result.Tail(400))
 }
 
+// StillRunningError is returned when ctx ended while a detached command
+// was still running: it goes on in its own session and finishes on its
+// own. Err is ctx's error.
+type StillRunningError struct {
+	Cmd Cmd
+	Pid int
+	Err error
+}
+
+func (e *StillRunningError) Error() string {
+	return fmt.Sprintf("%s (pid %d) is still running in its own session and finishes on its own: %v", e.Cmd.Path, e.Pid, e.Err)
+}
+
+func (e *StillRunningError) Unwrap() error { return e.Err }
+
 // Runner runs a command to completion. A non-zero exit yields the Result and
 // an *ExitError; a program that could not start yields a different error.
 type Runner interface {
@@ -133,8 +148,7 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		select {
 		case err = <-done:
 		case <-ctx.Done():
-			return Result{ExitCode: -1}, fmt.Errorf("%s (pid %d) is still running in its own session and will finish on its own; the next run waits for it: %w",
-				c.Path, cmd.Process.Pid, ctx.Err())
+			return Result{ExitCode: -1}, &StillRunningError{Cmd: c, Pid: cmd.Process.Pid, Err: ctx.Err()}
 		}
 	} else {
 		err = <-done
