@@ -29,7 +29,7 @@ func (a *aptBackend) selinuxPolicyPackages() []string { return []string{"selinux
 // recover runs `dpkg --configure -a` when dpkg reports half-configured
 // packages or has unprocessed updates (an interrupted transaction).
 func (a *aptBackend) recover(ctx context.Context) error {
-	res, err := a.in.runCmd(ctx, run.Cmd{Path: "dpkg", Args: []string{"--audit"}, Env: aptEnv()})
+	res, err := a.in.lockedRun(ctx, run.Cmd{Path: "dpkg", Args: []string{"--audit"}, Env: aptEnv()})
 	pending := strings.TrimSpace(string(res.Stdout)) != ""
 	if ce, ok := err.(*cmdError); ok && ce.err != nil {
 		return a.in.pmFailure("checking dpkg's state (dpkg --audit)", res, err)
@@ -42,7 +42,7 @@ func (a *aptBackend) recover(ctx context.Context) error {
 	}
 	a.in.progress("finishing an interrupted package installation (dpkg --configure -a)")
 	args := []string{"--force-confold", "--force-confdef", "--configure", "-a"}
-	res, err = a.in.runCmd(ctx, run.Cmd{Path: "dpkg", Args: args, Env: aptEnv(), Detach: true})
+	res, err = a.in.lockedRun(ctx, run.Cmd{Path: "dpkg", Args: args, Env: aptEnv(), Detach: true})
 	if err != nil {
 		return a.in.pmFailure("finishing an interrupted dpkg transaction (dpkg --configure -a); run it by hand to see the problem", res, err)
 	}
@@ -54,7 +54,7 @@ func (a *aptBackend) refresh(ctx context.Context, t *repoTarget) error {
 	if t != nil {
 		args = append(args, "-o", "Dir::Etc::sourcelist="+t.File, "-o", "Dir::Etc::sourceparts=-", "-o", "APT::Get::List-Cleanup=0")
 	}
-	res, err := a.in.runCmd(ctx, run.Cmd{Path: "apt-get", Args: args, Env: aptEnv()})
+	res, err := a.in.lockedRun(ctx, run.Cmd{Path: "apt-get", Args: args, Env: aptEnv()})
 	if err == nil && t != nil && aptUpdateFailed(res) {
 		err = &cmdError{cmd: run.Cmd{Path: "apt-get", Args: args}, code: 0}
 	}
@@ -77,7 +77,7 @@ func aptUpdateFailed(res run.Result) bool {
 }
 
 func (a *aptBackend) available(ctx context.Context, pkg string) (string, error) {
-	res, err := a.in.runCmd(ctx, run.Cmd{Path: "apt-cache", Args: []string{"policy", pkg}, Env: aptEnv()})
+	res, err := a.in.lockedRun(ctx, run.Cmd{Path: "apt-cache", Args: []string{"policy", pkg}, Env: aptEnv()})
 	if err != nil {
 		return "", a.in.pmFailure("looking up "+pkg+" (apt-cache policy)", res, err)
 	}
@@ -102,7 +102,7 @@ func (a *aptBackend) available(ctx context.Context, pkg string) (string, error) 
 
 func (a *aptBackend) install(ctx context.Context, pkg string, _ bool) error {
 	args := append(append([]string{"install", "-y", "-q"}, aptDpkgOpts()...), pkg)
-	res, err := a.in.runCmd(ctx, run.Cmd{Path: "apt-get", Args: args, Env: aptEnv(), Detach: true})
+	res, err := a.in.lockedRun(ctx, run.Cmd{Path: "apt-get", Args: args, Env: aptEnv(), Detach: true})
 	if err != nil {
 		return a.in.pmFailure("installing "+pkg+" (apt-get install)", res, err)
 	}
@@ -111,9 +111,9 @@ func (a *aptBackend) install(ctx context.Context, pkg string, _ bool) error {
 
 func (a *aptBackend) installPinned(ctx context.Context, pkg, version string) error {
 	args := append(append([]string{"install", "-y", "-q", "--allow-downgrades"}, aptDpkgOpts()...), pkg+"="+version)
-	res, err := a.in.runCmd(ctx, run.Cmd{Path: "apt-get", Args: args, Env: aptEnv(), Detach: true})
+	res, err := a.in.lockedRun(ctx, run.Cmd{Path: "apt-get", Args: args, Env: aptEnv(), Detach: true})
 	if err == nil {
-		res, err = a.in.runCmd(ctx, run.Cmd{Path: "apt-mark", Args: []string{"hold", pkg}, Env: aptEnv()})
+		res, err = a.in.lockedRun(ctx, run.Cmd{Path: "apt-mark", Args: []string{"hold", pkg}, Env: aptEnv()})
 	}
 	if err != nil {
 		return a.in.pmFailure("installing "+pkg+" "+version, res, err)
@@ -123,7 +123,7 @@ func (a *aptBackend) installPinned(ctx context.Context, pkg, version string) err
 
 func (a *aptBackend) remove(ctx context.Context, pkgs ...string) error {
 	args := append(append([]string{"purge", "-y", "-q"}, aptDpkgOpts()...), pkgs...)
-	res, err := a.in.runCmd(ctx, run.Cmd{Path: "apt-get", Args: args, Env: aptEnv(), Detach: true})
+	res, err := a.in.lockedRun(ctx, run.Cmd{Path: "apt-get", Args: args, Env: aptEnv(), Detach: true})
 	if err != nil {
 		return a.in.pmFailure("removing "+strings.Join(pkgs, ", ")+" (apt-get purge)", res, err)
 	}
@@ -134,7 +134,7 @@ func (a *aptBackend) remove(ctx context.Context, pkgs ...string) error {
 // an error here.
 func (a *aptBackend) query(ctx context.Context, names ...string) (map[string]string, error) {
 	args := append([]string{"-W", "-f=${Package}\t${Status}\t${Version}\n"}, names...)
-	res, err := a.in.runCmd(ctx, run.Cmd{Path: "dpkg-query", Args: args})
+	res, err := a.in.lockedRun(ctx, run.Cmd{Path: "dpkg-query", Args: args})
 	if ce, ok := err.(*cmdError); ok && (ce.err != nil || ce.code != 1) {
 		return nil, a.in.pmFailure("querying installed packages (dpkg-query)", res, err)
 	}

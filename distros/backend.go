@@ -2,7 +2,9 @@ package distros
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
@@ -95,6 +97,10 @@ func (in *Installer) runCmd(ctx context.Context, c run.Cmd) (run.Result, error) 
 	if err == nil {
 		return res, nil
 	}
+	var sr *run.StillRunningError
+	if errors.As(err, &sr) {
+		return res, in.stillRunning(runningTx{Pid: sr.Pid, Program: path.Base(c.Path), Cmd: c.String()}, sr)
+	}
 	ce := &cmdError{cmd: c, code: res.ExitCode}
 	if _, isExit := err.(*run.ExitError); !isExit {
 		ce.err = err
@@ -104,10 +110,14 @@ func (in *Installer) runCmd(ctx context.Context, c run.Cmd) (run.Result, error) 
 
 // pmFailure classifies a failed package-manager step as failure.Dependency
 // with the manager's own output tail and, for repository problems, advice.
+// A lock still held at the end (failure.PackageManagerBusy) passes through.
 func (in *Installer) pmFailure(what string, res run.Result, err error) error {
+	if isBusy(err) {
+		return err
+	}
 	tail := res.Tail(tailBytes)
 	msg := what + " failed"
-	if hint := repoHint(res, in.Source, in.Proxy); hint != "" {
+	if hint := repoHint(res, in.Source, in.Proxy, in.proxyAdvice()); hint != "" {
 		msg += ": " + hint
 	}
 	if tail != "" {
@@ -116,11 +126,15 @@ func (in *Installer) pmFailure(what string, res run.Result, err error) error {
 	return failure.Wrap(failure.Dependency, err, "%s", msg)
 }
 
+// isBusy reports whether err is a package-manager lock held past the deadline.
+func isBusy(err error) bool { return failure.CodeOf(err) == failure.PackageManagerBusy }
+
 // repoHint recognises repository errors in package-manager output. proxy
 // is Installer.Proxy: the redacted proxy the package manager inherited, or
 // "" when none is set; with one, advice about reachability names it, since
 // the proxy rather than the repository is then the likelier culprit.
-func repoHint(res run.Result, src Source, proxy string) string {
+// proxyAdvice is ProxyAdvice for the machine.
+func repoHint(res run.Result, src Source, proxy, proxyAdvice string) string {
 	out := string(res.Stderr) + "\n" + string(res.Stdout)
 	low := strings.ToLower(out)
 	has := func(words ...string) bool {
@@ -132,11 +146,11 @@ func repoHint(res run.Result, src Source, proxy string) string {
 		return false
 	}
 	url := src.BaseURL
-	advice := "If the VM must use a proxy, set http_proxy/https_proxy and no_proxy=169.254.169.254 as Environment= lines of walinuxagent.service and restart it"
+	advice := "If the VM must use a proxy, " + proxyAdvice
 	if proxy != "" {
 		advice = fmt.Sprintf("Check that the proxy %s (which the package manager inherits from the agent's https_proxy/http_proxy, unless no_proxy exempts the host) "+
-			"is up and lets the VM reach %s, or correct it in the Environment= lines of walinuxagent.service (keep no_proxy=169.254.169.254) and restart the service",
-			proxy, url)
+			"is up and lets the VM reach %s, or correct it: %s",
+			proxy, url, proxyAdvice)
 	}
 	switch {
 	case has("NO_PUBKEY", "BADSIG", "EXPKEYSIG", "is not signed", "signature verification failed", "gpg check failed",

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 
 	version "github.com/hashicorp/go-version"
@@ -42,13 +44,14 @@ func (in *Installer) check() error {
 
 // Ensure configures the repository and installs or upgrades the packages:
 // wait for the package-manager locks, finish an interrupted dpkg run,
+// refresh Azure's RHUI client on RHEL pay-as-you-go images (rhui.go),
 // configure the Microsoft repository (or reuse an existing definition of
 // it), refresh it, install aadsshlogin-selinux when SELinux is in use, then
 // install, upgrade or pin aadsshlogin, and check that the packages wired
 // themselves into SELinux, nsswitch, PAM and sshd. Repository files this
-// run changed are restored if a step up to the installation fails.
-func (in *Installer) Ensure(ctx context.Context) (Result, error) {
-	var res Result
+// run changed are restored if a step up to the installation fails, unless
+// the budget ended while a transaction of ours still runs (see running.go).
+func (in *Installer) Ensure(ctx context.Context) (res Result, err error) {
 	if err := in.check(); err != nil {
 		return res, err
 	}
@@ -56,11 +59,22 @@ func (in *Installer) Ensure(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := in.awaitOwnTransaction(ctx); err != nil {
+		return res, err
+	}
 	if err := in.waitForLocks(ctx, b.lockFiles()); err != nil {
 		return res, err
 	}
 	if err := b.recover(ctx); err != nil {
 		return res, err
+	}
+	rhuiWarn, err := in.refreshRHUI(ctx)
+	if err != nil {
+		return res, err
+	}
+	if rhuiWarn != "" {
+		res.Warnings = append(res.Warnings, rhuiWarn)
+		defer func() { err = withRHUIHint(err, rhuiWarn) }()
 	}
 	before, err := b.query(ctx, pkgMain, pkgSELinux)
 	if err != nil {
@@ -73,7 +87,8 @@ func (in *Installer) Ensure(ctx context.Context) (Result, error) {
 	tx := &fileTx{root: in.Root, in: in, state: &state}
 	keep := false
 	defer func() {
-		if !keep {
+		// A transaction still running uses the repository: leave it.
+		if !keep && !isStillRunning(err) {
 			if rbErr := tx.rollback(); rbErr != nil {
 				in.log("msg", "repository rollback failed", "err", rbErr)
 			}
@@ -115,7 +130,7 @@ func (in *Installer) Ensure(ctx context.Context) (Result, error) {
 			res.Warnings = append(res.Warnings, warn)
 		}
 	}
-	if res.SSHDTest, err = in.verifyWiring(ctx); err != nil {
+	if res.SSHDTest, err = in.verifyWiring(ctx, &res); err != nil {
 		return res, err
 	}
 	res.Installed, err = b.query(ctx, pkgMain, pkgSELinux)
@@ -123,6 +138,7 @@ func (in *Installer) Ensure(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	res.Changed = changed
+	res.Warnings = append(tx.warnings, res.Warnings...)
 	if in.Platform.PinnedVersion != "" {
 		res.Warnings = append(res.Warnings, fmt.Sprintf(
 			"%s is pinned to aadsshlogin %s: newer versions are incompatible with SUSE releases before 15.6", in.Platform.Release.PrettyName, in.Platform.PinnedVersion))
@@ -168,10 +184,20 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 	if err != nil {
 		return nil, err
 	}
-	ours := tx.state.paths()
-	if ex, found := findExisting(in.Root, in.Platform, c, ours); found {
+	disowned, err := tx.disown()
+	if err != nil {
+		return nil, failure.Wrap(failure.Dependency, err, "cannot read the repository configuration this extension wrote")
+	}
+	if ex, found := findExisting(in.Root, in.Platform, c, tx.state.paths()); found {
+		if slices.Contains(disowned, ex.File) {
+			tx.warn("%s was rewritten by another program (for example packages-microsoft-prod, Defender for Endpoint or the azure-cli instructions) after this extension wrote it; "+
+				"the extension leaves it as it is and installs from it, since it still points at %s", ex.File, c.URL)
+		}
 		in.progress("using the existing definition of %s in %s", c.URL, ex.File)
 		return &repoTarget{File: ex.File, ID: ex.ID}, nil
+	}
+	if err := in.placeOwnFiles(tx, &c, disowned); err != nil {
+		return nil, err
 	}
 	skip := map[string]bool{c.listFile(): true}
 	if c.ID != "" && repoIDTaken(in.Root, in.Platform, c.ID, skip) {
@@ -180,6 +206,9 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 	}
 	// Keys first, so the repository file never points at a missing key.
 	for i := len(c.Files) - 1; i >= 0; i-- {
+		if c.Files[i].Data == nil {
+			continue // someone else's key file (see placeOwnFiles)
+		}
 		if _, err := tx.write(c.Files[i].Path, c.Files[i].Data); err != nil {
 			return nil, failure.Wrap(failure.Dependency, err, "cannot write the repository configuration %s; check that the file system is writable", c.Files[i].Path)
 		}
@@ -189,6 +218,43 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 	}
 	in.progress("configured the repository %s in %s", c.URL, c.listFile())
 	return &repoTarget{File: c.listFile(), ID: c.ID}, nil
+}
+
+// placeOwnFiles moves our repository definition to altListName when its
+// usual name holds someone else's file (one that does not define our
+// repository, or findExisting would have reused it), and leaves a key file
+// that is someone else's alone (Data nil) unless it already holds the key.
+func (in *Installer) placeOwnFiles(tx *fileTx, c *repoConfig, disowned []string) error {
+	for i := range c.Files {
+		f := &c.Files[i]
+		mine, err := tx.ours(f.Path)
+		if err != nil {
+			return failure.Wrap(failure.Dependency, err, "cannot read %s", f.Path)
+		}
+		if mine {
+			continue
+		}
+		whose := "belongs to another program"
+		if slices.Contains(disowned, f.Path) {
+			whose = "was rewritten by another program (for example packages-microsoft-prod, Defender for Endpoint or the azure-cli instructions) after this extension wrote it"
+		}
+		if i > 0 {
+			if cur, _, _ := readOptional(in.Root, f.Path); !bytes.Equal(cur, f.Data) {
+				tx.warn("the key file %s %s and differs from the key this extension trusts; the extension leaves it as it is", f.Path, whose)
+			}
+			f.Data = nil
+			continue
+		}
+		alt := path.Join(path.Dir(f.Path), altListName+path.Ext(f.Path))
+		if mine, err := tx.ours(alt); err != nil || !mine {
+			return failure.New(failure.Dependency,
+				"%s and %s both belong to other programs and neither defines %s for %s; the extension does not overwrite them. Remove the one you no longer need (or install packages-microsoft-prod for this distribution), "+failure.SetAgain,
+				f.Path, alt, c.URL, in.Platform.Release.String())
+		}
+		tx.warn("%s %s and does not define %s for %s; the extension leaves it as it is and writes its own definition to %s", f.Path, whose, c.URL, in.Platform.Release.String(), alt)
+		f.Path = alt
+	}
+	return nil
 }
 
 // refreshAndFind refreshes only the Microsoft repository, falling back to
@@ -348,6 +414,9 @@ func (in *Installer) Remove(ctx context.Context) error {
 	}
 	b, err := in.backend()
 	if err != nil {
+		return err
+	}
+	if err := in.awaitOwnTransaction(ctx); err != nil {
 		return err
 	}
 	if err := in.waitForLocks(ctx, b.lockFiles()); err != nil {

@@ -453,26 +453,105 @@ func TestEnsureRollbackOnFailure(t *testing.T) {
 	}
 }
 
-func TestEnsureRestoresForeignFileOnRemove(t *testing.T) {
+// A file of our name that someone else wrote (here a definition of
+// another repository id's URL) is never overwritten: ours goes beside it,
+// and Remove leaves theirs byte-identical.
+func TestEnsureWritesBesideForeignFile(t *testing.T) {
 	foreign := "[packages-microsoft-com-prod]\nbaseurl=https://packages.microsoft.com/rhel/8/prod/\n"
+	alt := "/etc/yum.repos.d/microsoft-aadsshlogin.repo"
 	h := newHarness(t, "rhel-9.4", Source{})
 	h.rpmDefaults("dnf")
 	writeFile(t, h.root.Path(yumRepoPath), foreign)
 	h.after("dnf -y install", rpmQueryMain, runtest.Response{Stdout: "aadsshlogin\t1.0.034210009-1\n"})
-	if _, err := h.in.Ensure(context.Background()); err != nil {
+	res, err := h.in.Ensure(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := h.root.ReadFile(yumRepoPath); !strings.Contains(string(got), "rhel/9/prod") {
-		t.Fatalf("repo not written: %q", got)
+	if got, _ := h.root.ReadFile(alt); !strings.Contains(string(got), "rhel/9/prod") || !strings.Contains(string(got), "["+repoIDAlt+"]") {
+		t.Fatalf("own repo not written beside the foreign one: %q", got)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], yumRepoPath) || !strings.Contains(res.Warnings[0], alt) {
+		t.Errorf("warnings = %q", res.Warnings)
 	}
 	if err := h.in.Remove(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := h.root.ReadFile(yumRepoPath); string(got) != foreign {
-		t.Errorf("foreign repo file not restored: %q", got)
+		t.Errorf("foreign repo file changed: %q", got)
 	}
-	if h.root.Exists("/etc/pki/rpm-gpg/microsoft-prod.asc") {
-		t.Error("key file left behind")
+	if h.root.Exists(alt) || h.root.Exists("/etc/pki/rpm-gpg/microsoft-prod.asc") {
+		t.Error("own files left behind")
+	}
+}
+
+// Another product rewrites our repository file after we installed: enable
+// and uninstall leave it byte-identical, say so, and install from it when
+// it still defines the repository for this distribution.
+func TestEnsureForeignRewriteAfterInstall(t *testing.T) {
+	tests := []struct {
+		name, osFile, file, foreign, alt string
+		reused                           bool
+	}{
+		{"packages-microsoft-prod (same repository)", "debian-12", aptListPath,
+			"deb [arch=amd64,arm64,armhf signed-by=/usr/share/keyrings/microsoft-prod.gpg] https://packages.microsoft.com/debian/12/prod bookworm main\n", "", true},
+		{"another distribution's repository", "debian-12", aptListPath,
+			"deb [arch=amd64] https://packages.microsoft.com/debian/11/prod bullseye main insiders-fast\n", "/etc/apt/sources.list.d/microsoft-aadsshlogin.list", false},
+		{"dnf: packages-microsoft-prod", "rhel-9.4", yumRepoPath,
+			"[packages-microsoft-com-prod]\nname=packages-microsoft-com-prod\nbaseurl=https://packages.microsoft.com/rhel/9/prod/\nenabled=1\ngpgcheck=1\ngpgkey=https://packages.microsoft.com/keys/microsoft.asc\n", "", true},
+		{"zypper: another repository", "sles-15.6", zypperRepoPath,
+			"[packages-microsoft-com-prod]\nbaseurl=https://packages.microsoft.com/sles/12/prod/\nenabled=1\n", "/etc/zypp/repos.d/microsoft-aadsshlogin.repo", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.osFile, Source{})
+			var query, installed string
+			switch h.in.Platform.Manager {
+			case Apt:
+				h.aptDefaults()
+				query, installed = dpkgQueryMain, "aadsshlogin\tinstall ok installed\t1.0.034210009\n"
+				h.after("apt-get install", query, runtest.Response{Stdout: installed})
+			default:
+				h.rpmDefaults(string(h.in.Platform.Manager))
+				h.on("zypper", runtest.Response{})
+				h.on(zypperSearch, runtest.Response{Stdout: "S | Name | Type | Version | Arch | Repository\n  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | x\n"})
+				query, installed = rpmQueryMain, "aadsshlogin\t1.0.034210009-1\n"
+				h.after(string(h.in.Platform.Manager)+" ", query, runtest.Response{Stdout: installed})
+				h.after("zypper --non-interactive install", query, runtest.Response{Stdout: installed})
+			}
+			if _, err := h.in.Ensure(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, h.root.Path(tt.file), tt.foreign)
+
+			h.fake.Calls = nil
+			res, err := h.in.Ensure(context.Background())
+			if err != nil {
+				t.Fatalf("enable after the rewrite: %v", err)
+			}
+			if got, _ := h.root.ReadFile(tt.file); string(got) != tt.foreign {
+				t.Errorf("enable changed the foreign file: %q", got)
+			}
+			if len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], tt.file) || !strings.Contains(res.Warnings[0], "another program") {
+				t.Errorf("warnings = %q", res.Warnings)
+			}
+			if tt.reused != strings.Contains(strings.Join(res.Warnings, " "), "installs from it") {
+				t.Errorf("reused = %v, warnings %q", !tt.reused, res.Warnings)
+			}
+			if tt.alt != "" && !h.root.Exists(tt.alt) {
+				t.Errorf("own definition not written to %s", tt.alt)
+			}
+
+			h.after("apt-get purge", dpkgQueryMain, runtest.Response{ExitCode: 1})
+			if err := h.in.Remove(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := h.root.ReadFile(tt.file); string(got) != tt.foreign {
+				t.Errorf("uninstall changed the foreign file: %q", got)
+			}
+			if tt.alt != "" && h.root.Exists(tt.alt) {
+				t.Errorf("%s left behind", tt.alt)
+			}
+		})
 	}
 }
 

@@ -125,10 +125,7 @@ var errLockWait = errors.New("package-manager lock held too long")
 // new holder through Progress. The wait ends at ctx's deadline (or after
 // defaultLockWait without one) with failure.PackageManagerBusy.
 func (in *Installer) waitForLocks(ctx context.Context, files []string) error {
-	probe := in.Locks
-	if probe == nil {
-		probe = SysLocks{Root: in.Root}
-	}
+	probe := in.lockProbe()
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = in.Clock.Now().Add(defaultLockWait)
@@ -160,8 +157,16 @@ func (in *Installer) waitForLocks(ctx context.Context, files []string) error {
 	}
 }
 
+func (in *Installer) lockProbe() LockProbe {
+	if in.Locks == nil {
+		return SysLocks{Root: in.Root}
+	}
+	return in.Locks
+}
+
 func (in *Installer) busy(p, holder string, waited time.Duration) error {
 	return failure.Wrap(failure.PackageManagerBusy, errLockWait,
-		"the package manager is busy: %s has held %s for %s; wait for it to finish (for example automatic updates), "+failure.SetAgain,
+		"the package manager is busy: %s has held %s for %s (at first boot usually automatic updates, cloud-init or the image's registration, which end on their own); "+
+			"once it has finished, "+failure.SetAgain,
 		holder, p, waited.Round(time.Second))
 }

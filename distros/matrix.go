@@ -57,6 +57,23 @@ type Support struct {
 	PinBelow string
 	// Note explains a deviation or a choice (shown in the README table).
 	Note string
+	// Releases, when set, are the only releases the row admits, each by
+	// its exact VERSION_ID and codename (Ubuntu: the LTS releases Microsoft
+	// publishes aadsshlogin for; interim releases in between are not
+	// published). Constraint then only selects the row.
+	Releases []NamedRelease
+}
+
+// NamedRelease is one release admitted by VERSION_ID and codename.
+type NamedRelease struct {
+	VersionID string
+	Codename  string
+}
+
+// ubuntuLTS are the Ubuntu releases with a microsoft-ubuntu-<codename>-prod
+// repository carrying aadsshlogin (the public doc lists these LTS releases).
+var ubuntuLTS = []NamedRelease{
+	{"16.04", "xenial"}, {"18.04", "bionic"}, {"20.04", "focal"}, {"22.04", "jammy"}, {"24.04", "noble"},
 }
 
 // matrix is the support matrix of the public Entra doc (ms.date 2025-03-07),
@@ -88,7 +105,8 @@ var matrix = [...]Support{
 		Note: "aadsshlogin pinned to " + suseLastPinned},
 	{Family: SLES, Name: "SLES", Versions: "15.1+", Constraint: ">= 15.1, < 16", Manager: Zypper, Repo: RepoZypper, Flavor: "sles", PinBelow: "15.6",
 		Note: "15 SP1–SP5: aadsshlogin pinned to " + suseLastPinned},
-	{Family: Ubuntu, Name: "Ubuntu", Versions: "16.04–24.04", Constraint: ">= 16.04, <= 24.04", Manager: Apt, Repo: RepoApt, Flavor: "ubuntu"},
+	{Family: Ubuntu, Name: "Ubuntu", Versions: "16.04, 18.04, 20.04, 22.04, 24.04", Constraint: ">= 0", Manager: Apt, Repo: RepoApt, Flavor: "ubuntu",
+		Releases: ubuntuLTS, Note: "LTS releases only: interim releases (16.10 … 24.10) have no aadsshlogin packages"},
 }
 
 // familyOf maps an os-release ID to a family; IDs not listed are unsupported
@@ -129,6 +147,11 @@ func Resolve(rel Release) (Platform, error) {
 		if err != nil || !c.Check(v) {
 			continue
 		}
+		if len(row.Releases) > 0 {
+			if why := pickRelease(row, rel); why != "" {
+				return Platform{}, unsupported(rel, why)
+			}
+		}
 		if row.Repo == RepoApt && rel.Codename == "" {
 			return Platform{}, unsupported(rel, "os-release has no VERSION_CODENAME, which names the package repository")
 		}
@@ -139,6 +162,70 @@ func Resolve(rel Release) (Platform, error) {
 		return p, nil
 	}
 	return Platform{}, unsupported(rel, "")
+}
+
+// pickRelease finds rel among row.Releases by VERSION_ID and codename, or
+// says why it is not admitted, naming the nearest admitted release.
+func pickRelease(row *Support, rel Release) string {
+	for _, r := range row.Releases {
+		if r.VersionID != rel.VersionID {
+			continue
+		}
+		if rel.Codename != "" && rel.Codename != r.Codename {
+			return fmt.Sprintf("VERSION_ID %s with codename %q is not %s %s LTS (%s); use %s",
+				rel.VersionID, rel.Codename, row.Name, r.VersionID, r.Codename, ltsName(row, r))
+		}
+		return ""
+	}
+	near := nearestRelease(row.Releases, rel.VersionID)
+	if interimUbuntu(rel.VersionID) {
+		return fmt.Sprintf("%s %s is an interim release; aadsshlogin is published for LTS releases only, the nearest supported is %s",
+			row.Name, rel.VersionID, ltsName(row, near))
+	}
+	return fmt.Sprintf("aadsshlogin is not published for %s %s; the nearest supported release is %s",
+		row.Name, rel.VersionID, ltsName(row, near))
+}
+
+func ltsName(row *Support, r NamedRelease) string {
+	return fmt.Sprintf("%s %s LTS (%s)", row.Name, r.VersionID, r.Codename)
+}
+
+// ubuntuMonths turns an Ubuntu YY.MM version into months, for distances.
+func ubuntuMonths(versionID string) (int, bool) {
+	var y, m int
+	if _, err := fmt.Sscanf(versionID, "%d.%d", &y, &m); err != nil {
+		return 0, false
+	}
+	return y*12 + m, true
+}
+
+// interimUbuntu: LTS releases are YY.04 with an even YY, everything else in
+// Ubuntu's YY.MM scheme is an interim release.
+func interimUbuntu(versionID string) bool {
+	var y, m int
+	if _, err := fmt.Sscanf(versionID, "%d.%d", &y, &m); err != nil {
+		return false
+	}
+	return y%2 != 0 || m != 4
+}
+
+// nearestRelease is the admitted release closest in time to versionID; on a
+// tie the newer one (upgrading forward is the way off an interim release).
+func nearestRelease(rs []NamedRelease, versionID string) NamedRelease {
+	best := rs[len(rs)-1]
+	at, ok := ubuntuMonths(versionID)
+	if !ok {
+		return best
+	}
+	bestDist := -1
+	for _, r := range rs {
+		m, _ := ubuntuMonths(r.VersionID)
+		d := max(m-at, at-m)
+		if bestDist < 0 || d <= bestDist {
+			best, bestDist = r, d
+		}
+	}
+	return best
 }
 
 // plainVersion accepts dotted decimal numbers only ("8.10", "42.3").

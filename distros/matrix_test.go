@@ -36,7 +36,7 @@ var supportedRows = []struct {
 	{"Rocky Linux 8, 9", Rocky, Dnf, []string{"rocky-8", "rocky-9"}, nil},
 	{"SLES 12", SLES, Zypper, []string{"sles-12.5"}, []string{"sles-12.5"}},
 	{"SLES 15.1+", SLES, Zypper, []string{"sles-15.5", "sles-15.6"}, []string{"sles-15.5"}},
-	{"Ubuntu 16.04–24.04", Ubuntu, Apt, []string{"ubuntu-16.04", "ubuntu-18.04", "ubuntu-20.04", "ubuntu-22.04", "ubuntu-24.04"}, nil},
+	{"Ubuntu 16.04, 18.04, 20.04, 22.04, 24.04", Ubuntu, Apt, []string{"ubuntu-16.04", "ubuntu-18.04", "ubuntu-20.04", "ubuntu-22.04", "ubuntu-24.04"}, nil},
 }
 
 // matrixCase is one testdata release with what Resolve must make of it.
@@ -130,7 +130,7 @@ func TestResolveUnsupported(t *testing.T) {
 				t.Fatalf("err = %v, want UnsupportedOS wrapping ErrUnsupported", err)
 			}
 			msg := err.Error()
-			for _, w := range append(tt.want, "Ubuntu 16.04–24.04", "RHEL 7.4–7.9, 8.3+, 9.0+", "SLES 12, 15.1+") {
+			for _, w := range append(tt.want, "Ubuntu 16.04, 18.04, 20.04, 22.04, 24.04", "RHEL 7.4–7.9, 8.3+, 9.0+", "SLES 12, 15.1+") {
 				if !strings.Contains(msg, w) {
 					t.Errorf("message lacks %q: %s", w, msg)
 				}
@@ -139,9 +139,55 @@ func TestResolveUnsupported(t *testing.T) {
 	}
 }
 
+// TestResolveUbuntuLTSOnly: aadsshlogin is published for Ubuntu's LTS
+// releases only, so an interim release (or a VERSION_ID whose codename is
+// not that LTS's) is refused by the support check (51) with the nearest LTS
+// named, instead of passing it and failing later on the repository (52).
+func TestResolveUbuntuLTSOnly(t *testing.T) {
+	tests := []struct {
+		name string
+		rel  Release
+		want []string // substrings of the message; nil: supported
+	}{
+		{"16.10 file", loadRelease(t, "unsupported-ubuntu-16.10"), []string{"Ubuntu 16.10", "interim release", "Ubuntu 16.04 LTS (xenial)"}},
+		{"20.10 file", loadRelease(t, "unsupported-ubuntu-20.10"), []string{"Ubuntu 20.10", "interim release", "Ubuntu 20.04 LTS (focal)"}},
+		{"23.10 file", loadRelease(t, "unsupported-ubuntu-23.10"), []string{"Ubuntu 23.10", "interim release", "Ubuntu 24.04 LTS (noble)"}},
+		{"24.10 file", loadRelease(t, "unsupported-ubuntu-24.10"), []string{"Ubuntu 24.10", "interim release", "Ubuntu 24.04 LTS (noble)"}},
+		{"14.04 file (older LTS)", loadRelease(t, "unsupported-ubuntu-14.04"), []string{"14.04", "Ubuntu 16.04 LTS (xenial)"}},
+		{"17.04", Release{ID: "ubuntu", VersionID: "17.04", Codename: "zesty"}, []string{"interim release", "Ubuntu 18.04 LTS (bionic)"}},
+		{"19.04 (tie: the newer LTS)", Release{ID: "ubuntu", VersionID: "19.04", Codename: "disco"}, []string{"interim release", "Ubuntu 20.04 LTS (focal)"}},
+		{"21.10", Release{ID: "ubuntu", VersionID: "21.10", Codename: "impish"}, []string{"interim release", "Ubuntu 22.04 LTS (jammy)"}},
+		{"23.04 (tie: the newer LTS)", Release{ID: "ubuntu", VersionID: "23.04", Codename: "lunar"}, []string{"interim release", "Ubuntu 24.04 LTS (noble)"}},
+		{"26.04 (not published yet)", Release{ID: "ubuntu", VersionID: "26.04", Codename: "resolute"}, []string{"Ubuntu 24.04 LTS (noble)"}},
+		{"LTS version with another codename", Release{ID: "ubuntu", VersionID: "22.04", Codename: "noble"}, []string{`codename "noble"`, "Ubuntu 22.04 LTS (jammy)"}},
+		{"LTS version spelled 22.4", Release{ID: "ubuntu", VersionID: "22.4", Codename: "jammy"}, []string{`VERSION_ID="22.4"`}},
+		{"jammy", Release{ID: "ubuntu", VersionID: "22.04", Codename: "jammy"}, nil},
+		{"xenial", Release{ID: "ubuntu", VersionID: "16.04", Codename: "xenial"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Resolve(tt.rel)
+			if tt.want == nil {
+				if err != nil || p.Family != Ubuntu {
+					t.Fatalf("Resolve = %+v, %v; want supported Ubuntu", p, err)
+				}
+				return
+			}
+			if failure.CodeOf(err) != failure.UnsupportedOS || !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("err = %v (platform %+v), want UnsupportedOS wrapping ErrUnsupported", err, p)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message lacks %q: %s", w, err)
+				}
+			}
+		})
+	}
+}
+
 func TestSupportedSummary(t *testing.T) {
 	want := "AlmaLinux 8, 9; CBL-Mariner 2.0; Azure Linux 3.0; Debian 9–12; openSUSE Leap 42.3, 15.1+; Oracle Linux 8, 9; " +
-		"RHEL 7.4–7.9, 8.3+, 9.0+; Rocky Linux 8, 9; SLES 12, 15.1+; Ubuntu 16.04–24.04"
+		"RHEL 7.4–7.9, 8.3+, 9.0+; Rocky Linux 8, 9; SLES 12, 15.1+; Ubuntu 16.04, 18.04, 20.04, 22.04, 24.04"
 	if diff := cmp.Diff(want, SupportedSummary()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

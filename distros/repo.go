@@ -30,9 +30,12 @@ const (
 	repoID = "packages-microsoft-com-prod"
 	// repoIDAlt is used when a foreign file already defines repoID for
 	// another URL (two definitions of one id confuse dnf and zypper).
-	repoIDAlt  = "aadsshlogin-microsoft-prod"
-	marinerID  = "mariner-official-extras"
-	fileHeader = "# Written by the AADSSHLoginForLinux VM extension for the aadsshlogin packages.\n" +
+	repoIDAlt = "aadsshlogin-microsoft-prod"
+	marinerID = "mariner-official-extras"
+	// altListName is the base name of our repository definition when the
+	// usual name holds someone else's file.
+	altListName = "microsoft-aadsshlogin"
+	fileHeader  = "# Written by the AADSSHLoginForLinux VM extension for the aadsshlogin packages.\n" +
 		"# It is removed or restored when the extension is uninstalled.\n"
 )
 

@@ -21,7 +21,7 @@ func (r rpmTools) recover(context.Context) error { return nil }
 // query uses rpm; it exits with the number of missing packages.
 func (r rpmTools) query(ctx context.Context, names ...string) (map[string]string, error) {
 	args := append([]string{"-q", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n"}, names...)
-	res, err := r.in.runCmd(ctx, run.Cmd{Path: "rpm", Args: args})
+	res, err := r.in.lockedRun(ctx, run.Cmd{Path: "rpm", Args: args})
 	if ce, ok := err.(*cmdError); ok && ce.err != nil {
 		return nil, r.in.pmFailure("querying installed packages (rpm -q)", res, err)
 	}
@@ -37,7 +37,7 @@ func (r rpmTools) query(ctx context.Context, names ...string) (map[string]string
 
 func (r rpmTools) importKeys(ctx context.Context, paths []string) error {
 	for _, p := range paths {
-		res, err := r.in.runCmd(ctx, run.Cmd{Path: "rpm", Args: []string{"--import", p}})
+		res, err := r.in.lockedRun(ctx, run.Cmd{Path: "rpm", Args: []string{"--import", p}})
 		if err != nil {
 			return r.in.pmFailure("importing the repository signing key "+p+" (rpm --import)", res, err)
 		}
@@ -53,7 +53,7 @@ func (r rpmTools) dnfRefresh(ctx context.Context, t *repoTarget, refreshArgs ...
 		args = append(args, "--disablerepo=*", "--enablerepo="+t.ID)
 	}
 	args = append(args, "makecache")
-	res, err := r.in.runCmd(ctx, run.Cmd{Path: r.bin, Args: args})
+	res, err := r.in.lockedRun(ctx, run.Cmd{Path: r.bin, Args: args})
 	if err != nil {
 		return r.in.pmFailure("refreshing the repository metadata ("+r.bin+" makecache)", res, err)
 	}
@@ -62,8 +62,8 @@ func (r rpmTools) dnfRefresh(ctx context.Context, t *repoTarget, refreshArgs ...
 
 // dnfAvailable lists `<bin> -q list available <pkg>`; no match is "".
 func (r rpmTools) dnfAvailable(ctx context.Context, pkg string) (string, error) {
-	res, err := r.in.runCmd(ctx, run.Cmd{Path: r.bin, Args: []string{"-q", "list", "available", pkg}})
-	if ce, ok := err.(*cmdError); ok && ce.err != nil {
+	res, err := r.in.lockedRun(ctx, run.Cmd{Path: r.bin, Args: []string{"-q", "list", "available", pkg}})
+	if ce, ok := err.(*cmdError); isBusy(err) || ok && ce.err != nil {
 		return "", r.in.pmFailure("looking up "+pkg, res, err)
 	}
 	return parseRPMList(string(res.Stdout), pkg), nil
@@ -92,7 +92,7 @@ func parseRPMList(out, pkg string) string {
 }
 
 func (r rpmTools) transaction(ctx context.Context, what string, args ...string) error {
-	res, err := r.in.runCmd(ctx, run.Cmd{Path: r.bin, Args: args, Detach: true})
+	res, err := r.in.lockedRun(ctx, run.Cmd{Path: r.bin, Args: args, Detach: true})
 	if err != nil {
 		return r.in.pmFailure(what+" ("+r.bin+" "+args[1]+")", res, err)
 	}

@@ -2,12 +2,15 @@ package distros
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/atomicfile"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
@@ -17,13 +20,41 @@ import (
 // stateFileName is the record, in Installer.StateDir, of what we changed.
 const stateFileName = "distros-repo.json"
 
-// managedFile is a system file we wrote. If it existed before we first
-// wrote it, Previous holds that content and Remove restores it; otherwise
-// Remove deletes the file.
+// managedFile is a system file we wrote. A file is ours by content, not by
+// name: SHA256 is the hash of what we last wrote, and only while the file
+// still holds exactly that (or is absent) do we rewrite or remove it.
+// Other Microsoft products (packages-microsoft-prod, Defender for Endpoint,
+// the azure-cli instructions) write the same names; once one of them has
+// rewritten the file it is theirs and we leave it alone.
+//
+// HadPrevious/Previous come from versions that overwrote a file someone
+// else had written first (this version writes next to such a file
+// instead): Remove restores that content if the file is still ours.
 type managedFile struct {
 	Path        string `json:"path"`
 	HadPrevious bool   `json:"hadPrevious"`
 	Previous    []byte `json:"previous,omitempty"`
+	SHA256      string `json:"sha256,omitempty"`
+}
+
+// contentHash is the hex SHA-256 recorded for a file we wrote.
+func contentHash(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// ownedContent reports whether cur, the current content of the recorded
+// file f, is still what we wrote. Records without a hash (older versions)
+// count as ours while a repository file still carries our header, and
+// for key files, which carry none.
+func (f managedFile) ownedContent(cur []byte) bool {
+	if f.SHA256 != "" {
+		return contentHash(cur) == f.SHA256
+	}
+	if strings.HasSuffix(f.Path, ".gpg") || strings.HasSuffix(f.Path, ".asc") {
+		return true
+	}
+	return bytes.HasPrefix(cur, []byte(fileHeader))
 }
 
 // repoState is the JSON record in StateDir.
@@ -31,6 +62,18 @@ type repoState struct {
 	Files []managedFile `json:"files"`
 	// ZypperLock is true when we added the zypper lock on aadsshlogin.
 	ZypperLock bool `json:"zypperLock,omitempty"`
+	// Running is a detached transaction of ours that was still running
+	// when a command's budget ended; the next run waits for it.
+	Running *runningTx `json:"running,omitempty"`
+}
+
+// runningTx identifies a detached package-manager transaction we started.
+type runningTx struct {
+	Pid int `json:"pid"`
+	// Program is the base name of the program we started (apt-get, dnf…),
+	// to tell our process from a later one that reuses the pid.
+	Program string `json:"program"`
+	Cmd     string `json:"cmd"`
 }
 
 func (s *repoState) find(p string) int {
@@ -82,7 +125,7 @@ func (in *Installer) saveState(s repoState) error {
 	if err != nil {
 		return err
 	}
-	if len(s.Files) == 0 && !s.ZypperLock {
+	if len(s.Files) == 0 && !s.ZypperLock && s.Running == nil {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
@@ -104,6 +147,7 @@ type undoEntry struct {
 	existed    bool
 	previous   []byte
 	wasTracked bool
+	prevHash   string
 }
 
 // fileTx writes managed files and can undo this run's writes.
@@ -112,10 +156,55 @@ type fileTx struct {
 	in    *Installer
 	state *repoState
 	undo  []undoEntry
+	// warnings are for Result.Warnings (files left to someone else).
+	warnings []string
 }
 
-// write makes the system file p hold data. The state record is saved
-// before the file changes, so a crash never leaves an unrecorded file.
+func (tx *fileTx) warn(format string, args ...any) {
+	tx.warnings = append(tx.warnings, fmt.Sprintf(format, args...))
+}
+
+// ours reports whether we may write the system file p: it is absent, or
+// recorded and still holds what we wrote.
+func (tx *fileTx) ours(p string) (bool, error) {
+	cur, existed, err := readOptional(tx.root, p)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", p, err)
+	}
+	if !existed {
+		return true, nil
+	}
+	i := tx.state.find(p)
+	return i >= 0 && tx.state.Files[i].ownedContent(cur), nil
+}
+
+// disown forgets the recorded files whose content someone else has
+// replaced (they are theirs now: never rewritten, removed or restored)
+// and returns their paths.
+func (tx *fileTx) disown() ([]string, error) {
+	var gone []string
+	keep := tx.state.Files[:0:0]
+	for _, f := range tx.state.Files {
+		cur, existed, err := readOptional(tx.root, f.Path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.Path, err)
+		}
+		if existed && !f.ownedContent(cur) {
+			gone = append(gone, f.Path)
+			continue
+		}
+		keep = append(keep, f)
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	tx.state.Files = keep
+	return gone, tx.in.saveState(*tx.state)
+}
+
+// write makes the system file p, which must be ours (see ours), hold
+// data. The state record, with the hash of data, is saved before the file
+// changes, so a crash never leaves an unrecorded file.
 func (tx *fileTx) write(p string, data []byte) (changed bool, err error) {
 	cur, existed, err := readOptional(tx.root, p)
 	if err != nil {
@@ -124,14 +213,20 @@ func (tx *fileTx) write(p string, data []byte) (changed bool, err error) {
 	if existed && bytes.Equal(cur, data) {
 		return false, nil
 	}
-	tracked := tx.state.find(p) >= 0
+	i := tx.state.find(p)
+	tracked := i >= 0
+	var prevHash string
 	if !tracked {
 		tx.state.Files = append(tx.state.Files, managedFile{Path: p, HadPrevious: existed, Previous: cur})
-		if err := tx.in.saveState(*tx.state); err != nil {
-			return false, err
-		}
+		i = len(tx.state.Files) - 1
+	} else {
+		prevHash = tx.state.Files[i].SHA256
 	}
-	tx.undo = append(tx.undo, undoEntry{path: p, existed: existed, previous: cur, wasTracked: tracked})
+	tx.state.Files[i].SHA256 = contentHash(data)
+	if err := tx.in.saveState(*tx.state); err != nil {
+		return false, err
+	}
+	tx.undo = append(tx.undo, undoEntry{path: p, existed: existed, previous: cur, wasTracked: tracked, prevHash: prevHash})
 	if err := writeSys(tx.root, p, data); err != nil {
 		return false, fmt.Errorf("write %s: %w", p, err)
 	}
@@ -153,8 +248,10 @@ func (tx *fileTx) rollback() error {
 			errs = append(errs, err)
 			continue
 		}
-		if !u.wasTracked {
-			if j := tx.state.find(u.path); j >= 0 {
+		if j := tx.state.find(u.path); j >= 0 {
+			if u.wasTracked {
+				tx.state.Files[j].SHA256 = u.prevHash
+			} else {
 				tx.state.Files = append(tx.state.Files[:j], tx.state.Files[j+1:]...)
 			}
 		}
@@ -164,12 +261,23 @@ func (tx *fileTx) rollback() error {
 	return errors.Join(errs...)
 }
 
-// removeManaged deletes or restores every recorded file.
+// removeManaged deletes or restores every recorded file that is still
+// ours; one another program has rewritten is left as it is (and named in
+// a progress line).
 func (in *Installer) removeManaged(s *repoState) error {
 	var errs []error
 	var keep []managedFile
 	for _, f := range s.Files {
-		var err error
+		cur, existed, err := readOptional(in.Root, f.Path)
+		if err != nil {
+			errs = append(errs, err)
+			keep = append(keep, f)
+			continue
+		}
+		if existed && !f.ownedContent(cur) {
+			in.progress("left %s as it is: another program has rewritten it since this extension wrote it", f.Path)
+			continue
+		}
 		if f.HadPrevious {
 			err = writeSys(in.Root, f.Path, f.Previous)
 		} else {

@@ -22,7 +22,7 @@ func (y *yumBackend) refresh(ctx context.Context, t *repoTarget) error {
 		args = append(args, "--disablerepo=*", "--enablerepo="+t.ID)
 	}
 	args = append(args, "clean", "expire-cache")
-	if res, err := y.in.runCmd(ctx, run.Cmd{Path: "yum", Args: args}); err != nil {
+	if res, err := y.in.lockedRun(ctx, run.Cmd{Path: "yum", Args: args}); err != nil {
 		return y.in.pmFailure("expiring the yum metadata cache", res, err)
 	}
 	return y.dnfRefresh(ctx, t)

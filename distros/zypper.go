@@ -32,7 +32,7 @@ func (z *zypperBackend) selinuxPolicyPackages() []string {
 
 func (z *zypperBackend) zypper(ctx context.Context, what string, detach bool, args ...string) (run.Result, error) {
 	args = append([]string{"--non-interactive"}, args...)
-	res, err := z.in.runCmd(ctx, run.Cmd{Path: "zypper", Args: args, Detach: detach})
+	res, err := z.in.lockedRun(ctx, run.Cmd{Path: "zypper", Args: args, Detach: detach})
 	if err != nil {
 		return res, z.in.pmFailure(what+" (zypper "+args[1]+")", res, err)
 	}
@@ -52,8 +52,8 @@ func (z *zypperBackend) refresh(ctx context.Context, t *repoTarget) error {
 // means no match.
 func (z *zypperBackend) available(ctx context.Context, pkg string) (string, error) {
 	args := []string{"--non-interactive", "--no-refresh", "search", "--details", "--match-exact", pkg}
-	res, err := z.in.runCmd(ctx, run.Cmd{Path: "zypper", Args: args})
-	if ce, ok := err.(*cmdError); ok && (ce.err != nil || ce.code != 104) {
+	res, err := z.in.lockedRun(ctx, run.Cmd{Path: "zypper", Args: args})
+	if ce, ok := err.(*cmdError); isBusy(err) || ok && (ce.err != nil || ce.code != 104) {
 		return "", z.in.pmFailure("looking up "+pkg+" (zypper search)", res, err)
 	}
 	return parseZypperSearch(string(res.Stdout), pkg), nil

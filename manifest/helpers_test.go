@@ -133,9 +133,12 @@ type policyCondition struct {
 }
 
 type policyLeaf struct {
-	Field    string `json:"field"`
+	Field    string `json:"field,omitempty"`
 	Equals   string `json:"equals,omitempty"`
 	Contains string `json:"contains,omitempty"`
+	// AnyOf is the supported-image filter (TestPoliciesTargetSupportedImagesOnly
+	// evaluates it).
+	AnyOf []any `json:"anyOf,omitempty"`
 }
 
 var paramRef = regexp.MustCompile(`parameters\('([^']*)'\)`)

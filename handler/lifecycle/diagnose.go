@@ -177,17 +177,76 @@ func runDiagnosis(ctx context.Context, d Deps) []Check {
 		checks = append(checks, Check{Name: "sshd: " + w.Name, Result: resultWarning, Detail: w.Message})
 	}
 	ep := cloud.ForEnvironment(inst.AzEnvironment)
+	pkgs := packagesTarget{url: ep.Packages + "/keys/microsoft.asc"}
+	pkgs.shown = pkgs.url
 	switch mirror, err := configuredMirror(ctx, d); {
 	case err != nil:
 		// enable would fail with the same error: show it instead of
 		// silently checking packages.microsoft.com.
 		checks = append(checks, fromErr("settings", err))
 	case mirror != nil:
-		ep.Packages = strings.TrimSuffix(mirror.URL, "/")
+		base := strings.TrimSuffix(mirror.URL, "/")
+		pkgs = packagesTarget{url: base + "/keys/microsoft.asc", mirror: true,
+			red: redactorFor(config.Config{Mirror: mirror}, base)}
+		pkgs.shown = pkgs.url
+		if mirror.Secret {
+			// Only the host of a protected mirror is ever shown.
+			pkgs.shown = hostOf(base) + " (protected mirror URL; path not shown)"
+		}
 		checks = append(checks, Check{Name: "settings", Result: resultOK, Detail: "private mirror " + mirror.Redacted()})
 	}
-	checks = append(checks, endpointChecks(ctx, d, ep, arc)...)
+	checks = append(checks, endpointChecks(ctx, d, ep, arc, pkgs, distros.ProxyAdvice(rel, arc))...)
 	return checks
+}
+
+// packagesTarget is the package endpoint diagnose tries: the key file below
+// packages.microsoft.com or below the private mirror.
+type packagesTarget struct {
+	url    string
+	shown  string // what the table shows of url
+	mirror bool
+	red    redactor
+}
+
+// hostOf returns scheme://host of a URL.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// judgePackages judges the package endpoint's HTTP answer: any answer proves
+// the network path, but only 2xx/3xx show a usable repository.
+func judgePackages(name string, t packagesTarget, status int, proxyAdvice string) Check {
+	what := "packages.microsoft.com"
+	if t.mirror {
+		what = "the mirror"
+	}
+	c := Check{Name: name, Result: resultFail, Code: int(failure.Dependency), Detail: fmt.Sprintf("%s answered HTTP %d", t.shown, status)}
+	switch {
+	case status >= 200 && status < 400:
+		return Check{Name: name, Result: resultOK, Detail: c.Detail}
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		c.Detail += " (access refused)"
+		c.Fix = "a firewall, proxy or WAF in front of " + what + " refuses this VM, or it wants credentials (the extension sends none): allow the VM's address"
+	case status == http.StatusNotFound:
+		c.Detail += ": no keys/microsoft.asc there"
+		c.Fix = "the URL is not a mirror of packages.microsoft.com's layout: point mirror.url at the folder that holds keys/, repos/, rhel/ …"
+		if !t.mirror {
+			c.Fix = "something between the VM and packages.microsoft.com answers for it (a proxy or DNS override); check them"
+		}
+	case status == http.StatusProxyAuthRequired:
+		c.Detail += ": the proxy wants authentication"
+		c.Fix = "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): " + proxyAdvice
+	case status >= 500:
+		c.Detail += " (server error)"
+		c.Fix = what + " or a proxy in between is failing; check its health and logs, then try again"
+	default:
+		c.Fix = what + " does not serve the repository to this VM; check its configuration"
+	}
+	return c
 }
 
 // configuredMirror returns the private mirror of the current settings when
@@ -233,33 +292,69 @@ func packagesCheck(ctx context.Context, in *distros.Installer) Check {
 // endpointChecks tries the outbound endpoints of the machine's cloud through
 // the proxy configured in the environment, as the package manager and the
 // sign-in packages will.
-func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool) []Check {
+//
+// The package endpoint is judged by its status code (judgePackages); for
+// Entra ID and RBAC any HTTP answer shows the network path is open (their
+// root answers 404 or 401 by design), except the proxy's 407.
+func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, pkgs packagesTarget, proxyAdvice string) []Check {
 	client := &http.Client{Transport: d.outbound(), Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	targets := []struct{ name, url string }{{"endpoint: packages", ep.Packages + "/keys/microsoft.asc"}}
+	type target struct {
+		name, url, shown string
+		packages         bool
+	}
+	targets := []target{{"endpoint: packages", pkgs.url, pkgs.shown, true}}
 	if ep.Login != "" {
-		targets = append(targets, struct{ name, url string }{"endpoint: Entra ID", ep.Login})
+		targets = append(targets, target{"endpoint: Entra ID", ep.Login, ep.Login, false})
 	}
 	if ep.RBAC != "" {
-		targets = append(targets, struct{ name, url string }{"endpoint: RBAC", ep.RBAC})
+		targets = append(targets, target{"endpoint: RBAC", ep.RBAC, ep.RBAC, false})
 	}
 	var checks []Check
 	for _, tg := range targets {
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, tg.url, nil)
 		if err != nil {
-			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: err.Error()})
+			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: tg.shown + ": " + pkgs.red.str(causeOf(err))})
 			continue
 		}
 		resp, err := client.Do(req)
+		if err == nil && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+			// Some servers (artifact stores) do not implement HEAD: ask for
+			// the first byte of the file instead.
+			resp.Body.Close()
+			req = req.Clone(ctx)
+			req.Method = http.MethodGet
+			req.Header.Set("Range", "bytes=0-0")
+			resp, err = client.Do(req)
+		}
 		if err != nil {
-			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: tg.url + ": " + err.Error(),
-				Fix: "allow outbound HTTPS to it; behind a proxy set http_proxy/https_proxy and no_proxy=169.254.169.254 on walinuxagent.service"})
+			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: tg.shown + ": " + pkgs.red.str(causeOf(err)),
+				Fix: "allow outbound HTTPS to it; behind a proxy, " + proxyAdvice})
 			continue
 		}
 		resp.Body.Close()
-		checks = append(checks, Check{Name: tg.name, Result: resultOK, Detail: fmt.Sprintf("%s answered HTTP %d", tg.url, resp.StatusCode)})
+		switch {
+		case tg.packages:
+			checks = append(checks, judgePackages(tg.name, pkgs, resp.StatusCode, proxyAdvice))
+		case resp.StatusCode == http.StatusProxyAuthRequired:
+			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency),
+				Detail: tg.shown + " answered HTTP 407: the proxy wants authentication",
+				Fix:    "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): " + proxyAdvice})
+		default:
+			checks = append(checks, Check{Name: tg.name, Result: resultOK, Detail: fmt.Sprintf("%s answered HTTP %d (reachable)", tg.shown, resp.StatusCode)})
+		}
 	}
 	return checks
+}
+
+// causeOf is an HTTP client error without the URL it quotes (*url.Error),
+// which the row names already in the form it may show.
+func causeOf(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // outbound is the transport for internet endpoints: it honours the proxy

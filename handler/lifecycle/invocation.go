@@ -64,7 +64,7 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 			Folder: env.EventsFolder, Enabled: agent.TelemetryEnabled(d.Getenv), Version: d.Version,
 			OperationID: fmt.Sprintf("%s-%d-%d", verb, seq, d.PID), PID: d.PID, Now: d.Clock.Now,
 		},
-		state: state.Dir{Path: d.Root.Path(state.DefaultDir), Clock: d.Clock, Boot: state.BootID(d.Root)},
+		state: state.Dir{Path: d.Root.Path(state.DefaultDir), Clock: d.Clock, PID: d.PID, Boot: state.BootID(d.Root)},
 	}
 	inv.log.Log("event", "start", "env", env.BaseDir)
 	ctx, cancel := context.WithTimeout(ctx, cmd.budget)
@@ -76,8 +76,7 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 	}
 	unlock, err := inv.state.Lock(ctx, lockWait)
 	if err != nil {
-		return inv.finish(report{}, failure.Wrap(failure.PackageManagerBusy, err,
-			"another run of this extension is still in progress; wait for it to finish (`ps -ef | grep aadsshlogin`), "+failure.SetAgain))
+		return inv.finish(report{}, lockFailure(err, inv.state.Path))
 	}
 	defer unlock()
 	// A run killed by the agent's timeout may have left temporary files.

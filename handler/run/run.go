@@ -12,8 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
-
-	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"time"
 )
 
 // Cmd describes one program run.
@@ -66,6 +65,21 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("%s exited with %d: %s", e.Cmd.Path, e.Result.ExitCode, e.Result.Tail(400))
 }
 
+// StillRunningError is returned when ctx ended while a detached command
+// was still running: it goes on in its own session and finishes on its
+// own. Err is ctx's error.
+type StillRunningError struct {
+	Cmd Cmd
+	Pid int
+	Err error
+}
+
+func (e *StillRunningError) Error() string {
+	return fmt.Sprintf("%s (pid %d) is still running in its own session and finishes on its own: %v", e.Cmd.Path, e.Pid, e.Err)
+}
+
+func (e *StillRunningError) Unwrap() error { return e.Err }
+
 // Runner runs a command to completion. A non-zero exit yields the Result and
 // an *ExitError; a program that could not start yields a different error.
 type Runner interface {
@@ -99,6 +113,7 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	} else {
 		cmd = exec.CommandContext(ctx, path, c.Args...)
+		attached(cmd)
 	}
 	env := []string{"PATH=" + SafePath, "LANG=C", "LC_ALL=C"}
 	if x.Getenv != nil {
@@ -133,11 +148,17 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		select {
 		case err = <-done:
 		case <-ctx.Done():
-			return Result{ExitCode: -1}, fmt.Errorf("%s (pid %d) is still running in its own session and finishes on its own; wait for it (`ps -p <pid>`), "+failure.SetAgain+": %w",
-				c.Path, cmd.Process.Pid, ctx.Err())
+			return Result{ExitCode: -1}, &StillRunningError{Cmd: c, Pid: cmd.Process.Pid, Err: ctx.Err()}
 		}
 	} else {
 		err = <-done
+		// Whatever the command left in its process group (a daemonised
+		// grandchild) goes with it; ESRCH when nothing is left.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+			// The command itself succeeded; only a leftover held its output.
+			err = nil
+		}
 	}
 	if files != nil {
 		stdout.Write(readBack(files[0]))
@@ -155,6 +176,26 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		res.ExitCode = -1
 		return res, fmt.Errorf("run %s: %w", c.Path, err)
 	}
+}
+
+// waitDelay bounds how long Run waits, after the context is done or the
+// command exited, for the command's output pipes to close: an orphaned
+// grandchild holding them must not keep the handler past its deadline.
+const waitDelay = 2 * time.Second
+
+// attached prepares a command that is not detached: it leads its own process
+// group, so cancelling kills the group (grandchildren included), it dies
+// with the handler (the agent kills our group at its timeout, which no
+// longer reaches it), and Wait gives up on the pipes after waitDelay.
+func attached(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error {
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+			return cmd.Process.Kill()
+		}
+		return nil
+	}
+	cmd.WaitDelay = waitDelay
 }
 
 // maxDetachedOutput bounds what is read back of a detached command's output.

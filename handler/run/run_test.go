@@ -115,8 +115,12 @@ func TestDetachedCommandOutlivesOurDeadline(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := Exec{}.Run(ctx, Cmd{Path: "sh", Args: []string{"-c", "sleep 0.6; touch " + dir + "/finished"}, Detach: true})
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still running") {
+	var sr *StillRunningError
+	if !errors.As(err, &sr) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still running") || sr.Pid <= 0 {
 		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "next run") {
+		t.Errorf("promises a next run the agent will not make: %v", err)
 	}
 	if time.Since(start) > 500*time.Millisecond {
 		t.Errorf("Run waited %s past its deadline", time.Since(start))

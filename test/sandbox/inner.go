@@ -312,7 +312,7 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 			continue
 		}
 		if ph.Check != "" {
-			if err := checkPackage(ctx, e.ChrootDir, ph.Check, out); err != nil {
+			if err := e.runCheck(ctx, ph.Check, out); err != nil {
 				return err
 			}
 			continue

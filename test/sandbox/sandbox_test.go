@@ -82,6 +82,9 @@ func TestScenarios(t *testing.T) {
 			`ending 1 Microsoft Entra user session(s) after the 60 s grace period: alice@contoso.com on pts/7`,
 			`no packages found matching aadsshlogin`, `scenario "entra-session" passed`}},
 		{scenario: "legacy", want: []string{`exit=23`, `ext=transitioning`, `AADLoginForLinux`, `scenario "legacy" passed`}},
+		{scenario: "first-boot", want: []string{`Missing privilege separation directory: /run/sshd`, `MemTotal:       862208 kB`,
+			`ext=success "Microsoft Entra ID sign-in is ready`, `sshd has not started yet`, `holds`, `unattended-upgr`,
+			`memory                   ok      842 MiB`, `is still the other product's, byte for byte`, `scenario "first-boot" passed`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.scenario, func(t *testing.T) {
