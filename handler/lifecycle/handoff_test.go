@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
 )
@@ -78,16 +76,7 @@ func TestInstallFailureIsHandedToEnable(t *testing.T) {
 				t.Errorf("install status %+v", inst)
 			}
 			tokens := h.tokenRequests.Load()
-			code := h.run("enable")
-			got := h.status(0)
-			msg := got.Message
-			got.Message, got.Subs = "", nil
-			if d := cmp.Diff(tc.want, got); d != "" || code != tc.want.Code {
-				t.Fatalf("enable exit %d, status (-want +got):\n%s\n%s", code, d, msg)
-			}
-			if !strings.Contains(msg, tc.wantIn) {
-				t.Errorf("message %q lacks %q", msg, tc.wantIn)
-			}
+			h.runExpect("enable", 0, tc.want, tc.wantIn)
 			if n := h.tokenRequests.Load() - tokens; n != 0 {
 				t.Errorf("enable asked IMDS %d more times", n)
 			}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
@@ -144,6 +146,24 @@ func (h *harness) deps() Deps {
 		Stderr:         &h.stderr,
 		Version:        h.version,
 		PID:            4242,
+	}
+}
+
+// runExpect runs verb and requires its exit code (want.Code) and its
+// status for seq (want, message aside) with every wantIn in the message.
+func (h *harness) runExpect(verb string, seq int, want statusView, wantIn ...string) {
+	h.t.Helper()
+	code := h.run(verb)
+	got := h.status(seq)
+	msg := got.Message
+	got.Message, got.Subs = "", nil
+	if d := cmp.Diff(want, got); d != "" || code != want.Code {
+		h.t.Fatalf("%s exit %d, status (-want +got):\n%s\nmessage: %s", verb, code, d, msg)
+	}
+	for _, w := range wantIn {
+		if !strings.Contains(msg, w) {
+			h.t.Errorf("message %q lacks %q", msg, w)
+		}
 	}
 }
 

@@ -123,18 +123,7 @@ func TestEnableFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			tc.setup(h)
-			code := h.run("enable")
-			got := h.status(0)
-			msg := got.Message
-			got.Message, got.Subs = "", nil
-			if d := cmp.Diff(tc.want, got); d != "" || code != tc.want.Code {
-				t.Fatalf("exit %d, status (-want +got):\n%s\nmessage: %s", code, d, msg)
-			}
-			for _, w := range tc.wantIn {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message %q lacks %q", msg, w)
-				}
-			}
+			h.runExpect("enable", 0, tc.want, tc.wantIn...)
 			line := strings.TrimSpace(h.stderr.String())
 			if !strings.HasPrefix(line, "Enable failed (exit ") || strings.Contains(line, "\n") {
 				t.Errorf("stderr is not one reason line: %q", h.stderr.String())
