@@ -339,6 +339,7 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/sshd-rejects-config", debSSHDRejects},
 		{"debian12/interrupted-dpkg", debInterrupted},
 		{"debian12/legacy-aadlogin", debLegacy},
+		{"debian12/foreign-rewrite", debForeignRewrite},
 		{"debian12/selinux-install-remove", selinuxInstallRemove(nil, "/etc/apt/sources.list.d/microsoft-prod.list")},
 		{"debian12/selinux-module-not-loaded", selinuxModuleNotLoaded(nil)},
 		{"rhel9/dnf-install", rhel9Install},
@@ -811,4 +812,48 @@ func (s *scenario) wantNotInstalled(when string) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// debForeignRewrite: after the install, another product (as
+// packages-microsoft-prod does) rewrites microsoft-prod.list with its own
+// definition of the same repository and its own keyring. The next Ensure
+// installs from it, warns and leaves it byte-identical; Remove leaves it
+// too and removes only our keyring.
+func debForeignRewrite(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	s.ensureInstalls(fixtures.LatestVersion)
+	list := "/etc/apt/sources.list.d/microsoft-prod.list"
+	ours, err := os.ReadFile(s.c.Path(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := os.ReadFile(s.c.Path("/usr/share/keyrings/microsoft-aadsshlogin.gpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.c.Path("/usr/share/keyrings/microsoft-prod.gpg"), ring, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := strings.Fields(strings.SplitN(string(ours), "] ", 2)[1])[0]
+	foreign := "deb [arch=amd64,arm64,armhf signed-by=/usr/share/keyrings/microsoft-prod.gpg] " + url + " bookworm main\n"
+	if err := os.WriteFile(s.c.Path(list), []byte(foreign), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := s.ensure()
+	if got, _ := os.ReadFile(s.c.Path(list)); string(got) != foreign {
+		t.Errorf("enable rewrote the foreign %s: %q", list, got)
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "installs from it") {
+		t.Errorf("warnings = %q, want one saying the foreign file is used", res.Warnings)
+	}
+	if err := s.in.Remove(s.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	s.wantNotInstalled("after Remove")
+	if got, _ := os.ReadFile(s.c.Path(list)); string(got) != foreign {
+		t.Errorf("uninstall changed the foreign %s: %q", list, got)
+	}
+	if fileExists(s.c.Path("/usr/share/keyrings/microsoft-aadsshlogin.gpg")) {
+		t.Error("uninstall left our keyring")
+	}
 }
