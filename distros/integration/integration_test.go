@@ -340,6 +340,7 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/interrupted-dpkg", debInterrupted},
 		{"debian12/legacy-aadlogin", debLegacy},
 		{"debian12/foreign-rewrite", debForeignRewrite},
+		{"debian12/deadline-in-transaction", debDeadlineInTransaction},
 		{"debian12/selinux-install-remove", selinuxInstallRemove(nil, "/etc/apt/sources.list.d/microsoft-prod.list")},
 		{"debian12/selinux-module-not-loaded", selinuxModuleNotLoaded(nil)},
 		{"rhel9/dnf-install", rhel9Install},
@@ -856,4 +857,36 @@ func debForeignRewrite(t *testing.T, e *env) {
 	if fileExists(s.c.Path("/usr/share/keyrings/microsoft-aadsshlogin.gpg")) {
 		t.Error("uninstall left our keyring")
 	}
+}
+
+// debDeadlineInTransaction: the budget ends while the real apt-get install
+// runs detached (a dpkg Pre-Invoke hook makes it slow): 56 saying it still
+// runs, the repository stays under it; the next Ensure, started at once,
+// waits for that transaction and converges without installing again.
+func debDeadlineInTransaction(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	hook := s.c.Path("/etc/apt/apt.conf.d/99slow-dpkg")
+	if err := os.WriteFile(hook, []byte(`DPkg::Pre-Invoke {"sleep 12";};`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.timeout = 8 * time.Second
+	s.ensureFails(wantFailure{why: "the budget ended during apt-get install", code: 56,
+		allOf: []string{"still running", "apt-get install", "az vm extension set"}})
+	if !fileExists(s.c.Path("/etc/apt/sources.list.d/microsoft-prod.list")) || !fileExists(s.c.Path("/usr/share/keyrings/microsoft-aadsshlogin.gpg")) {
+		t.Error("the repository configuration was removed under the running transaction")
+	}
+	if err := os.Remove(hook); err != nil {
+		t.Fatal(err)
+	}
+	s.rec.take()
+	s.timeout = 0
+	start := time.Now()
+	s.ensureInstalls(fixtures.LatestVersion)
+	if !s.progressMentions("waiting for the package-manager transaction an earlier run") {
+		t.Errorf("the next Ensure did not wait for the running transaction: %q", s.progress)
+	}
+	if in := installs(s.rec.take()); len(in) > 0 {
+		t.Errorf("the next Ensure installed again: %q", in)
+	}
+	t.Logf("the next Ensure converged after %s", time.Since(start).Round(time.Millisecond))
 }
