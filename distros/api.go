@@ -99,11 +99,18 @@ type Result struct {
 	Changed bool
 	// Warnings are non-fatal findings for a warning substatus.
 	Warnings []string
+	// Notes are findings that need no action (for example sshd not started
+	// yet at first boot): logged and shown in the status, not warnings.
+	Notes []string
 	// SSHDTest is the successful `sshd -T` of the wiring check, run after
 	// the packages changed sshd_config (only with Installer.DumpSSHDConfig;
 	// nil when sshd was not tested that way). Callers that inspect the
 	// effective configuration reuse it instead of starting sshd again.
 	SSHDTest *run.Result
+	// SSHDTestFailed is set when that `sshd -T` failed without naming a
+	// configuration line (sshd not started yet): asking sshd again gives the
+	// same answer, so callers read the files instead.
+	SSHDTestFailed bool
 }
 
 // Installer installs and removes the packages on one Platform.
@@ -145,6 +152,10 @@ type Installer struct {
 	// that inspects it (precheck.SSHDWith) need not start sshd again. A
 	// failure is exit 57 either way.
 	DumpSSHDConfig bool
+	// ProxyAdvice is the advice on giving this machine's extensions a proxy
+	// (ProxyAdvice with the caller's Arc knowledge); "" means
+	// ProxyAdvice(Platform.Release, false).
+	ProxyAdvice string
 }
 
 // ErrUnsupported is wrapped by Resolve's error for an unsupported release.

@@ -117,7 +117,7 @@ func (in *Installer) pmFailure(what string, res run.Result, err error) error {
 	}
 	tail := res.Tail(tailBytes)
 	msg := what + " failed"
-	if hint := repoHint(res, in.Source, in.Proxy); hint != "" {
+	if hint := repoHint(res, in.Source, in.Proxy, in.proxyAdvice()); hint != "" {
 		msg += ": " + hint
 	}
 	if tail != "" {
@@ -133,7 +133,8 @@ func isBusy(err error) bool { return failure.CodeOf(err) == failure.PackageManag
 // is Installer.Proxy: the redacted proxy the package manager inherited, or
 // "" when none is set; with one, advice about reachability names it, since
 // the proxy rather than the repository is then the likelier culprit.
-func repoHint(res run.Result, src Source, proxy string) string {
+// proxyAdvice is ProxyAdvice for the machine.
+func repoHint(res run.Result, src Source, proxy, proxyAdvice string) string {
 	out := string(res.Stderr) + "\n" + string(res.Stdout)
 	low := strings.ToLower(out)
 	has := func(words ...string) bool {
@@ -145,11 +146,11 @@ func repoHint(res run.Result, src Source, proxy string) string {
 		return false
 	}
 	url := src.BaseURL
-	advice := "If the VM must use a proxy, set http_proxy/https_proxy and no_proxy=169.254.169.254 as Environment= lines of walinuxagent.service and restart it"
+	advice := "If the VM must use a proxy, " + proxyAdvice
 	if proxy != "" {
 		advice = fmt.Sprintf("Check that the proxy %s (which the package manager inherits from the agent's https_proxy/http_proxy, unless no_proxy exempts the host) "+
-			"is up and lets the VM reach %s, or correct it in the Environment= lines of walinuxagent.service (keep no_proxy=169.254.169.254) and restart the service",
-			proxy, url)
+			"is up and lets the VM reach %s, or correct it: %s",
+			proxy, url, proxyAdvice)
 	}
 	switch {
 	case has("NO_PUBKEY", "BADSIG", "EXPKEYSIG", "is not signed", "signature verification failed", "gpg check failed",

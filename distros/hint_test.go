@@ -29,7 +29,7 @@ func TestRepoHintProxy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := repoHint(run.Result{Stderr: []byte(tc.stderr)}, src, tc.proxy)
+			got := repoHint(run.Result{Stderr: []byte(tc.stderr)}, src, tc.proxy, ProxyAdvice(Release{ID: "debian"}, false))
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("hint lacks %q:\n%s", w, got)

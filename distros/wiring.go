@@ -2,9 +2,11 @@ package distros
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
 
@@ -13,7 +15,12 @@ import (
 // `aad` in nsswitch.conf, pam_aad in a PAM file, aad_certhandler in the
 // sshd configuration, and an sshd that accepts the result. With
 // DumpSSHDConfig it returns the successful `sshd -T` (else nil).
-func (in *Installer) verifyWiring(ctx context.Context) (*run.Result, error) {
+//
+// Only a failure sshd attributes to its configuration is exit 57. sshd
+// stopping on host state (no /run/sshd before sshd first starts, no host
+// keys yet) happens after it parsed the configuration, so it becomes a
+// note; any other failure a warning (precheck.ClassifySSHDTestFailure).
+func (in *Installer) verifyWiring(ctx context.Context, res *Result) (*run.Result, error) {
 	var missing []string
 	if !in.nsswitchHasAAD() {
 		cause := "nsswitch.conf is managed by another tool"
@@ -44,13 +51,28 @@ func (in *Installer) verifyWiring(ctx context.Context) (*run.Result, error) {
 		if !in.Root.Exists(p) {
 			continue
 		}
-		res, err := in.runCmd(ctx, run.Cmd{Path: p, Args: []string{flag}})
+		out, err := in.runCmd(ctx, run.Cmd{Path: p, Args: []string{flag}})
 		if err != nil {
-			return nil, failure.Wrap(failure.NotWiredIn, err,
-				"sshd rejects its configuration after aadsshlogin was installed (sshd %s: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks) and retry", flag, res.Tail(tailBytes))
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			switch precheck.ClassifySSHDTestFailure(out.Tail(4000)) {
+			case precheck.SSHDConfigRejected:
+				return nil, failure.Wrap(failure.NotWiredIn, err,
+					"sshd rejects its configuration after aadsshlogin was installed (sshd %s: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks) and retry", flag, out.Tail(tailBytes))
+			case precheck.SSHDHostState:
+				res.Notes = append(res.Notes, fmt.Sprintf(
+					"sshd has not started yet (`sshd %s`: %s); it read its configuration without error before stopping there. "+
+						"This is normal at first boot and with socket-activated ssh; Entra sign-in works once sshd runs", flag, out.Tail(300)))
+			default:
+				res.Warnings = append(res.Warnings, fmt.Sprintf(
+					"`sshd %s` failed without naming a configuration line (%s); check the configuration with `sshd -t` once sshd runs", flag, out.Tail(300)))
+			}
+			res.SSHDTestFailed = true
+			return nil, nil
 		}
 		if in.DumpSSHDConfig {
-			return &res, nil
+			return &out, nil
 		}
 		return nil, nil
 	}

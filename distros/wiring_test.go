@@ -21,6 +21,9 @@ func TestEnsureSSHDConfigTest(t *testing.T) {
 		SSHDRuns  []string
 		SSHDTest  string // stdout of Result.SSHDTest; "<nil>" when absent
 		InMessage bool   // the error names the flag and sshd's complaint
+		// Notes and Warnings hold the first words of Result.Notes and
+		// Result.Warnings mentioning sshd.
+		Notes, Warnings []string
 	}
 	tests := []struct {
 		name   string
@@ -42,6 +45,18 @@ func TestEnsureSSHDConfigTest(t *testing.T) {
 			answer: runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"},
 			want:   outcome{Code: failure.NotWiredIn, SSHDRuns: []string{"/usr/sbin/sshd -t"}, SSHDTest: "<nil>", InMessage: true}},
 		{name: "no sshd binary", dump: true, want: outcome{SSHDTest: "<nil>"}},
+		// Host state, not configuration (OpenSSH 9.2 in Debian 12, first boot
+		// or socket activation): a note, never 57. sshd parses its
+		// configuration before it checks either.
+		{name: "-T without /run/sshd", dump: true, binary: "/usr/sbin/sshd",
+			answer: runtest.Response{ExitCode: 255, Stderr: "Missing privilege separation directory: /run/sshd\r\n"},
+			want:   outcome{SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: "<nil>", Notes: []string{"sshd has not started yet"}}},
+		{name: "-t without host keys", binary: "/usr/sbin/sshd",
+			answer: runtest.Response{ExitCode: 1, Stderr: "sshd: no hostkeys available -- exiting.\r\n"},
+			want:   outcome{SSHDRuns: []string{"/usr/sbin/sshd -t"}, SSHDTest: "<nil>", Notes: []string{"sshd has not started yet"}}},
+		{name: "-T fails without naming the configuration", dump: true, binary: "/usr/sbin/sshd",
+			answer: runtest.Response{ExitCode: 255, Stderr: "xmalloc: out of memory\n"},
+			want:   outcome{SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: "<nil>", Warnings: []string{"`sshd -T` failed without naming a configuration line"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,9 +83,26 @@ func TestEnsureSSHDConfigTest(t *testing.T) {
 			if res.SSHDTest != nil {
 				got.SSHDTest = string(res.SSHDTest.Stdout)
 			}
+			got.Notes, got.Warnings = sshdLeads(res.Notes), sshdLeads(res.Warnings)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Ensure (-want +got):\n%s\nerr: %v", diff, err)
 			}
 		})
 	}
+}
+
+// sshdLeads returns the part before the first ' (' or ';' of each message
+// that mentions sshd.
+func sshdLeads(msgs []string) []string {
+	var out []string
+	for _, m := range msgs {
+		if !strings.Contains(m, "sshd") {
+			continue
+		}
+		if i := strings.IndexAny(m, "(;"); i > 0 {
+			m = strings.TrimSpace(m[:i])
+		}
+		out = append(out, m)
+	}
+	return out
 }

@@ -167,11 +167,17 @@ type scenario struct {
 	selinux bool
 }
 
-func (e *env) scenario(t *testing.T, pose *fixtures.Pose) *scenario {
+// scenario prepares a chroot (Debian 12, or the suite of spec when given)
+// posing as pose (nil: itself) with an Installer pointed at it.
+func (e *env) scenario(t *testing.T, pose *fixtures.Pose, spec ...fixtures.ChrootSpec) *scenario {
 	t.Helper()
 	work := t.TempDir()
 	start := time.Now()
-	c, err := fixtures.NewChroot(e.cache, filepath.Join(work, "chroot"))
+	cs := fixtures.Bookworm
+	if len(spec) > 0 {
+		cs = spec[0]
+	}
+	c, err := cs.NewChroot(e.cache, filepath.Join(work, "chroot"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,6 +349,10 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/deadline-in-transaction", debDeadlineInTransaction},
 		{"debian12/selinux-install-remove", selinuxInstallRemove(nil, "/etc/apt/sources.list.d/microsoft-prod.list")},
 		{"debian12/selinux-module-not-loaded", selinuxModuleNotLoaded(nil)},
+		{"debian12/sshd-not-started", debSSHDNotStarted},
+		{"debian12/sshd-not-started-bad-config", debSSHDNotStartedBadConfig},
+		{"debian11/install-idempotent-remove", deb11InstallRemove},
+		{"debian13/unsupported", deb13Unsupported},
 		{"rhel9/dnf-install", rhel9Install},
 		{"rhel9/rpm-locked", rhel9RPMLocked},
 		{"rhel9/selinux-install-remove", selinuxInstallRemove(&fixtures.PoseRHEL9, "/etc/yum.repos.d/microsoft-prod.repo")},
@@ -453,18 +463,24 @@ func debSSHDRejects(t *testing.T, e *env) {
 	if !fileExists(s.c.Path("/usr/sbin/sshd")) {
 		t.Fatal("the chroot has no /usr/sbin/sshd (openssh-server missing from fixtures.ChrootPackages)")
 	}
+	s.breakSSHDConfig()
+	s.ensureFails(wantFailure{why: "sshd rejects its configuration", code: 57, anyOf: []string{"sshd"}})
+}
+
+// breakSSHDConfig appends a directive sshd does not know to sshd_config.
+func (s *scenario) breakSSHDConfig() {
+	s.t.Helper()
 	f, err := os.OpenFile(s.c.Path("/etc/ssh/sshd_config"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
 	_, err = f.WriteString("NoSuchSSHDOption yes\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	s.ensureFails(wantFailure{why: "sshd rejects its configuration", code: 57, anyOf: []string{"sshd"}})
 }
 
 // debLockHeld: another process holds dpkg's frontend lock (fcntl, as apt

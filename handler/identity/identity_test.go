@@ -256,15 +256,10 @@ func TestCheckWithKnownInstance(t *testing.T) {
 
 // An unreachable IMDS is a network problem (52), never a missing identity (22).
 func TestCheckUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now: connection refused
+	addr := refusedAddr(t) // nothing listens there: connection refused
 	clk := newFakeClock()
 	p := &Prober{Clock: clk, IMDSBase: "http://" + addr, Getenv: env(nil), Root: sysroot.Root(t.TempDir())}
-	_, err = p.Check(context.Background())
+	_, err := p.Check(context.Background())
 	type result struct {
 		Code         failure.Code
 		NotInMessage []string
@@ -463,14 +458,9 @@ func TestInstance(t *testing.T) {
 }
 
 func TestInstanceUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := refusedAddr(t)
 	p := &Prober{Clock: newFakeClock(), IMDSBase: "http://" + addr, Getenv: env(nil), Root: sysroot.Root(t.TempDir())}
-	_, err = p.Instance(context.Background())
+	_, err := p.Instance(context.Background())
 	if failure.CodeOf(err) != failure.Dependency || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("got %v, want exit 52 naming the refused connection", err)
 	}
@@ -554,4 +544,40 @@ func BenchmarkCheckHealthy(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// The unreachable-IMDS advice names the guest agent's unit of the machine:
+// waagent.service on RHEL, walinuxagent.service on Debian.
+func TestUnreachableNamesAgentUnit(t *testing.T) {
+	addr := refusedAddr(t)
+	for _, tc := range []struct{ osRelease, want, notWant string }{
+		{"ID=\"rhel\"\nVERSION_ID=\"9.4\"\n", "waagent.service", "walinuxagent"},
+		{"ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n", "walinuxagent.service", "`systemctl edit waagent`"},
+	} {
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "etc", "os-release"), []byte(tc.osRelease), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := &Prober{Clock: newFakeClock(), IMDSBase: "http://" + addr, Getenv: env(nil), Root: sysroot.Root(root)}
+		_, err := p.Check(context.Background())
+		if msg := failure.Message(err); !strings.Contains(msg, tc.want) || strings.Contains(msg, tc.notWant) {
+			t.Errorf("%q: message should name %q and not %q: %s", tc.osRelease, tc.want, tc.notWant, msg)
+		}
+	}
+}
+
+// refusedAddr returns a loopback address nothing listens on (connection
+// refused).
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
 
@@ -102,9 +103,15 @@ func (s settings) unreachable(target string, st stats, err error) error {
 	return failure.Wrap(failure.Dependency, err,
 		"cannot reach %s (%s after %d attempt(s) over %s). The handler never sends IMDS traffic through a proxy: "+
 			"make sure 169.254.169.254 is reachable directly (no firewall or iptables rule or appliance blocking it; "+
-			"if walinuxagent.service sets http_proxy/https_proxy, also set no_proxy=169.254.169.254, since IMDS must not be proxied), "+
-			"then enable the extension again",
-		target, cause, st.attempts, st.elapsed.Round(time.Second))
+			"IMDS must not be proxied: behind a proxy, %s), then enable the extension again",
+		target, cause, st.attempts, st.elapsed.Round(time.Second), s.proxyAdvice())
+}
+
+// proxyAdvice is distros.ProxyAdvice for the machine under root (an
+// unreadable os-release gives the advice naming both agent units).
+func (s settings) proxyAdvice() string {
+	rel, _ := distros.DetectRelease(s.root)
+	return distros.ProxyAdvice(rel, s.isArc())
 }
 
 // fixCommand is the az command that assigns a system identity, with the

@@ -109,7 +109,8 @@ func (inv *invocation) installer(plat distros.Platform, src distros.Source) *dis
 	return &distros.Installer{
 		Root: inv.d.Root, Runner: inv.d.Runner, Clock: inv.d.Clock, Logger: inv.log,
 		Platform: plat, Source: src, StateDir: inv.state.Path, Progress: inv.progress,
-		Proxy: packageProxy(inv.d.Getenv),
+		Proxy:       packageProxy(inv.d.Getenv),
+		ProxyAdvice: distros.ProxyAdvice(plat.Release, inv.prober().IsArc()),
 	}
 }
 
@@ -184,7 +185,7 @@ func (inv *invocation) converge(ctx context.Context) (report, error) {
 	for _, w := range res.Warnings {
 		subs = append(subs, agent.SubStatus{Name: "packages", Status: agent.Warning, Message: red.str(w)})
 	}
-	warns, err := precheck.SSHDWith(ctx, inv.d.Root, inv.d.Runner, precheck.SSHDKnown{Test: res.SSHDTest})
+	warns, err := precheck.SSHDWith(ctx, inv.d.Root, inv.d.Runner, precheck.SSHDKnown{Test: res.SSHDTest, TestFailed: res.SSHDTestFailed})
 	if err != nil {
 		inv.log.Log("event", "sshd-check-failed", "err", err)
 	}
@@ -198,6 +199,10 @@ func (inv *invocation) converge(ctx context.Context) (report, error) {
 	msg := fmt.Sprintf("Microsoft Entra ID sign-in is ready: %s from %s on %s.", packageList(res.Installed), source, rel.String())
 	if len(subs) > 0 {
 		msg += fmt.Sprintf(" %d warning(s) below may stop some users from signing in.", len(subs))
+	}
+	for _, n := range res.Notes {
+		inv.log.Log("event", "note", "note", red.str(n))
+		msg += " Note: " + red.str(n) + "."
 	}
 	inv.log.Log("event", "converged", "changed", res.Changed, "packages", packageList(res.Installed))
 	return report{message: msg, subs: subs}, nil

@@ -186,7 +186,7 @@ func runDiagnosis(ctx context.Context, d Deps) []Check {
 		ep.Packages = strings.TrimSuffix(mirror.URL, "/")
 		checks = append(checks, Check{Name: "settings", Result: resultOK, Detail: "private mirror " + mirror.Redacted()})
 	}
-	checks = append(checks, endpointChecks(ctx, d, ep, arc)...)
+	checks = append(checks, endpointChecks(ctx, d, ep, arc, distros.ProxyAdvice(rel, arc))...)
 	return checks
 }
 
@@ -233,7 +233,7 @@ func packagesCheck(ctx context.Context, in *distros.Installer) Check {
 // endpointChecks tries the outbound endpoints of the machine's cloud through
 // the proxy configured in the environment, as the package manager and the
 // sign-in packages will.
-func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool) []Check {
+func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, proxyAdvice string) []Check {
 	client := &http.Client{Transport: d.outbound(), Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	targets := []struct{ name, url string }{{"endpoint: packages", ep.Packages + "/keys/microsoft.asc"}}
@@ -253,7 +253,7 @@ func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool) [
 		resp, err := client.Do(req)
 		if err != nil {
 			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: tg.url + ": " + err.Error(),
-				Fix: "allow outbound HTTPS to it; behind a proxy set http_proxy/https_proxy and no_proxy=169.254.169.254 on walinuxagent.service"})
+				Fix: "allow outbound HTTPS to it; behind a proxy, " + proxyAdvice})
 			continue
 		}
 		resp.Body.Close()

@@ -32,14 +32,23 @@ func TestSSHDRunsPerCommand(t *testing.T) {
 	tests := []struct {
 		name      string
 		binary    bool
+		answer    *runtest.Response // the wiring check's answer, else an AllowGroups dump
 		wantRuns  []string
 		wantSubst []string
+		wantNote  string // in the success message
 	}{
 		{name: "packaged sshd", binary: true,
 			wantRuns:  []string{"/usr/sbin/sshd -T", "sshd -V"},
 			wantSubst: []string{"sshd-allowgroups=warning"}},
 		{name: "no sshd where the wiring check looks",
 			wantRuns: []string{"sshd -T", "sshd -V"}},
+		// First boot: sshd has not started, so `sshd -T` stops on the missing
+		// /run/sshd after parsing. Success with a note, the sshd check reads
+		// the files instead of starting sshd again.
+		{name: "sshd not started yet", binary: true,
+			answer:   &runtest.Response{ExitCode: 255, Stderr: "Missing privilege separation directory: /run/sshd\r\n"},
+			wantRuns: []string{"/usr/sbin/sshd -T", "sshd -V"},
+			wantNote: "Note: sshd has not started yet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,6 +60,9 @@ func TestSSHDRunsPerCommand(t *testing.T) {
 				// Only the wiring check's run reports AllowGroups: the
 				// warning proves the sshd check used that output.
 				h.runner.Responses["/usr/sbin/sshd -T"] = runtest.Response{Stdout: "port 22\nallowgroups admins\n"}
+				if tc.answer != nil {
+					h.runner.Responses["/usr/sbin/sshd -T"] = *tc.answer
+				}
 			}
 			for _, step := range []struct {
 				verb string
@@ -73,6 +85,9 @@ func TestSSHDRunsPerCommand(t *testing.T) {
 				}
 				if diff := cmp.Diff(tc.wantSubst, h.status(seq).Subs); diff != "" {
 					t.Errorf("%s seq %s: substatus (-want +got):\n%s", step.verb, step.seq, diff)
+				}
+				if msg := h.status(seq).Message; step.seq == "0" && step.verb == "install" && !strings.Contains(msg, tc.wantNote) {
+					t.Errorf("%s: message lacks %q: %s", step.verb, tc.wantNote, msg)
 				}
 			}
 		})

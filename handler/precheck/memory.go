@@ -12,20 +12,23 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
 
-// MinMemTotalKiB is the smallest MemTotal (from /proc/meminfo, in KiB) we
-// accept: 900 MiB.
+// MaxRefusedMemTotalKiB is the largest MemTotal (from /proc/meminfo, in
+// KiB) we refuse: 512 MiB.
 //
 // The public doc requires "at least 1 GB of memory". MemTotal is not the
 // VM size's memory: it excludes what firmware and the kernel keep for
-// themselves (kernel image, crashkernel reservation, page structures), so a
-// 1 GiB VM such as Standard_B1s reports roughly 900–980 MiB. Comparing
-// against 1 GiB would reject exactly the VMs the doc allows. 900 MiB still
-// rejects the 0.5 GiB sizes (Standard_B1ls, ~400–460 MiB MemTotal), which is
-// what the requirement is about.
-const MinMemTotalKiB = 900 * 1024
+// themselves (kernel image, page structures, and a crash-kernel
+// reservation where kdump is on), and it can never exceed the size's
+// memory. A real 1 GiB Azure VM showed 842 MiB (README "Memory"), and
+// RHEL 9's default crashkernel=1G-4G:192M takes 192 MiB more on 1–4 GiB
+// sizes, leaving about 650 MiB: any fixed threshold between 1 GiB and those
+// figures refuses real 1 GiB VMs (the former 900 MiB did). Only a size below
+// 1 GiB can show 512 MiB or less (Standard_B1ls has 0.5 GiB), so that is the
+// line.
+const MaxRefusedMemTotalKiB = 512 * 1024
 
 // Memory returns a failure.LowMemory error when the machine has less than
-// 1 GB of memory (see MinMemTotalKiB), and the total it found in bytes.
+// 1 GB of memory (see MaxRefusedMemTotalKiB), and the total it found in bytes.
 func Memory(root sysroot.Root) (uint64, error) {
 	data, err := root.ReadFile("/proc/meminfo")
 	if err != nil {
@@ -36,12 +39,12 @@ func Memory(root sysroot.Root) (uint64, error) {
 		return 0, fmt.Errorf("/proc/meminfo: %w", err)
 	}
 	total := kib * 1024
-	if kib < MinMemTotalKiB {
+	if kib <= MaxRefusedMemTotalKiB {
 		return total, failure.New(failure.LowMemory,
 			"the VM has %d MiB of memory (MemTotal in /proc/meminfo) but Microsoft Entra login needs a VM with at least 1 GB "+
-				"(accepted from %d MiB MemTotal); resize the VM to a size with 1 GB or more, for example "+
+				"(a 1 GiB size shows more than %d MiB); resize the VM to a size with 1 GB or more, for example "+
 				"`az vm resize -g <rg> -n <vm> --size Standard_B1s`, then install the extension again",
-			kib/1024, MinMemTotalKiB/1024)
+			kib/1024, MaxRefusedMemTotalKiB/1024)
 	}
 	return total, nil
 }

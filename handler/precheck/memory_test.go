@@ -58,15 +58,22 @@ func TestMemory(t *testing.T) {
 		wantCode  failure.Code
 		wantMsg   []string
 	}{
+		// Real figures (README "Memory"): MemTotal never exceeds the VM's
+		// memory, so only a size below 1 GiB can show 512 MiB or less.
 		{name: "1 GiB VM after kernel reservations", meminfo: ptr(meminfoB1s), wantBytes: 935132 * 1024},
-		{name: "exactly the threshold", meminfo: ptr("MemTotal: 921600 kB\n"), wantBytes: 921600 * 1024},
+		// free -h "842Mi" on an Azure VM (knkrn5/Programming-Concepts#63):
+		// more than the retired 768 MB A0, so a 1 GiB size.
+		{name: "1 GiB Azure VM showing 842 MiB", meminfo: ptr("MemTotal:         862208 kB\n"), wantBytes: 862208 * 1024},
+		// The same VM with RHEL 9's default crashkernel=1G-4G:192M.
+		{name: "1 GiB VM with RHEL 9 crashkernel", meminfo: ptr("MemTotal:         665600 kB\n"), wantBytes: 665600 * 1024},
+		{name: "just above 512 MiB", meminfo: ptr("MemTotal: 524289 kB\n"), wantBytes: 524289 * 1024},
 		{
-			name: "one KiB below", meminfo: ptr("MemTotal: 921599 kB\n"), wantBytes: 921599 * 1024, wantCode: failure.LowMemory,
-			wantMsg: []string{"899 MiB", "at least 1 GB", "Standard_B1s"},
+			name: "512 MiB is a 0.5 GiB size", meminfo: ptr("MemTotal: 524288 kB\n"), wantBytes: 524288 * 1024, wantCode: failure.LowMemory,
+			wantMsg: []string{"512 MiB", "at least 1 GB", "Standard_B1s"},
 		},
 		{
 			name: "0.5 GiB B1ls", meminfo: ptr("MemTotal: 432412 kB\n"), wantBytes: 432412 * 1024, wantCode: failure.LowMemory,
-			wantMsg: []string{"422 MiB", "accepted from 900 MiB", "az vm resize"},
+			wantMsg: []string{"422 MiB", "more than 512 MiB", "az vm resize"},
 		},
 		{name: "unreadable", wantCode: failure.Internal},
 		{name: "garbage", meminfo: ptr("hello\n"), wantCode: failure.Internal},

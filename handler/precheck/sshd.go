@@ -39,6 +39,10 @@ type SSHDKnown struct {
 	// SSHDWith runs `sshd -T` itself. A result from before the packages
 	// changed sshd_config must not be passed: it describes another file.
 	Test *run.Result
+	// TestFailed: that `sshd -T` failed without naming a configuration line
+	// (precheck.SSHDHostState or unexplained, already reported by the
+	// caller); the files are parsed without starting sshd again.
+	TestFailed bool
 }
 
 // SSHDWith is SSHD reusing what known holds instead of starting sshd again.
@@ -49,9 +53,11 @@ func SSHDWith(ctx context.Context, root sysroot.Root, runner run.Runner, known S
 	var global map[string][]string
 	var tested bool
 	var testWarn *Warning
-	if known.Test != nil {
+	switch {
+	case known.Test != nil:
 		global, tested = effectiveValues(known.Test.Stdout)
-	} else {
+	case known.TestFailed:
+	default:
 		global, tested, testWarn = sshdTest(ctx, runner)
 	}
 	if testWarn != nil {
@@ -91,7 +97,7 @@ func sshdTest(ctx context.Context, runner run.Runner) (vals map[string][]string,
 	res, err := runner.Run(ctx, run.Cmd{Path: "sshd", Args: []string{"-T"}})
 	if err != nil {
 		var ee *run.ExitError
-		if errors.As(err, &ee) && namesConfigLine(res.Tail(4000)) {
+		if errors.As(err, &ee) && ClassifySSHDTestFailure(res.Tail(4000)) == SSHDConfigRejected {
 			return nil, false, &Warning{Name: WarnConfigTestFail, Message: fmt.Sprintf(
 				"`sshd -T` rejects the sshd configuration (%s); sshd may not restart and nobody may be able to sign in. "+
 					"Fix the reported line, check with `sshd -t`", res.Tail(300))}
@@ -110,27 +116,6 @@ func effectiveValues(out []byte) (map[string][]string, bool) {
 		return nil, false
 	}
 	return vals, true
-}
-
-// namesConfigLine reports whether sshd's error output points at a line of
-// its configuration ("/etc/ssh/sshd_config: line 3: Bad configuration
-// option: X", "/etc/ssh/sshd_config line 9: Directive 'X' is not allowed
-// within a Match block").
-func namesConfigLine(out string) bool {
-	out = strings.ToLower(out)
-	if strings.Contains(out, "bad configuration option") {
-		return true
-	}
-	for i := 0; ; {
-		j := strings.Index(out[i:], "line ")
-		if j < 0 {
-			return false
-		}
-		i += j + len("line ")
-		if i < len(out) && out[i] >= '0' && out[i] <= '9' {
-			return true
-		}
-	}
 }
 
 // ParseSSHDTest parses `sshd -T` output: one "keyword value" per line, with

@@ -298,7 +298,7 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 	for i, ph := range e.Config.Plan.Phases {
 		fmt.Fprintf(out, "\n## %d. %s\n", i+1, ph.Title)
 		if ph.Check != "" {
-			if err := checkPackage(ctx, e.ChrootDir, ph.Check, out); err != nil {
+			if err := e.runCheck(ctx, ph.Check, out); err != nil {
 				return err
 			}
 			continue

@@ -70,7 +70,8 @@ type Phase struct {
 	Downgrade bool `json:"downgrade,omitempty"`
 	// Expect are agentsim -expect arguments (verb=N).
 	Expect []string `json:"expect,omitempty"`
-	// Check, for a check phase: "installed" or "absent" (aadsshlogin in dpkg).
+	// Check, for a check phase: "installed" or "absent" (aadsshlogin in
+	// dpkg), or one of the first-boot checks (firstboot.go).
 	Check string `json:"check,omitempty"`
 	// Protected adds protected settings carrying the mirror URL.
 	Protected bool `json:"protected,omitempty"`
@@ -106,8 +107,10 @@ type Plan struct {
 	// its key-file challenge, and no IMDS on 169.254.169.254.
 	Arc bool `json:"arc,omitempty"`
 	// Proxy is "", ProxyUp or ProxyDown.
-	Proxy  string  `json:"proxy,omitempty"`
-	Phases []Phase `json:"phases"`
+	Proxy string `json:"proxy,omitempty"`
+	// FirstBoot plays a VM still booting (see firstboot.go).
+	FirstBoot bool    `json:"firstBoot,omitempty"`
+	Phases    []Phase `json:"phases"`
 }
 
 // Scenarios lists the plans by name.
@@ -168,6 +171,24 @@ func Scenarios() map[string]Plan {
 				{Title: "first deployment with a dead proxy", Scenario: "first", Zip: 1, Expect: []string{"install=52"},
 					StatusHas: []string{"cannot be reached through the proxy. Check that the proxy http://127.0.0.1:", "is up and lets the VM reach", "walinuxagent.service", "no_proxy=169.254.169.254"}},
 				{Title: "nothing was installed", Check: "absent"},
+			}},
+		"first-boot": {Name: "first-boot", IMDSScenario: "present", FirstBoot: true,
+			Description: "a VM still booting: sshd not started, unattended-upgrades taking the dpkg locks between steps, a 1 GiB VM's MemTotal, another product rewriting microsoft-prod.list",
+			Phases: []Phase{
+				{Title: "the freshly booted VM", Check: CheckFirstBoot},
+				{Title: "first deployment: install + enable while the locks change hands", Scenario: "first", Zip: 1,
+					StatusHas: []string{"Microsoft Entra ID sign-in is ready", "sshd has not started yet"}},
+				{Title: "aadsshlogin is installed", Check: "installed"},
+				{Title: "the handler waited for unattended-upgrades between its steps", Check: CheckLockWaits},
+				{Title: "an operator runs `diagnose`: memory is a 1 GiB VM's (the Entra endpoints fail with 52 offline)",
+					Diagnose: true, DiagnoseExit: 52},
+				{Title: "another Microsoft product rewrites microsoft-prod.list", Check: CheckForeignRepo},
+				{Title: "settings change: enable leaves that file alone", Scenario: "settings", Zip: 1, Protected: true,
+					StatusHas: []string{"Microsoft Entra ID sign-in is ready"}},
+				{Title: "microsoft-prod.list is still the other product's", Check: CheckForeignRepoIntact},
+				{Title: "removal: disable, uninstall", Scenario: "remove", Zip: 1},
+				{Title: "aadsshlogin is gone", Check: "absent"},
+				{Title: "microsoft-prod.list is still the other product's", Check: CheckForeignRepoIntact},
 			}},
 		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
 			Description: "the legacy AADLoginForLinux package aadlogin is installed: install reports transitioning and exits 23",
@@ -295,6 +316,11 @@ func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 	repoRoot := filepath.Join(opt.WorkDir, "pmc")
 	if h.PMC, err = fixtures.BuildPMC(repoRoot, h.Key, fixtures.DefaultPackages()); err != nil {
 		return nil, fmt.Errorf("repository: %w", err)
+	}
+	if plan.FirstBoot {
+		if err := prepareFirstBoot(h, opt.WorkDir, out); err != nil {
+			return nil, fmt.Errorf("first boot: %w", err)
+		}
 	}
 	if plan.Legacy {
 		fmt.Fprintln(out, "-- installing the legacy aadlogin package in the VM")

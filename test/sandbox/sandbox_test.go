@@ -76,6 +76,9 @@ func TestScenarios(t *testing.T) {
 		{scenario: "proxy-down", want: []string{`exit=52`, `ext=error`, `walinuxagent.service`,
 			`repository: 0 request(s) reached it directly`, `, 0 in proxy form`, `scenario "proxy-down" passed`}},
 		{scenario: "legacy", want: []string{`exit=23`, `ext=transitioning`, `AADLoginForLinux`, `scenario "legacy" passed`}},
+		{scenario: "first-boot", want: []string{`Missing privilege separation directory: /run/sshd`, `MemTotal:       862208 kB`,
+			`ext=success "Microsoft Entra ID sign-in is ready`, `sshd has not started yet`, `holds`, `unattended-upgr`,
+			`memory                   ok      842 MiB`, `is still the other product's, byte for byte`, `scenario "first-boot" passed`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.scenario, func(t *testing.T) {
