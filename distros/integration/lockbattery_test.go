@@ -49,7 +49,7 @@ var batteryLocks = map[string][]string{
 }
 
 // lockTaker is a run.Runner that has the locks taken right before every
-// command that takes a package-manager lock, then runs it.
+// package-manager command, then runs it.
 type lockTaker struct {
 	s     *scenario
 	inner run.Runner
@@ -64,21 +64,13 @@ type lockTaker struct {
 	last string
 }
 
-// takesLock mirrors which commands take a package-manager lock.
-func takesLock(c run.Cmd) bool {
-	switch path.Base(c.Path) {
-	case "apt-get", "apt-mark", "dnf", "yum", "zypper":
-		return true
-	case "dpkg":
-		return !slices.Contains(c.Args, "--audit") && !slices.Contains(c.Args, "--print-architecture")
-	case "rpm":
-		return slices.Contains(c.Args, "--import")
-	}
-	return false
-}
+// managerPrograms are the package-manager programs the handler runs. The
+// locks are taken before every one of them, queries included, whether or
+// not the handler expects that program to need a lock.
+var managerPrograms = []string{"apt-get", "apt-cache", "apt-mark", "dpkg", "dpkg-query", "rpm", "dnf", "yum", "zypper"}
 
 func (l *lockTaker) Run(ctx context.Context, c run.Cmd) (run.Result, error) {
-	if takesLock(c) && (l.only == nil || l.only(c)) && c.String() != l.last {
+	if slices.Contains(managerPrograms, path.Base(c.Path)) && (l.only == nil || l.only(c)) && c.String() != l.last {
 		l.last = c.String()
 		n := l.steps.Add(1)
 		marker := "/tmp/lock-taken-" + strconv.Itoa(int(n))
@@ -138,8 +130,12 @@ func TestLockBattery(t *testing.T) {
 		})
 	}
 	if converged == len(managers) {
-		t.Logf("lock battery: %d–%d steps × %d managers, all converged (apt %d, dnf %d, zypper %d lock-taking steps of install + remove twice, each started while another process held the manager's locks)",
-			slices.Min(counts), slices.Max(counts), len(managers), counts[0], counts[1], counts[2])
+		n := strconv.Itoa(slices.Min(counts))
+		if hi := slices.Max(counts); hi != slices.Min(counts) {
+			n += "–" + strconv.Itoa(hi)
+		}
+		t.Logf("lock battery: %s steps × %d managers, all converged (apt %d, dnf %d, zypper %d package-manager steps of install + remove twice, each started while another process held the manager's locks)",
+			n, len(managers), counts[0], counts[1], counts[2])
 	}
 
 	// A lock that is never released: 56 naming the holder, never 52.
