@@ -188,7 +188,15 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 	if err != nil {
 		return nil, failure.Wrap(failure.Dependency, err, "cannot read the repository configuration this extension wrote")
 	}
-	if ex, found := findExisting(in.Root, in.Platform, c, tx.state.paths()); found {
+	// Our files (recorded, or carrying our header without a record) are
+	// rewritten, not reused as someone else's definition.
+	own := tx.state.paths()
+	for _, p := range []string{c.listFile(), altPath(c.listFile())} {
+		if cur, ok, _ := readOptional(in.Root, p); ok && ourHeader(cur) {
+			own[p] = true
+		}
+	}
+	if ex, found := findExisting(in.Root, in.Platform, c, own); found {
 		if slices.Contains(disowned, ex.File) {
 			tx.warn("%s was rewritten by another program (for example packages-microsoft-prod, Defender for Endpoint or the azure-cli instructions) after this extension wrote it; "+
 				"the extension leaves it as it is and installs from it, since it still points at %s", ex.File, c.URL)
@@ -198,6 +206,14 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 	}
 	if err := in.placeOwnFiles(tx, &c, disowned); err != nil {
 		return nil, err
+	}
+	if alt := altPath(c.listFile()); alt != c.listFile() {
+		// Back at the usual name: a definition of ours beside it is stale.
+		if mine, err := tx.ours(alt); err == nil && mine {
+			if err := tx.remove(alt); err != nil {
+				return nil, failure.Wrap(failure.Dependency, err, "cannot remove the stale repository definition %s", alt)
+			}
+		}
 	}
 	skip := map[string]bool{c.listFile(): true}
 	if c.ID != "" && repoIDTaken(in.Root, in.Platform, c.ID, skip) {
@@ -245,7 +261,7 @@ func (in *Installer) placeOwnFiles(tx *fileTx, c *repoConfig, disowned []string)
 			f.Data = nil
 			continue
 		}
-		alt := path.Join(path.Dir(f.Path), altListName+path.Ext(f.Path))
+		alt := altPath(f.Path)
 		if mine, err := tx.ours(alt); err != nil || !mine {
 			return failure.New(failure.Dependency,
 				"%s and %s both belong to other programs and neither defines %s for %s; the extension does not overwrite them. Remove the one you no longer need (or install packages-microsoft-prod for this distribution), "+failure.SetAgain,
@@ -256,6 +272,10 @@ func (in *Installer) placeOwnFiles(tx *fileTx, c *repoConfig, disowned []string)
 	}
 	return nil
 }
+
+// altPath is where our repository definition goes when the usual name p
+// holds someone else's file.
+func altPath(p string) string { return path.Join(path.Dir(p), altListName+path.Ext(p)) }
 
 // refreshAndFind refreshes only the Microsoft repository, falling back to
 // a full refresh when that fails or the package is still not visible.

@@ -115,8 +115,9 @@ func (h *harness) rpmDefaults(bin string) {
 	h.on(bin+" -q list available aadsshlogin", runtest.Response{Stdout: "Available Packages\naadsshlogin.x86_64   1.0.034210009-1   packages-microsoft-com-prod\n"})
 }
 
-// repoInPlace writes the repository configuration Ensure would write, so
-// Ensure reuses it as is (no key import, no write).
+// repoInPlace writes the repository configuration Ensure would write, but
+// without our header, as another program would (packages-microsoft-prod),
+// so Ensure reuses it as is (no key import, no write).
 func (h *harness) repoInPlace(t *testing.T) {
 	t.Helper()
 	c, err := buildRepo(h.in.Platform, h.in.Source, "")
@@ -124,7 +125,7 @@ func (h *harness) repoInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range c.Files {
-		writeFile(t, h.root.Path(f.Path), string(f.Data))
+		writeFile(t, h.root.Path(f.Path), strings.TrimPrefix(string(f.Data), fileHeader))
 	}
 }
 
@@ -829,5 +830,57 @@ func TestEnsureInstalledRepoBrokenWarns(t *testing.T) {
 	}
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "cannot be reached") {
 		t.Errorf("warnings = %q", res.Warnings)
+	}
+}
+
+// The state folder is lost (or the mirror moved) while our files stay:
+// files carrying our header are still ours, rewritten in place (no second
+// definition beside them) and removed by Remove.
+func TestEnsureOwnFilesWithoutRecord(t *testing.T) {
+	for _, moved := range []bool{false, true} {
+		h := newHarness(t, "debian-12", Source{})
+		h.aptDefaults()
+		h.after("apt-get install", dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
+		if _, err := h.in.Ensure(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(h.in.StateDir + "/" + stateFileName); err != nil {
+			t.Fatal(err)
+		}
+		if moved {
+			h.in.Source.BaseURL = "https://mirror.example.com/pmc"
+		}
+		res, err := h.in.Ensure(context.Background())
+		if err != nil {
+			t.Fatalf("moved=%v: %v", moved, err)
+		}
+		if len(res.Warnings) > 0 || h.root.Exists("/etc/apt/sources.list.d/microsoft-aadsshlogin.list") {
+			t.Errorf("moved=%v: own file taken for someone else's: warnings %q", moved, res.Warnings)
+		}
+		if got, _ := h.root.ReadFile(aptListPath); moved != strings.Contains(string(got), "mirror.example.com") {
+			t.Errorf("moved=%v: list = %q", moved, got)
+		}
+		h.after(aptPurgeMain, dpkgQueryMain, runtest.Response{ExitCode: 1})
+		if err := h.in.Remove(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if h.root.Exists(aptListPath) {
+			t.Errorf("moved=%v: Remove left (or restored) our own list: %q", moved, func() []byte { b, _ := h.root.ReadFile(aptListPath); return b }())
+		}
+	}
+}
+
+// A kill between saving the record and writing the file leaves our
+// previous content: still ours.
+func TestOwnedContent(t *testing.T) {
+	oldKey, newKey := []byte("old keyring"), []byte("new keyring")
+	f := managedFile{Path: aptKeyringPath, SHA256: contentHash(newKey), PrevSHA256: contentHash(oldKey)}
+	for _, tt := range []struct {
+		cur  []byte
+		want bool
+	}{{newKey, true}, {oldKey, true}, {[]byte("someone else's"), false}, {[]byte(fileHeader + "deb x y z\n"), true}} {
+		if got := f.ownedContent(tt.cur); got != tt.want {
+			t.Errorf("ownedContent(%q) = %v, want %v", tt.cur, got, tt.want)
+		}
 	}
 }

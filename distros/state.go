@@ -35,6 +35,10 @@ type managedFile struct {
 	HadPrevious bool   `json:"hadPrevious"`
 	Previous    []byte `json:"previous,omitempty"`
 	SHA256      string `json:"sha256,omitempty"`
+	// PrevSHA256 is the hash of what we wrote before SHA256: the record is
+	// saved before the file is written, so a kill in between leaves our
+	// previous content, which is still ours.
+	PrevSHA256 string `json:"prevSha256,omitempty"`
 }
 
 // contentHash is the hex SHA-256 recorded for a file we wrote.
@@ -48,14 +52,21 @@ func contentHash(b []byte) string {
 // count as ours while a repository file still carries our header, and
 // for key files, which carry none.
 func (f managedFile) ownedContent(cur []byte) bool {
-	if f.SHA256 != "" {
-		return contentHash(cur) == f.SHA256
-	}
-	if strings.HasSuffix(f.Path, ".gpg") || strings.HasSuffix(f.Path, ".asc") {
+	if ourHeader(cur) {
 		return true
 	}
-	return bytes.HasPrefix(cur, []byte(fileHeader))
+	if f.SHA256 != "" {
+		h := contentHash(cur)
+		return h == f.SHA256 || h == f.PrevSHA256
+	}
+	return strings.HasSuffix(f.Path, ".gpg") || strings.HasSuffix(f.Path, ".asc")
 }
+
+// ourHeader reports whether a repository file starts with the header we
+// write: no other program writes it, so such a file is ours even without
+// a record (one lost with the state folder, or a kill between writing
+// the record and the file).
+func ourHeader(cur []byte) bool { return bytes.HasPrefix(cur, []byte(fileHeader)) }
 
 // repoState is the JSON record in StateDir.
 type repoState struct {
@@ -174,8 +185,10 @@ func (tx *fileTx) ours(p string) (bool, error) {
 	if !existed {
 		return true, nil
 	}
-	i := tx.state.find(p)
-	return i >= 0 && tx.state.Files[i].ownedContent(cur), nil
+	if i := tx.state.find(p); i >= 0 {
+		return tx.state.Files[i].ownedContent(cur), nil
+	}
+	return ourHeader(cur), nil
 }
 
 // disown forgets the recorded files whose content someone else has
@@ -210,19 +223,31 @@ func (tx *fileTx) write(p string, data []byte) (changed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", p, err)
 	}
-	if existed && bytes.Equal(cur, data) {
-		return false, nil
-	}
 	i := tx.state.find(p)
 	tracked := i >= 0
+	if existed && bytes.Equal(cur, data) {
+		if !tracked && ourHeader(cur) {
+			// Ours from a run whose record is gone: record it again, so
+			// Remove deletes it.
+			tx.state.Files = append(tx.state.Files, managedFile{Path: p, SHA256: contentHash(data)})
+			return false, tx.in.saveState(*tx.state)
+		}
+		return false, nil
+	}
 	var prevHash string
 	if !tracked {
-		tx.state.Files = append(tx.state.Files, managedFile{Path: p, HadPrevious: existed, Previous: cur})
+		// A file with our header but no record is our own earlier content:
+		// nothing to restore on Remove.
+		rec := managedFile{Path: p}
+		if existed && !ourHeader(cur) {
+			rec.HadPrevious, rec.Previous = true, cur
+		}
+		tx.state.Files = append(tx.state.Files, rec)
 		i = len(tx.state.Files) - 1
 	} else {
 		prevHash = tx.state.Files[i].SHA256
 	}
-	tx.state.Files[i].SHA256 = contentHash(data)
+	tx.state.Files[i].SHA256, tx.state.Files[i].PrevSHA256 = contentHash(data), prevHash
 	if err := tx.in.saveState(*tx.state); err != nil {
 		return false, err
 	}
@@ -231,6 +256,26 @@ func (tx *fileTx) write(p string, data []byte) (changed bool, err error) {
 		return false, fmt.Errorf("write %s: %w", p, err)
 	}
 	return true, nil
+}
+
+// remove deletes the system file p, which must be ours, and its record
+// (undone by rollback like a write).
+func (tx *fileTx) remove(p string) error {
+	cur, existed, err := readOptional(tx.root, p)
+	if err != nil || !existed {
+		return err
+	}
+	i := tx.state.find(p)
+	u := undoEntry{path: p, existed: true, previous: cur, wasTracked: i >= 0}
+	if i >= 0 {
+		u.prevHash = tx.state.Files[i].SHA256
+		tx.state.Files = append(tx.state.Files[:i], tx.state.Files[i+1:]...)
+		if err := tx.in.saveState(*tx.state); err != nil {
+			return err
+		}
+	}
+	tx.undo = append(tx.undo, u)
+	return removeSys(tx.root, p)
 }
 
 // rollback restores every file this run changed, newest first.
@@ -248,12 +293,13 @@ func (tx *fileTx) rollback() error {
 			errs = append(errs, err)
 			continue
 		}
-		if j := tx.state.find(u.path); j >= 0 {
-			if u.wasTracked {
-				tx.state.Files[j].SHA256 = u.prevHash
-			} else {
-				tx.state.Files = append(tx.state.Files[:j], tx.state.Files[j+1:]...)
-			}
+		switch j := tx.state.find(u.path); {
+		case j >= 0 && u.wasTracked:
+			tx.state.Files[j].SHA256 = u.prevHash
+		case j >= 0:
+			tx.state.Files = append(tx.state.Files[:j], tx.state.Files[j+1:]...)
+		case u.wasTracked: // removed by tx.remove
+			tx.state.Files = append(tx.state.Files, managedFile{Path: u.path, SHA256: u.prevHash})
 		}
 	}
 	tx.undo = nil

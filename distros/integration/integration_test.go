@@ -346,6 +346,8 @@ func TestInstallerIntegration(t *testing.T) {
 		{"debian12/sshd-rejects-config", debSSHDRejects},
 		{"debian12/interrupted-dpkg", debInterrupted},
 		{"debian12/legacy-aadlogin", debLegacy},
+		{"debian12/foreign-rewrite", debForeignRewrite},
+		{"debian12/deadline-in-transaction", debDeadlineInTransaction},
 		{"debian12/selinux-install-remove", selinuxInstallRemove(nil, "/etc/apt/sources.list.d/microsoft-prod.list")},
 		{"debian12/selinux-module-not-loaded", selinuxModuleNotLoaded(nil)},
 		{"debian12/sshd-not-started", debSSHDNotStarted},
@@ -871,4 +873,80 @@ func (s *scenario) wantNotInstalled(when string) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// debForeignRewrite: after the install, another product (as
+// packages-microsoft-prod does) rewrites microsoft-prod.list with its own
+// definition of the same repository and its own keyring. The next Ensure
+// installs from it, warns and leaves it byte-identical; Remove leaves it
+// too and removes only our keyring.
+func debForeignRewrite(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	s.ensureInstalls(fixtures.LatestVersion)
+	list := "/etc/apt/sources.list.d/microsoft-prod.list"
+	ours, err := os.ReadFile(s.c.Path(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := os.ReadFile(s.c.Path("/usr/share/keyrings/microsoft-aadsshlogin.gpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.c.Path("/usr/share/keyrings/microsoft-prod.gpg"), ring, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := strings.Fields(strings.SplitN(string(ours), "] ", 2)[1])[0]
+	foreign := "deb [arch=amd64,arm64,armhf signed-by=/usr/share/keyrings/microsoft-prod.gpg] " + url + " bookworm main\n"
+	if err := os.WriteFile(s.c.Path(list), []byte(foreign), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := s.ensure()
+	if got, _ := os.ReadFile(s.c.Path(list)); string(got) != foreign {
+		t.Errorf("enable rewrote the foreign %s: %q", list, got)
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "installs from it") {
+		t.Errorf("warnings = %q, want one saying the foreign file is used", res.Warnings)
+	}
+	if err := s.in.Remove(s.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	s.wantNotInstalled("after Remove")
+	if got, _ := os.ReadFile(s.c.Path(list)); string(got) != foreign {
+		t.Errorf("uninstall changed the foreign %s: %q", list, got)
+	}
+	if fileExists(s.c.Path("/usr/share/keyrings/microsoft-aadsshlogin.gpg")) {
+		t.Error("uninstall left our keyring")
+	}
+}
+
+// debDeadlineInTransaction: the budget ends while the real apt-get install
+// runs detached (a dpkg Pre-Invoke hook makes it slow): 56 saying it still
+// runs, the repository stays under it; the next Ensure, started at once,
+// waits for that transaction and converges without installing again.
+func debDeadlineInTransaction(t *testing.T, e *env) {
+	s := e.scenario(t, nil)
+	hook := s.c.Path("/etc/apt/apt.conf.d/99slow-dpkg")
+	if err := os.WriteFile(hook, []byte(`DPkg::Pre-Invoke {"sleep 12";};`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.timeout = 8 * time.Second
+	s.ensureFails(wantFailure{why: "the budget ended during apt-get install", code: 56,
+		allOf: []string{"still running", "apt-get install", "az vm extension set"}})
+	if !fileExists(s.c.Path("/etc/apt/sources.list.d/microsoft-prod.list")) || !fileExists(s.c.Path("/usr/share/keyrings/microsoft-aadsshlogin.gpg")) {
+		t.Error("the repository configuration was removed under the running transaction")
+	}
+	if err := os.Remove(hook); err != nil {
+		t.Fatal(err)
+	}
+	s.rec.take()
+	s.timeout = 0
+	start := time.Now()
+	s.ensureInstalls(fixtures.LatestVersion)
+	if !s.progressMentions("waiting for the package-manager transaction an earlier run") {
+		t.Errorf("the next Ensure did not wait for the running transaction: %q", s.progress)
+	}
+	if in := installs(s.rec.take()); len(in) > 0 {
+		t.Errorf("the next Ensure installed again: %q", in)
+	}
+	t.Logf("the next Ensure converged after %s", time.Since(start).Round(time.Millisecond))
 }
