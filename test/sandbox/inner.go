@@ -295,6 +295,7 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 	if err := e.describeProxy(out); err != nil {
 		return err
 	}
+	run := e.newAgentRun()
 	for i, ph := range e.Config.Plan.Phases {
 		fmt.Fprintf(out, "\n## %d. %s\n", i+1, ph.Title)
 		if ph.Check != "" {
@@ -309,39 +310,14 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 			}
 			continue
 		}
-		args := []string{"-scenario", ph.Scenario, "-settings", e.SettingsFile}
-		switch {
-		case ph.Scenario == "update" && ph.Downgrade:
-			args = append(args, "-zip", e.Zips[1], "-zip2", e.Zips[0])
-		case ph.Scenario == "update":
-			args = append(args, "-zip", e.Zips[0], "-zip2", e.Zips[1])
-		case ph.Zip == 2:
-			args = append(args, "-zip", e.Zips[1])
-		default:
-			args = append(args, "-zip", e.Zips[0])
-		}
-		if ph.Protected {
-			args = append(args, "-protected", e.ProtectedFile)
-		}
-		for _, x := range ph.Expect {
-			args = append(args, "-expect", x)
-		}
-		cmd := e.Agentsim(ctx, args...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("phase %q: agentsim: %w", ph.Title, err)
-		}
-		if len(ph.StatusHas) > 0 {
-			msg, err := e.statusMessage()
-			if err != nil {
+		if ph.Fix != "" {
+			if err := e.fix(ctx, ph.Fix, out); err != nil {
 				return fmt.Errorf("phase %q: %w", ph.Title, err)
 			}
-			fmt.Fprintf(out, "status message: %s\n", msg)
-			for _, w := range ph.StatusHas {
-				if !strings.Contains(msg, w) {
-					return fmt.Errorf("phase %q: the status message lacks %q", ph.Title, w)
-				}
-			}
+			continue
+		}
+		if _, err := e.agentPhase(ctx, run, ph, out); err != nil {
+			return fmt.Errorf("phase %q: %w", ph.Title, err)
 		}
 	}
 	if err := e.checkProxy(out); err != nil {

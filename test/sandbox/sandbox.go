@@ -8,15 +8,18 @@
 //     on 169.254.169.254:80 and a loopback HTTPS repository, laid out and
 //     signed like packages.microsoft.com, serves fake aadsshlogin packages
 //     (the handler reaches it through its private-mirror setting);
-//   - the guest-agent simulator (test/agentsim), run inside the chroot and the
-//     namespace, driving the zip through install, enable, settings change,
-//     agent restart, version update and removal.
+//   - the real guest agent, Debian's waagent package installed in the
+//     chroot, driven by test/realagent through goal states (install, enable,
+//     settings change with encrypted protected settings, agent restart,
+//     disable, version update and downgrade, removal); what it would upload
+//     to Azure is read back with its own status-report code.
 //
 // Nothing leaves the machine: the namespace has only its own loopback.
 //
 // The host side (Run) prepares the chroot, repository and binaries, creates
 // the namespace and re-executes a binary in it (ip netns exec … <self> inner);
-// that inner side (Inner) starts the servers and runs the simulator.
+// that inner side (Inner) starts the servers and hands the agent its goal
+// states.
 package sandbox
 
 import (
@@ -33,6 +36,7 @@ import (
 	"time"
 
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
+	"github.com/Azure/aadsshlogin-extension-linux/test/realagent"
 )
 
 // HandlerName is the extension's name as the agent knows it.
@@ -48,7 +52,9 @@ type Options struct {
 	// Self is a binary that runs Inner when called as `<Self> inner <config>`
 	// (the demo command itself, or a test-built copy of it).
 	Self string
-	// Agentsim is a static build of test/agentsim/cmd/agentsim.
+	// Agentsim, when set, is a static build of test/agentsim/cmd/agentsim,
+	// copied into the VM for the fault batteries (the scenarios use the
+	// real guest agent).
 	Agentsim string
 	// WorkDir is a scratch folder (deleted afterwards unless Keep).
 	WorkDir string
@@ -59,28 +65,67 @@ type Options struct {
 	Out io.Writer
 }
 
-// Phase is one agentsim invocation (or machine check) of a scenario.
+// Phase is one goal state handed to the real guest agent (or a machine
+// check, or a fix a person makes) of a scenario.
 type Phase struct {
 	Title string `json:"title"`
-	// Scenario is the agentsim scenario run ("" for a check).
-	Scenario string `json:"scenario,omitempty"`
-	// Zip selects the package: 1 = Zip, 2 = NextZip (update).
+	// Agent is what the guest agent is asked to do: AgentSet (a new
+	// sequence number with the extension enabled: `az vm extension set`),
+	// AgentRestart (the agent restarts and processes its goal state again),
+	// AgentDisable, AgentUninstall (`az vm extension delete`); "" for a
+	// check, fix or diagnose phase.
+	Agent string `json:"agent,omitempty"`
+	// Zip selects the handler version of an AgentSet phase: 1 = Zip,
+	// 2 = NextZip (a different version than installed is an update or a
+	// downgrade, which the agent itself carries out).
 	Zip int `json:"zip,omitempty"`
-	// Downgrade makes an update phase go from NextZip back to Zip.
-	Downgrade bool `json:"downgrade,omitempty"`
-	// Expect are agentsim -expect arguments (verb=N).
-	Expect []string `json:"expect,omitempty"`
+	// Protected adds protected settings carrying the mirror URL, encrypted
+	// to the tenant certificate.
+	Protected bool `json:"protected,omitempty"`
+	// Want is what the agent must report after the phase.
+	Want *Want `json:"want,omitempty"`
 	// Check, for a check phase: "installed" or "absent" (aadsshlogin in dpkg).
 	Check string `json:"check,omitempty"`
-	// Protected adds protected settings carrying the mirror URL.
-	Protected bool `json:"protected,omitempty"`
+	// Fix removes the cause of a failure as the user would: FixIdentity
+	// (`az vm identity assign`: IMDS starts issuing tokens), FixLegacy
+	// (the AADLoginForLinux extension is deleted: its aadlogin package is
+	// purged).
+	Fix string `json:"fix,omitempty"`
 	// Diagnose runs the installed handler's `diagnose` command as a person
 	// would; DiagnoseExit is the exit code expected from it.
 	Diagnose     bool `json:"diagnose,omitempty"`
 	DiagnoseExit int  `json:"diagnoseExit,omitempty"`
-	// StatusHas, after an agentsim phase, prints the handler's last status
-	// message in full and requires each of these substrings in it.
-	StatusHas []string `json:"statusHas,omitempty"`
+}
+
+// Agent operations of a phase.
+const (
+	AgentSet       = "set"
+	AgentRestart   = "restart"
+	AgentDisable   = "disable"
+	AgentUninstall = "uninstall"
+)
+
+// Fixes of a phase.
+const (
+	FixIdentity = "identity"
+	FixLegacy   = "legacy"
+)
+
+// Want is what the agent reports for the extension after a phase (empty
+// fields are not checked).
+type Want struct {
+	// Verbs are the handler commands the agent ran, "version verb".
+	Verbs []string `json:"verbs,omitempty"`
+	// Handler is the handler status (Ready, NotReady); Absent means the
+	// agent reports nothing for the extension (it was removed).
+	Handler string `json:"handler,omitempty"`
+	Absent  bool   `json:"absent,omitempty"`
+	// Status, Code and Operation are the extension status the agent
+	// uploads; Has are substrings its message must contain.
+	Status    string   `json:"status,omitempty"`
+	Code      int      `json:"code,omitempty"`
+	Operation string   `json:"operation,omitempty"`
+	Has       []string `json:"has,omitempty"`
 }
 
 // Proxy modes of a plan: the guest agent's service carries http_proxy and
@@ -110,71 +155,99 @@ type Plan struct {
 	Phases []Phase `json:"phases"`
 }
 
-// Scenarios lists the plans by name.
+// ready is the start of the handler's success message.
+const ready = "Microsoft Entra ID sign-in is ready"
+
+// Scenarios lists the plans by name. In Want.Verbs, v1 and v2 stand for the
+// versions of Zip and NextZip.
 func Scenarios() map[string]Plan {
+	installed := Phase{Title: "aadsshlogin is installed", Check: "installed"}
+	absent := Phase{Title: "aadsshlogin is not installed", Check: "absent"}
+	success := func(verbs ...string) *Want {
+		return &Want{Verbs: verbs, Handler: "Ready", Status: "success", Has: []string{ready}}
+	}
+	removal := func(zip int, v string) []Phase {
+		return []Phase{
+			{Title: "removal (`az vm extension delete`): the agent disables, then uninstalls and deletes the extension folder",
+				Agent: AgentUninstall, Zip: zip, Want: &Want{Verbs: []string{v + " disable", v + " uninstall"}, Absent: true}},
+			{Title: "aadsshlogin is gone", Check: "absent"},
+		}
+	}
+	// fixed is a failure that the extension reports as transitioning with
+	// our code, then, once the cause is fixed and the extension set again
+	// (new sequence number), success.
+	fixed := func(code int, has, fix, fixTitle string) []Phase {
+		return []Phase{
+			{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+				Handler: "NotReady", Status: "transitioning", Code: code, Has: []string{has}}},
+			absent,
+			{Title: fixTitle, Fix: fix},
+			{Title: "the extension is set again (new sequence number): enable converges", Agent: AgentSet, Zip: 1,
+				Want: success("v1 enable")},
+			installed,
+		}
+	}
+	failed := func(code int, has ...string) []Phase {
+		return []Phase{
+			{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+				Handler: "NotReady", Status: "error", Code: code, Has: has}},
+			absent,
+		}
+	}
 	return map[string]Plan{
 		"full": {Name: "full", IMDSScenario: "present",
-			Description: "install, enable, settings change, agent restart, update to the next version, removal",
-			Phases: []Phase{
-				{Title: "first deployment: install + enable", Scenario: "first", Zip: 1},
-				{Title: "aadsshlogin is installed", Check: "installed"},
+			Description: "install, enable, settings change, agent restart, disable, update to the next version and back, removal",
+			Phases: append([]Phase{
+				{Title: "first deployment: the agent runs install, then enable", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				installed,
 				{Title: "an operator runs `diagnose` (read-only; the sandbox has no internet, so the Entra endpoints fail with 52)",
 					Diagnose: true, DiagnoseExit: 52},
-				{Title: "settings change: new sequence number, enable only", Scenario: "settings", Zip: 1, Protected: true},
-				{Title: "agent restart: enable again with the same sequence number (no-op)", Scenario: "restart", Zip: 1},
-				{Title: "version update: old disable, new update, old uninstall, new install + enable", Scenario: "update", Zip: 2},
-				{Title: "aadsshlogin is still installed after the update", Check: "installed"},
-				{Title: "removal: disable, uninstall", Scenario: "remove", Zip: 2},
-				{Title: "aadsshlogin is gone", Check: "absent"},
-			}},
+				{Title: "settings change with protected settings (encrypted to the tenant certificate): new sequence number, enable only",
+					Agent: AgentSet, Zip: 1, Protected: true, Want: success("v1 enable")},
+				{Title: "agent restart: the agent processes the same goal state again, enable with the same sequence number",
+					Agent: AgentRestart, Want: success("v1 enable")},
+				{Title: "disable: nothing is removed", Agent: AgentDisable, Zip: 1,
+					Want: &Want{Verbs: []string{"v1 disable"}, Handler: "NotReady", Status: "success"}},
+				installed,
+				{Title: "update to the next version: the agent runs the new update, the old uninstall, the new install and enable",
+					Agent: AgentSet, Zip: 2, Want: success("v2 update", "v1 uninstall", "v2 install", "v2 enable")},
+				installed,
+				{Title: "downgrade: the agent disables the newer version, runs its update and uninstall, then the old install and enable",
+					Agent: AgentSet, Zip: 1, Want: success("v2 disable", "v2 update", "v2 uninstall", "v1 install", "v1 enable")},
+				installed,
+			}, removal(1, "v1")...)},
 		"no-identity": {Name: "no-identity", IMDSScenario: "missing",
-			Description: "the VM has no system-assigned managed identity: install reports transitioning and exits 22",
-			Phases: []Phase{
-				{Title: "first deployment without a managed identity", Scenario: "first", Zip: 1, Expect: []string{"install=22"}},
-				{Title: "nothing was installed", Check: "absent"},
-			}},
+			Description: "the VM has no system-assigned managed identity: the agent reports transitioning with code 22, then success once it is assigned",
+			Phases:      fixed(22, "az vm identity assign", FixIdentity, "the user assigns a system-assigned identity (`az vm identity assign`)")},
+		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
+			Description: "the legacy AADLoginForLinux package aadlogin is installed: transitioning with code 23, then success once it is removed",
+			Phases:      fixed(23, "AADLoginForLinux", FixLegacy, "the user deletes the AADLoginForLinux extension (its aadlogin package is purged)")},
 		"downgrade": {Name: "downgrade", IMDSScenario: "present",
 			Description: "install the next version, then downgrade: the agent runs the newer version's update, the packages stay",
-			Phases: []Phase{
-				{Title: "first deployment of the next version", Scenario: "first", Zip: 2},
-				{Title: "downgrade: old disable, the newer version's update, old uninstall, new install + enable", Scenario: "update", Downgrade: true},
-				{Title: "aadsshlogin is still installed after the downgrade", Check: "installed"},
-				{Title: "removal", Scenario: "remove", Zip: 1},
-				{Title: "aadsshlogin is gone", Check: "absent"},
-			}},
+			Phases: append([]Phase{
+				{Title: "first deployment of the next version", Agent: AgentSet, Zip: 2, Want: success("v2 install", "v2 enable")},
+				{Title: "downgrade", Agent: AgentSet, Zip: 1, Want: success("v2 disable", "v2 update", "v2 uninstall", "v1 install", "v1 enable")},
+				installed,
+			}, removal(1, "v1")...)},
 		"arc": {Name: "arc", IMDSScenario: "arc-present", Arc: true,
 			Description: "an Azure Arc-enabled server: the identity comes from HIMDS and its key-file challenge",
-			Phases: []Phase{
-				{Title: "first deployment on an Arc-enabled server", Scenario: "first", Zip: 1},
-				{Title: "aadsshlogin is installed", Check: "installed"},
-				{Title: "removal", Scenario: "remove", Zip: 1},
-				{Title: "aadsshlogin is gone", Check: "absent"},
-			}},
+			Phases: append([]Phase{
+				{Title: "first deployment on an Arc-enabled server", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				installed,
+			}, removal(1, "v1")...)},
 		"arc-hostile-realm": {Name: "arc-hostile-realm", IMDSScenario: "arc-traversal", Arc: true,
 			Description: "HIMDS points its challenge outside /var/opt/azcmagent/tokens: the handler refuses to read it (exit 52)",
-			Phases: []Phase{
-				{Title: "first deployment with a hostile HIMDS challenge", Scenario: "first", Zip: 1, Expect: []string{"install=52"}},
-				{Title: "nothing was installed", Check: "absent"},
-			}},
+			Phases:      failed(52, `the path contains ".."`)},
 		"proxy": {Name: "proxy", IMDSScenario: "present", Proxy: ProxyUp,
 			Description: "the agent's service sets http_proxy/https_proxy (no_proxy without 169.254.169.254): apt goes through the proxy, IMDS never does",
 			Phases: []Phase{
-				{Title: "first deployment behind a proxy: install + enable", Scenario: "first", Zip: 1},
-				{Title: "aadsshlogin is installed", Check: "installed"},
+				{Title: "first deployment behind a proxy", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				installed,
 			}},
 		"proxy-down": {Name: "proxy-down", IMDSScenario: "present", Proxy: ProxyDown,
-			Description: "the agent's proxy is down: install exits 52 and says how to set the proxy on walinuxagent.service",
-			Phases: []Phase{
-				{Title: "first deployment with a dead proxy", Scenario: "first", Zip: 1, Expect: []string{"install=52"},
-					StatusHas: []string{"cannot be reached through the proxy. Check that the proxy http://127.0.0.1:", "is up and lets the VM reach", "walinuxagent.service", "no_proxy=169.254.169.254"}},
-				{Title: "nothing was installed", Check: "absent"},
-			}},
-		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
-			Description: "the legacy AADLoginForLinux package aadlogin is installed: install reports transitioning and exits 23",
-			Phases: []Phase{
-				{Title: "first deployment next to the legacy aadlogin package", Scenario: "first", Zip: 1, Expect: []string{"install=23"}},
-				{Title: "aadsshlogin was not installed", Check: "absent"},
-			}},
+			Description: "the agent's proxy is down: the agent reports error 52 saying how to set the proxy on walinuxagent.service",
+			Phases: failed(52, "cannot be reached through the proxy. Check that the proxy http://127.0.0.1:", "is up and lets the VM reach",
+				"walinuxagent.service", "no_proxy=169.254.169.254")},
 	}
 }
 
@@ -314,6 +387,9 @@ func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 	}
 	cfg := innerConfig{HostNetNS: hostNS, Plan: plan, ChrootDir: h.Chroot.Dir, RepoRoot: repoRoot, WorkDir: opt.WorkDir, PublicKey: string(h.Key.Armored)}
 	if err := os.MkdirAll(h.Chroot.Path(InsideDir), 0o755); err != nil {
+		return nil, err
+	}
+	if err := realagent.Install(h.Chroot.Dir, AgentDir); err != nil {
 		return nil, err
 	}
 	if opt.Agentsim != "" {

@@ -26,20 +26,17 @@ func requireEnv(t *testing.T, name string) string {
 	return ""
 }
 
-// buildBinaries builds the demo command (which is also the sandbox's inner
-// side) and a static agentsim.
-func buildBinaries(t *testing.T) (demo, agentsim string) {
+// buildDemo builds the demo command (which is also the sandbox's inner
+// side).
+func buildDemo(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	demo, agentsim = filepath.Join(dir, "demo"), filepath.Join(dir, "agentsim")
-	for out, pkg := range map[string]string{demo: "../demo", agentsim: "../agentsim/cmd/agentsim"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
+	demo := filepath.Join(t.TempDir(), "demo")
+	cmd := exec.Command("go", "build", "-o", demo, "../demo")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build demo: %v\n%s", err, b)
 	}
-	return demo, agentsim
+	return demo
 }
 
 func TestScenarios(t *testing.T) {
@@ -51,38 +48,41 @@ func TestScenarios(t *testing.T) {
 	}
 	zip := requireEnv(t, "AADSSH_ZIP")
 	next := requireEnv(t, "AADSSH_NEXT_ZIP")
-	demo, agentsim := buildBinaries(t)
+	demo := buildDemo(t)
 	tests := []struct {
 		scenario string
 		// want are lines (substrings) the transcript must contain.
 		want []string
 	}{
 		{scenario: "full", want: []string{
-			`first    install     v1.0.0.1`, `ext=success "Microsoft Entra ID sign-in is ready: aadsshlogin 1.0.030000001 from private mirror`,
-			`https://127.0.0.1:`, `/… (from prote`,
+			`waagent 2.7.3.0 ran: 1.0.0.1 install, 1.0.0.1 enable`,
+			`extension seq=0 Enable success code=0 "Microsoft Entra ID sign-in is ready: aadsshlogin 1.0.030000001 from private mirror https://127.0.0.1:`,
+			`/… (from protected settings)`,
 			`managed identity         ok`, `endpoint: packages       ok`, `(exit 52)`,
-			`update   uninstall   v1.0.0.1`, `the aadsshlogin packages stay installed.`,
+			`Disable success code=0 "Extension disabled.`,
+			`waagent 2.7.3.0 ran: 1.0.0.2 update, 1.0.0.1 uninstall, 1.0.0.2 install, 1.0.0.2 enable`,
+			`waagent 2.7.3.0 ran: 1.0.0.2 disable, 1.0.0.2 update, 1.0.0.2 uninstall, 1.0.0.1 install, 1.0.0.1 enable`,
 			`dpkg-query aadsshlogin: install ok installed 1.0.030000001`,
-			`The aadsshlogin packages and the repository configuration this extension added were removed.`,
+			`waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`, `agent reports: nothing for the extension`,
 			`scenario "full" passed`,
 		}},
-		{scenario: "no-identity", want: []string{`exit=22`, `ext=transitioning`, `az vm identity assign`, `scenario "no-identity" passed`}},
-		{scenario: "downgrade", want: []string{`update      v1.0.0.2`, `dpkg-query aadsshlogin: install ok installed`, `scenario "downgrade" passed`}},
-		{scenario: "arc", want: []string{`ext=success "Microsoft Entra ID sign-in is ready`, `scenario "arc" passed`}},
-		{scenario: "arc-hostile-realm", want: []string{`exit=52`, `the path contains ".."`, `scenario "arc-hostile-realm" passed`}},
-		{scenario: "proxy", want: []string{`ext=success "Microsoft Entra ID sign-in is ready`,
+		{scenario: "no-identity", want: []string{`transitioning code=22`, `az vm identity assign`, `Enable success code=0`, `scenario "no-identity" passed`}},
+		{scenario: "downgrade", want: []string{`1.0.0.2 update, 1.0.0.2 uninstall, 1.0.0.1 install`, `dpkg-query aadsshlogin: install ok installed`, `scenario "downgrade" passed`}},
+		{scenario: "arc", want: []string{`Enable success code=0 "Microsoft Entra ID sign-in is ready`, `scenario "arc" passed`}},
+		{scenario: "arc-hostile-realm", want: []string{`error code=52`, `the path contains \".\."`, `scenario "arc-hostile-realm" passed`}},
+		{scenario: "proxy", want: []string{`Enable success code=0 "Microsoft Entra ID sign-in is ready`,
 			`dpkg-query aadsshlogin: install ok installed`, `, 0 to IMDS,`, `token request(s) direct, 0 in proxy form`,
 			`scenario "proxy" passed`}},
-		{scenario: "proxy-down", want: []string{`exit=52`, `ext=error`, `walinuxagent.service`,
+		{scenario: "proxy-down", want: []string{`error code=52`, `walinuxagent.service`,
 			`repository: 0 request(s) reached it directly`, `, 0 in proxy form`, `scenario "proxy-down" passed`}},
-		{scenario: "legacy", want: []string{`exit=23`, `ext=transitioning`, `AADLoginForLinux`, `scenario "legacy" passed`}},
+		{scenario: "legacy", want: []string{`transitioning code=23`, `AADLoginForLinux`, `Enable success code=0`, `scenario "legacy" passed`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.scenario, func(t *testing.T) {
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
-			err := Run(ctx, Options{Zip: zip, NextZip: next, Scenario: tc.scenario, Self: demo, Agentsim: agentsim,
+			err := Run(ctx, Options{Zip: zip, NextZip: next, Scenario: tc.scenario, Self: demo,
 				WorkDir: filepath.Join(t.TempDir(), "work"), Out: &out})
 			t.Log("\n" + out.String())
 			if err != nil {
