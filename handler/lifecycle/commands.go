@@ -17,28 +17,34 @@ import (
 )
 
 // install does the heavy work within the install budget: preconditions,
-// repository and packages. It also ends an update in progress.
+// repository and packages. Its outcome, success or a classified failure,
+// is handed to enable of the same sequence number (see handOff in
+// invocation.go): the agent runs enable right after a successful install,
+// and hides the status of a failed one.
 func install(ctx context.Context, inv *invocation) (report, error) {
-	rep, err := inv.converge(ctx)
-	if err == nil {
-		if cerr := inv.state.ClearUpdateMarker(); cerr != nil {
-			inv.log.Log("event", "clear-update-marker-failed", "err", cerr)
-		}
+	// The agent runs the new version's install after the old version's
+	// uninstall: the update marker has done its job.
+	if err := inv.state.ClearUpdateMarker(); err != nil {
+		inv.log.Log("event", "clear-update-marker-failed", "err", err)
 	}
-	return rep, err
+	return inv.converge(ctx)
 }
 
-// enable converges (identity, legacy, packages present and current) and
-// records the sequence number so a repeated enable is a cheap no-op.
+// enable reports install's hand-off for the same sequence number, or
+// converges (identity, legacy, packages present and current), and records
+// the sequence number so a repeated enable is a cheap no-op.
 func enable(ctx context.Context, inv *invocation) (report, error) {
-	rep, err := install(ctx, inv)
+	rep, handled, err := inv.fromHandOff(ctx)
+	if !handled {
+		rep, err = inv.converge(ctx)
+	}
 	if err != nil {
 		return rep, err
 	}
 	if err := agent.MRSeqIn(inv.env.BaseDir).Store(inv.seq); err != nil {
 		inv.log.Log("event", "mrseq-write-failed", "err", err)
 	}
-	rec := state.Record{Version: inv.d.Version, Seq: inv.seq, Time: inv.d.Clock.Now().UTC()}
+	rec := state.Record{Version: inv.d.Version, Seq: inv.seq, Time: inv.d.Clock.Now().UTC(), Message: rep.message, Notes: notesOf(rep.subs)}
 	if err := inv.state.WriteRecord(rec); err != nil {
 		inv.log.Log("event", "record-write-failed", "err", err)
 	}
@@ -77,7 +83,7 @@ func update(_ context.Context, inv *invocation) (report, error) {
 // uninstall removes the packages unless an update is in progress or Entra
 // users are logged in.
 func uninstall(ctx context.Context, inv *invocation) (report, error) {
-	if m, ok := inv.state.ActiveUpdate(); ok && m.To != inv.d.Version {
+	if m, ok := inv.state.ActiveUpdate(inv.d.Version); ok {
 		return report{message: fmt.Sprintf("Uninstall of %s during the update to %s: the aadsshlogin packages stay installed.", inv.d.Version, m.To)}, nil
 	}
 	sessions, err := precheck.EntraSessions(inv.d.Root)

@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
 
@@ -33,6 +35,8 @@ type harness struct {
 	version string
 	stdout  bytes.Buffer
 	stderr  bytes.Buffer
+	// tokenRequests counts the IMDS identity (token) requests.
+	tokenRequests atomic.Int64
 }
 
 const debian12 = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -62,6 +66,7 @@ func newHarness(t *testing.T) *harness {
 	h.file("/etc/os-release", debian12)
 	h.file("/proc/meminfo", "MemTotal:        4005432 kB\nMemFree:  100 kB\n")
 	h.file("/etc/ssh/sshd_config", "PasswordAuthentication no\n")
+	h.file(state.BootIDFile, "6f0c1a52-4a3b-4e0e-9a55-0d6f1c2b3a4d\n")
 	h.runner = &runtest.Fake{Responses: map[string]runtest.Response{}}
 	h.env = map[string]string{
 		"AZURE_GUEST_AGENT_EXTENSION_PATH":               h.base,
@@ -102,6 +107,7 @@ func (h *harness) serveIMDS(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/metadata/instance/compute"):
 		fmt.Fprint(w, `{"azEnvironment":"AzurePublicCloud","name":"vm1","resourceGroupName":"rg1","subscriptionId":"sub","location":"westeurope"}`)
 	case strings.HasPrefix(r.URL.Path, "/metadata/identity/oauth2/token"):
+		h.tokenRequests.Add(1)
 		switch h.ident {
 		case "present", "user-assigned":
 			mirid := "/subscriptions/sub/resourcegroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1"

@@ -175,8 +175,8 @@ func TestUpdateProtectsPackagesFromOldUninstall(t *testing.T) {
 	if got := h.status(0); !strings.Contains(got.Message, "stay installed") {
 		t.Errorf("uninstall status %+v", got)
 	}
-	st := state.Dir{Path: sysroot.Root(h.root).Path(state.DefaultDir), Clock: h.clk}
-	if m, ok := st.ActiveUpdate(); !ok || m.From != "1.0.0.1" || m.To != "1.0.0.2" {
+	st := state.Dir{Path: sysroot.Root(h.root).Path(state.DefaultDir), Clock: h.clk, Boot: state.BootID(sysroot.Root(h.root))}
+	if m, ok := st.ActiveUpdate("1.0.0.1"); !ok || m.From != "1.0.0.1" || m.To != "1.0.0.2" {
 		t.Errorf("marker %+v %v", m, ok)
 	}
 	info, err := os.Stat(st.Path)
@@ -227,8 +227,8 @@ func TestEnableFastPathTouchesNothing(t *testing.T) {
 	if len(h.runner.Calls) != 0 {
 		t.Errorf("fast path ran commands: %v", h.runner.Lines())
 	}
-	if got := h.status(0); got.Message != "ready" {
-		t.Errorf("fast path rewrote the status: %+v", got)
+	if got := h.status(0); got.Operation != "Enable" || got.Status != "success" || !strings.Contains(got.Message, "ready") {
+		t.Errorf("fast path status: %+v", got)
 	}
 	// Without the packages in place the fast path is not taken.
 	os.Remove(sysroot.Root(h.root).Path(certHandler))

@@ -282,13 +282,13 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 		r.problem("%v", err)
 		return r
 	}
-	st, ok := r.recordStep(rep, "install")
+	st, ok := r.recordStep(rep, "enable")
 	if !ok {
 		return r
 	}
-	v.logf("package %q: install exit %d, %s: %s", c.name, st.ExitCode, r.Status, clip(r.Message, 240))
+	v.logf("package %q: enable exit %d, %s: %s", c.name, st.ExitCode, r.Status, clip(r.Message, 240))
 	if st.ExitCode != c.want {
-		r.problem("install exited %d, want %d: %s", st.ExitCode, c.want, describe(rep))
+		r.problem("enable (reporting install's outcome) exited %d, want %d: %s", st.ExitCode, c.want, describe(rep))
 	}
 	if t := v.Torn(); len(t) > 0 {
 		r.problem("torn files: %s", strings.Join(t, ", "))
@@ -373,13 +373,13 @@ func (v *VM) IMDSCase(ctx context.Context, scenario string, want int) {
 	}
 	r.count("seconds", int(time.Since(start).Seconds()))
 	r.count("tokenRequests", v.E.IMDS.TokenRequests())
-	st, ok := r.recordStep(rep, "install")
+	st, ok := r.recordStep(rep, "enable")
 	if !ok {
 		return
 	}
 	wantStatus := map[int]string{0: "success", 22: "transitioning", 52: "error"}[want]
 	if st.ExitCode != want || r.Status != wantStatus {
-		r.problem("install exit %d status %q, want %d %q: %s", st.ExitCode, r.Status, want, wantStatus, clip(r.Message, 300))
+		r.problem("enable (reporting install's outcome) exit %d status %q, want %d %q: %s", st.ExitCode, r.Status, want, wantStatus, clip(r.Message, 300))
 	}
 	switch want {
 	case 0:
@@ -554,15 +554,17 @@ func (v *VM) secretPathFailure(ctx context.Context, secret, pub, prot string) {
 		r.problem("%v", err)
 		return
 	}
-	st, ok := r.recordStep(rep, "install")
+	st, ok := r.recordStep(rep, "enable")
 	if !ok {
 		return
 	}
 	if st.ExitCode != 52 {
-		r.problem("install exited %d, want 52: %s", st.ExitCode, clip(r.Message, 300))
+		r.problem("enable (reporting install's outcome) exited %d, want 52: %s", st.ExitCode, clip(r.Message, 300))
 	}
-	if strings.Contains(st.Output, secret) || strings.Contains(st.Error, secret) {
-		r.problem("the secret is in the command output the agent logs: %q", clip(st.Output, 600))
+	for _, s := range rep.Steps {
+		if strings.Contains(s.Output, secret) || strings.Contains(s.Error, secret) {
+			r.problem("the secret is in the %s output the agent logs: %q", s.Verb, clip(s.Output, 600))
+		}
 	}
 	r.count("secretHits", len(seen))
 	if len(seen) > 0 {
@@ -623,17 +625,19 @@ func (v *VM) secretCredentials(ctx context.Context) {
 		r.problem("%v", err)
 		return
 	}
-	st, ok := r.recordStep(rep, "install")
+	st, ok := r.recordStep(rep, "enable")
 	if !ok {
 		return
 	}
 	// Credentials in the URL are refused (53): the handler would otherwise
 	// have to put them into a world-readable sources file.
 	if st.ExitCode != 53 {
-		r.problem("install exited %d, want 53 (credentials in the URL are refused): %s", st.ExitCode, clip(r.Message, 300))
+		r.problem("enable (reporting install's outcome) exited %d, want 53 (credentials in the URL are refused): %s", st.ExitCode, clip(r.Message, 300))
 	}
-	if strings.Contains(st.Output, secret) || strings.Contains(st.Error, secret) {
-		r.problem("the password is in the command output the agent logs")
+	for _, s := range rep.Steps {
+		if strings.Contains(s.Output, secret) || strings.Contains(s.Error, secret) {
+			r.problem("the password is in the %s output the agent logs", s.Verb)
+		}
 	}
 	r.secretHits(v.grepVM(secret, append(v.auditDirs(), "/etc/apt", "/var/lib/apt/lists")...), "password")
 	r.Converged = len(r.Problems) == 0
