@@ -2,15 +2,20 @@ package sandbox
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/Azure/aadsshlogin-extension-linux/test/fakeimds"
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 	"github.com/Azure/aadsshlogin-extension-linux/test/realagent"
 )
 
@@ -58,6 +63,9 @@ func (e *Env) agentEnv() []string {
 // mirror (URL and key in public, URL alone in protected).
 func (e *Env) Settings(protected bool) (public, prot any) {
 	public = map[string]any{"mirror": map[string]string{"url": e.MirrorURL, "publicKey": e.Config.PublicKey}}
+	if e.Config.Plan.BadSettings {
+		public = map[string]any{"mirror": map[string]string{"url": "http://mirror.example.com/microsoft"}}
+	}
 	if protected {
 		prot = map[string]any{"mirror": map[string]string{"url": e.MirrorURL}}
 	}
@@ -72,6 +80,8 @@ type agentRun struct {
 	// are those of Zip and NextZip.
 	version  string
 	version2 [2]string
+	// session is the Entra login of the current phase, if any.
+	session *entraSession
 }
 
 func (e *Env) newAgentRun() *agentRun {
@@ -82,6 +92,15 @@ func (e *Env) newAgentRun() *agentRun {
 func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writer) (realagent.Report, error) {
 	var rep realagent.Report
 	var err error
+	if ph.Session {
+		sess, err := e.login(ctx, "alice@contoso.com", out)
+		if err != nil {
+			return rep, err
+		}
+		defer sess.close()
+		r.session = sess
+	}
+	tokens0, refreshes0 := e.counts()
 	if ph.Zip != 0 {
 		r.version = r.version2[ph.Zip-1]
 	}
@@ -109,13 +128,31 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 	} else {
 		fmt.Fprintf(out, "agent reports: %s\n", rep.Handler.Summary())
 	}
+	tokens, refreshes := e.counts()
+	tokens, refreshes = tokens-tokens0, refreshes-refreshes0
+	fmt.Fprintf(out, "this goal state: %d IMDS token request(s), %d repository index download(s)\n", tokens, refreshes)
 	if bad := rep.StatusErrors(); len(bad) > 0 {
 		return rep, fmt.Errorf("the agent's status parser rejects: %s", strings.Join(bad, "; "))
 	}
 	if ph.Want == nil {
 		return rep, nil
 	}
-	return rep, r.check(rep, *ph.Want)
+	errs := []error{r.check(rep, *ph.Want)}
+	if w := ph.Want; w.IdentityChecks != nil && tokens != *w.IdentityChecks {
+		errs = append(errs, fmt.Errorf("%d IMDS token requests, want %d", tokens, *w.IdentityChecks))
+	}
+	if w := ph.Want; w.Refreshes != nil && refreshes != *w.Refreshes {
+		errs = append(errs, fmt.Errorf("%d repository index downloads, want %d", refreshes, *w.Refreshes))
+	}
+	if ph.Want.SessionsEnded {
+		if r.session == nil || !r.session.ended() {
+			errs = append(errs, errors.New("the Entra user's session is still running"))
+		} else {
+			fmt.Fprintln(out, "the Entra user's session was ended")
+		}
+	}
+	r.session = nil
+	return rep, errors.Join(errs...)
 }
 
 // check compares a report with what the phase wants.
@@ -184,4 +221,113 @@ func (e *Env) fix(ctx context.Context, what string, out io.Writer) error {
 		return err
 	}
 	return fmt.Errorf("unknown fix %q", what)
+}
+
+// setup makes the VM unfit as the plan says.
+func (e *Env) setup(ctx context.Context, what string, out io.Writer) error {
+	switch what {
+	case "":
+		return nil
+	case SetupUnsupported:
+		p := filepath.Join(e.ChrootDir, "usr/lib/os-release")
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		s := strings.NewReplacer(`VERSION_ID="12"`, `VERSION_ID="8"`, "bookworm", "jessie", "12 (", "8 (").Replace(string(data))
+		fmt.Fprintln(out, "-- the VM says it is Debian 8 (jessie) in /usr/lib/os-release")
+		return os.WriteFile(p, []byte(s), 0o644)
+	case SetupRepoDown:
+		e.Repo.SetFaults(fixtures.Fault{Prefix: "/", Status: http.StatusServiceUnavailable})
+		fmt.Fprintln(out, "-- the repository answers 503 Service Unavailable to every request")
+		return nil
+	case SetupLowMemory:
+		fake := filepath.Join(e.Config.WorkDir, "meminfo")
+		if err := os.WriteFile(fake, []byte("MemTotal:         524288 kB\nMemFree:          262144 kB\nMemAvailable:     393216 kB\n"), 0o644); err != nil {
+			return err
+		}
+		// `ip netns exec` gave this process its own mount namespace, so the
+		// bind mount is seen by the VM's processes started from here only
+		// and ends with this process.
+		if res, err := runCmd(ctx, "mount", "--bind", fake, filepath.Join(e.ChrootDir, "proc/meminfo")); err != nil {
+			return fmt.Errorf("bind-mount a 512 MiB meminfo: %w: %s", err, res)
+		}
+		fmt.Fprintln(out, "-- /proc/meminfo in the VM says MemTotal 512 MiB")
+		return nil
+	case SetupBadSSHD:
+		p := filepath.Join(e.ChrootDir, "etc/ssh/sshd_config")
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintln(out, "-- sshd_config gains a line sshd rejects: NoSuchKeyword yes")
+		_, err = f.WriteString("NoSuchKeyword yes\n")
+		return err
+	}
+	return fmt.Errorf("unknown setup %q", what)
+}
+
+// entraSession is a logged-in Entra user: a process in the VM and its utmp
+// record (USER_PROCESS, glibc layout on x86_64/aarch64).
+type entraSession struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (e *Env) login(ctx context.Context, user string, out io.Writer) (*entraSession, error) {
+	cmd := e.Chroot(ctx, nil, "sleep", "3600")
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &entraSession{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(s.done) }()
+	rec := make([]byte, 384)
+	binary.LittleEndian.PutUint16(rec[0:], 7) // USER_PROCESS
+	binary.LittleEndian.PutUint32(rec[4:], uint32(cmd.Process.Pid))
+	copy(rec[8:40], "pts/7")
+	copy(rec[40:44], "ts/7")
+	copy(rec[44:76], user)
+	copy(rec[76:332], "203.0.113.7")
+	// /var/run is a link to /run inside the VM; write through the VM's
+	// own path, never the host's /run.
+	p := filepath.Join(e.ChrootDir, "run/utmp")
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o664)
+	if err != nil {
+		cmd.Process.Kill()
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Write(rec); err != nil {
+		cmd.Process.Kill()
+		return nil, err
+	}
+	fmt.Fprintf(out, "-- %s is logged in on pts/7 (pid %d, utmp record)\n", user, cmd.Process.Pid)
+	return s, nil
+}
+
+func (s *entraSession) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *entraSession) close() {
+	if !s.ended() {
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// counts are the IMDS token requests and repository index downloads so far.
+func (e *Env) counts() (tokens, refreshes int) {
+	for _, l := range e.Repo.Log() {
+		if f := strings.Fields(l); len(f) >= 2 && strings.HasSuffix(f[1], "/InRelease") {
+			refreshes++
+		}
+	}
+	return e.IMDS.TokenRequests(), refreshes
 }

@@ -295,6 +295,9 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 	if err := e.describeProxy(out); err != nil {
 		return err
 	}
+	if err := e.setup(ctx, e.Config.Plan.Setup, out); err != nil {
+		return err
+	}
 	run := e.newAgentRun()
 	for i, ph := range e.Config.Plan.Phases {
 		fmt.Fprintf(out, "\n## %d. %s\n", i+1, ph.Title)

@@ -91,6 +91,9 @@ type Phase struct {
 	// (the AADLoginForLinux extension is deleted: its aadlogin package is
 	// purged).
 	Fix string `json:"fix,omitempty"`
+	// Session logs an Entra user in (a live process with a utmp record)
+	// before the phase.
+	Session bool `json:"session,omitempty"`
 	// Diagnose runs the installed handler's `diagnose` command as a person
 	// would; DiagnoseExit is the exit code expected from it.
 	Diagnose     bool `json:"diagnose,omitempty"`
@@ -103,6 +106,18 @@ const (
 	AgentRestart   = "restart"
 	AgentDisable   = "disable"
 	AgentUninstall = "uninstall"
+)
+
+// Setups of a plan: VM conditions each failure code stands for.
+const (
+	// SetupUnsupported makes the VM a Debian 8 (os-release): 51.
+	SetupUnsupported = "unsupported"
+	// SetupRepoDown makes the repository answer 503 to everything: 52.
+	SetupRepoDown = "repo-down"
+	// SetupLowMemory shows the handler a 512 MiB /proc/meminfo: 54.
+	SetupLowMemory = "low-memory"
+	// SetupBadSSHD gives sshd_config a keyword sshd rejects: 57.
+	SetupBadSSHD = "bad-sshd"
 )
 
 // Fixes of a phase.
@@ -126,6 +141,13 @@ type Want struct {
 	Code      int      `json:"code,omitempty"`
 	Operation string   `json:"operation,omitempty"`
 	Has       []string `json:"has,omitempty"`
+	// IdentityChecks and Refreshes, when set, are the number of IMDS token
+	// requests and of repository index downloads (InRelease) the phase
+	// may cause.
+	IdentityChecks *int `json:"identityChecks,omitempty"`
+	Refreshes      *int `json:"refreshes,omitempty"`
+	// SessionsEnded requires the Entra session of a Session phase to be gone.
+	SessionsEnded bool `json:"sessionsEnded,omitempty"`
 }
 
 // Proxy modes of a plan: the guest agent's service carries http_proxy and
@@ -151,8 +173,13 @@ type Plan struct {
 	// its key-file challenge, and no IMDS on 169.254.169.254.
 	Arc bool `json:"arc,omitempty"`
 	// Proxy is "", ProxyUp or ProxyDown.
-	Proxy  string  `json:"proxy,omitempty"`
-	Phases []Phase `json:"phases"`
+	Proxy string `json:"proxy,omitempty"`
+	// Setup makes the VM unfit before the first phase: one of the Setup…
+	// constants.
+	Setup string `json:"setup,omitempty"`
+	// BadSettings gives the extension public settings it must refuse (53).
+	BadSettings bool    `json:"badSettings,omitempty"`
+	Phases      []Phase `json:"phases"`
 }
 
 // ready is the start of the handler's success message.
@@ -194,7 +221,37 @@ func Scenarios() map[string]Plan {
 			absent,
 		}
 	}
+	one := 1
 	return map[string]Plan{
+		"first-once": {Name: "first-once", IMDSScenario: "present",
+			Description: "a first deployment (install + enable of one sequence number) checks the identity once and refreshes the repository once",
+			Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+					Handler: "Ready", Status: "success", Has: []string{ready}, IdentityChecks: &one, Refreshes: &one}},
+				installed,
+			}},
+		"unsupported": {Name: "unsupported", IMDSScenario: "present", Setup: SetupUnsupported,
+			Description: "Debian 8: the agent reports error 51 naming the distribution", Phases: failed(51, `VERSION_ID="8"`)},
+		"repo-down": {Name: "repo-down", IMDSScenario: "present", Setup: SetupRepoDown,
+			Description: "the repository answers 503: the agent reports error 52", Phases: failed(52, "503")},
+		"bad-settings": {Name: "bad-settings", IMDSScenario: "present", BadSettings: true,
+			Description: "a plain-HTTP mirror URL in the settings: the agent reports error 53", Phases: failed(53, "mirror.url")},
+		"low-memory": {Name: "low-memory", IMDSScenario: "present", Setup: SetupLowMemory,
+			Description: "512 MiB of memory: the agent reports error 54", Phases: failed(54, "resize the VM")},
+		"bad-sshd": {Name: "bad-sshd", IMDSScenario: "present", Setup: SetupBadSSHD,
+			Description: "sshd rejects its configuration: the agent reports error 57", Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+					Handler: "NotReady", Status: "error", Code: 57, Has: []string{"sshd"}}},
+			}},
+		"entra-session": {Name: "entra-session", IMDSScenario: "present",
+			Description: "removal while an Entra user is logged in: announced grace, the session is ended, the packages are removed",
+			Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				installed,
+				{Title: "removal while alice@contoso.com is logged in", Agent: AgentUninstall, Zip: 1, Session: true,
+					Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true, SessionsEnded: true}},
+				{Title: "aadsshlogin is gone", Check: "absent"},
+			}},
 		"full": {Name: "full", IMDSScenario: "present",
 			Description: "install, enable, settings change, agent restart, disable, update to the next version and back, removal",
 			Phases: append([]Phase{
