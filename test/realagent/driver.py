@@ -23,6 +23,7 @@ document the agent uploads as the status blob), and prints:
 
   {"agentVersion": "2.7.3.0", "status": <v1 status blob>,
    "commands": [{"cmd": "…/scripts/aadsshlogin-shim install", "env": {…}}, …],
+   "errors": ["<error lines the agent logged, e.g. a swallowed uninstall failure>"],
    "statusFiles": [{"file": "…/status/0.status", "size": 612, "status": "success"}
                    | {"file": …, "error": "<the agent's parser's verdict>"}, …]}
 
@@ -49,6 +50,7 @@ import sys
 import uuid
 
 import azurelinuxagent.common.conf as conf
+import azurelinuxagent.common.event as event
 import azurelinuxagent.common.logger as logger
 from azurelinuxagent.common.osutil import get_osutil
 from azurelinuxagent.common.protocol.restapi import (Extension, ExtensionSettings, ExtensionStatus,
@@ -127,11 +129,15 @@ class CommandRecorder(logger.Appender):
     def __init__(self):
         super(CommandRecorder, self).__init__(logger.LogLevel.INFO)
         self.commands = []
+        self.errors = []
 
     def write(self, level, msg):
         m = self.pattern.search(msg)
         if m:
             self.commands.append({"cmd": m.group(1), "env": json.loads(m.group(2))})
+        elif level >= logger.LogLevel.ERROR:
+            # e.g. the uninstall failure handle_uninstall swallows (report_event)
+            self.errors.append(msg.strip())
 
 
 def tenant_certificate(crypt, lib_dir, state_dir):
@@ -184,10 +190,16 @@ def check_status_files(lib_dir, name):
 
 def main():
     req = json.load(sys.stdin)
+    # The start-up steps of azurelinuxagent.agent.Agent.__init__ that the
+    # extension code relies on (configuration, log file, extension log
+    # folder, event reporter), without its console appenders.
     conf.load_conf_from_file("/etc/waagent.conf")
     lib_dir = conf.get_lib_dir()
     os.makedirs(lib_dir, exist_ok=True)
-    logger.add_logger_appender(logger.AppenderType.FILE, logger.LogLevel.INFO, "/var/log/waagent.log")
+    logger.add_logger_appender(logger.AppenderType.FILE, logger.LogLevel.INFO, conf.get_agent_log_file())
+    os.makedirs(conf.get_ext_log_dir(), mode=0o755, exist_ok=True)
+    event.init_event_status(lib_dir)
+    event.init_event_logger(os.path.join(lib_dir, event.EVENTS_DIRECTORY))
     recorder = CommandRecorder()
     logger.DEFAULT_LOGGER.appenders.append(recorder)
 
@@ -213,7 +225,7 @@ def main():
         print("the agent produced no status report", file=sys.stderr)
         return 1
     json.dump({"agentVersion": AGENT_VERSION, "osutil": type(get_osutil()).__name__,
-               "status": protocol.status_blob, "commands": recorder.commands,
+               "status": protocol.status_blob, "commands": recorder.commands, "errors": recorder.errors,
                "statusFiles": check_status_files(lib_dir, req["name"])}, sys.stdout)
     sys.stdout.write("\n")
     return 0

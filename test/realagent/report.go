@@ -17,6 +17,9 @@ type Report struct {
 	// Commands are the handler commands the agent launched, in order, as the
 	// agent logged them.
 	Commands []Launch
+	// Errors are the error lines the agent logged while processing the goal
+	// state (e.g. an uninstall failure it swallows).
+	Errors []string
 	// StatusFiles is the agent parser's verdict on every status file of the
 	// handler present after the goal state.
 	StatusFiles []StatusFile
@@ -161,6 +164,7 @@ func ParseReport(data []byte) (Report, error) {
 		AgentVersion string          `json:"agentVersion"`
 		Status       json.RawMessage `json:"status"`
 		Commands     []Launch        `json:"commands"`
+		Errors       []string        `json:"errors"`
 		StatusFiles  []StatusFile    `json:"statusFiles"`
 	}
 	if err := json.Unmarshal(data, &out); err != nil {
@@ -170,7 +174,7 @@ func ParseReport(data []byte) (Report, error) {
 	if err := json.Unmarshal(out.Status, &blob); err != nil {
 		return Report{}, fmt.Errorf("agent status blob: %w", err)
 	}
-	r := Report{AgentVersion: out.AgentVersion, Commands: out.Commands, StatusFiles: out.StatusFiles, Raw: out.Status}
+	r := Report{AgentVersion: out.AgentVersion, Commands: out.Commands, Errors: out.Errors, StatusFiles: out.StatusFiles, Raw: out.Status}
 	if r.AgentVersion == "" {
 		return r, errors.New("agent report: no agent version")
 	}

@@ -35,7 +35,7 @@ func TestParseReport(t *testing.T) {
 				Extension: &ExtensionStatus{Operation: "Enable", Status: "transitioning", Code: 22, Message: "no identity",
 					Substatus: []Substatus{{Name: "sshd", Status: "warning", Message: "w"}}}}},
 		{name: "handler status only (install failed: the agent does not read the status file)",
-			in: blob(`{"handlerVersion":"1.0.0.1","handlerName":"` + Name + `","status":"NotReady","code":1007,"formattedMessage":{"lang":"en-US","message":"[ExtensionOperationError] Non-zero exit code: 22"}}`),
+			in:   blob(`{"handlerVersion":"1.0.0.1","handlerName":"` + Name + `","status":"NotReady","code":1007,"formattedMessage":{"lang":"en-US","message":"[ExtensionOperationError] Non-zero exit code: 22"}}`),
 			want: HandlerStatus{Name: Name, Version: "1.0.0.1", Status: "NotReady", Code: 1007, Message: "[ExtensionOperationError] Non-zero exit code: 22"}},
 		{name: "other handlers are ignored; nothing for ours",
 			in:   blob(`{"handlerVersion":"2.0","handlerName":"Other.Extension","status":"Ready","code":0}`),

@@ -128,6 +128,9 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 	} else {
 		fmt.Fprintf(out, "agent reports: %s\n", rep.Handler.Summary())
 	}
+	for _, l := range rep.Errors {
+		fmt.Fprintf(out, "agent logged: %s\n", clip(l, 600))
+	}
 	tokens, refreshes := e.counts()
 	tokens, refreshes = tokens-tokens0, refreshes-refreshes0
 	fmt.Fprintf(out, "this goal state: %d IMDS token request(s), %d repository index download(s)\n", tokens, refreshes)
@@ -330,4 +333,11 @@ func (e *Env) counts() (tokens, refreshes int) {
 		}
 	}
 	return e.IMDS.TokenRequests(), refreshes
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
