@@ -38,6 +38,7 @@ func run() int {
 	zip := flag.String("zip", "", "handler package (required)")
 	zip2 := flag.String("zip2", "", "package of the next version, for the update phase")
 	scenario := flag.String("scenario", "full", fmt.Sprintf("scenario: %v", names))
+	agentsim := flag.String("agentsim", "", "static agentsim binary, for the agentsim-agrees scenario")
 	work := flag.String("work", "", "scratch folder (default: a temporary one, deleted)")
 	flag.Parse()
 	if *zip == "" {
@@ -69,7 +70,7 @@ func run() int {
 		return a
 	}
 	err = sandbox.Run(ctx, sandbox.Options{
-		Zip: abs(*zip), NextZip: abs(*zip2), Scenario: *scenario, Self: self,
+		Zip: abs(*zip), NextZip: abs(*zip2), Scenario: *scenario, Self: self, Agentsim: abs(*agentsim),
 		WorkDir: filepath.Join(dir, "sandbox"), Out: os.Stdout,
 	})
 	if err != nil {

@@ -100,6 +100,14 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 		defer sess.close()
 		r.session = sess
 	}
+	if ph.HoldLock {
+		holder := e.Chroot(ctx, nil, "flock", "/var/lib/aadsshlogin-extension/lock", "sleep", "3600")
+		if err := holder.Start(); err != nil {
+			return rep, err
+		}
+		defer func() { holder.Process.Kill(); holder.Wait() }()
+		fmt.Fprintf(out, "-- pid %d holds /var/lib/aadsshlogin-extension/lock\n", holder.Process.Pid)
+	}
 	tokens0, refreshes0 := e.counts()
 	if ph.Zip != 0 {
 		r.version = r.version2[ph.Zip-1]
@@ -205,6 +213,11 @@ func (r *agentRun) check(rep realagent.Report, w Want) error {
 	for _, s := range w.Has {
 		if !strings.Contains(x.Message, s) {
 			errs = append(errs, fmt.Errorf("the extension message lacks %q: %q", s, x.Message))
+		}
+	}
+	for _, s := range w.Lacks {
+		if strings.Contains(x.Message, s) {
+			errs = append(errs, fmt.Errorf("the extension message says %q, which the agent does not do: %q", s, x.Message))
 		}
 	}
 	return errors.Join(errs...)

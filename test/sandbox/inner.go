@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/aadsshlogin-extension-linux/test/agentsim"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fakeimds"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 )
@@ -299,6 +300,7 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 		return err
 	}
 	run := e.newAgentRun()
+	sims := map[int]agentsim.Report{}
 	for i, ph := range e.Config.Plan.Phases {
 		fmt.Fprintf(out, "\n## %d. %s\n", i+1, ph.Title)
 		if ph.Check != "" {
@@ -319,8 +321,22 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 			}
 			continue
 		}
-		if _, err := e.agentPhase(ctx, run, ph, out); err != nil {
+		if ph.Sim != "" {
+			rep, err := e.simPhase(ctx, ph.Sim, out)
+			if err != nil {
+				return fmt.Errorf("phase %q: %w", ph.Title, err)
+			}
+			sims[i+1] = rep
+			continue
+		}
+		rep, err := e.agentPhase(ctx, run, ph, out)
+		if err != nil {
 			return fmt.Errorf("phase %q: %w", ph.Title, err)
+		}
+		if ph.SameAs != 0 {
+			if err := agrees(sims[ph.SameAs], rep, out); err != nil {
+				return fmt.Errorf("phase %q: agentsim and the real agent disagree: %w", ph.Title, err)
+			}
 		}
 	}
 	if err := e.checkProxy(out); err != nil {

@@ -84,6 +84,12 @@ type Phase struct {
 	Protected bool `json:"protected,omitempty"`
 	// Want is what the agent must report after the phase.
 	Want *Want `json:"want,omitempty"`
+	// Sim runs the guest-agent simulator's scenario of that name instead
+	// of the real agent (needs Options.Agentsim); SameAs, on a real-agent
+	// phase, is the 1-based index of a Sim phase whose commands,
+	// environment and reported status the real agent must match.
+	Sim    string `json:"sim,omitempty"`
+	SameAs int    `json:"sameAs,omitempty"`
 	// Check, for a check phase: "installed" or "absent" (aadsshlogin in dpkg).
 	Check string `json:"check,omitempty"`
 	// Fix removes the cause of a failure as the user would: FixIdentity
@@ -91,6 +97,9 @@ type Phase struct {
 	// (the AADLoginForLinux extension is deleted: its aadlogin package is
 	// purged).
 	Fix string `json:"fix,omitempty"`
+	// HoldLock makes another process hold the handler's lock
+	// (/var/lib/aadsshlogin-extension/lock) during the phase.
+	HoldLock bool `json:"holdLock,omitempty"`
 	// Session logs an Entra user in (a live process with a utmp record)
 	// before the phase.
 	Session bool `json:"session,omitempty"`
@@ -141,6 +150,9 @@ type Want struct {
 	Code      int      `json:"code,omitempty"`
 	Operation string   `json:"operation,omitempty"`
 	Has       []string `json:"has,omitempty"`
+	// Lacks are substrings the message must not contain (e.g. a promise
+	// that the agent will retry: it does not).
+	Lacks []string `json:"lacks,omitempty"`
 	// IdentityChecks and Refreshes, when set, are the number of IMDS token
 	// requests and of repository index downloads (InRelease) the phase
 	// may cause.
@@ -242,6 +254,26 @@ func Scenarios() map[string]Plan {
 			Description: "sshd rejects its configuration: the agent reports error 57", Phases: []Phase{
 				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
 					Handler: "NotReady", Status: "error", Code: 57, Has: []string{"sshd"}}},
+			}},
+		"agentsim-agrees": {Name: "agentsim-agrees", IMDSScenario: "present",
+			Description: "the simulator's first deployment, restart and removal against the real agent's: same commands, environment and reported status",
+			Phases: []Phase{
+				{Title: "agentsim: first deployment", Sim: "first"},
+				{Title: "agentsim: agent restart", Sim: "restart"},
+				{Title: "agentsim: removal", Sim: "remove"},
+				absent,
+				{Title: "real agent: first deployment", Agent: AgentSet, Zip: 1, SameAs: 1, Want: success("v1 install", "v1 enable")},
+				{Title: "real agent: restart", Agent: AgentRestart, SameAs: 2, Want: success("v1 enable")},
+				{Title: "real agent: removal", Agent: AgentUninstall, Zip: 1, SameAs: 3, Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true}},
+				absent,
+			}},
+		"busy": {Name: "busy", IMDSScenario: "present",
+			Description: "a settings change while another run holds the handler's lock past its 120 s wait: the agent reports error 56",
+			Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				{Title: "settings change while another process holds the handler's lock", Agent: AgentSet, Zip: 1, HoldLock: true,
+					Want: &Want{Verbs: []string{"v1 enable"}, Handler: "NotReady", Status: "error", Code: 56,
+						Has: []string{"another run of this extension is still in progress"}, Lacks: []string{"will retry"}}},
 			}},
 		"entra-session": {Name: "entra-session", IMDSScenario: "present",
 			Description: "removal while an Entra user is logged in: announced grace, the session is ended, the packages are removed",
