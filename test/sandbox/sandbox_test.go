@@ -26,17 +26,20 @@ func requireEnv(t *testing.T, name string) string {
 	return ""
 }
 
-// buildDemo builds the demo command (which is also the sandbox's inner
-// side).
-func buildDemo(t *testing.T) string {
+// buildBinaries builds the demo command (which is also the sandbox's inner
+// side) and a static agentsim (for the agentsim-agrees scenario).
+func buildBinaries(t *testing.T) (demo, agentsim string) {
 	t.Helper()
-	demo := filepath.Join(t.TempDir(), "demo")
-	cmd := exec.Command("go", "build", "-o", demo, "../demo")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build demo: %v\n%s", err, b)
+	dir := t.TempDir()
+	demo, agentsim = filepath.Join(dir, "demo"), filepath.Join(dir, "agentsim")
+	for out, pkg := range map[string]string{demo: "../demo", agentsim: "../agentsim/cmd/agentsim"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
 	}
-	return demo
+	return demo, agentsim
 }
 
 func TestScenarios(t *testing.T) {
@@ -48,7 +51,7 @@ func TestScenarios(t *testing.T) {
 	}
 	zip := requireEnv(t, "AADSSH_ZIP")
 	next := requireEnv(t, "AADSSH_NEXT_ZIP")
-	demo := buildDemo(t)
+	demo, agentsim := buildBinaries(t)
 	tests := []struct {
 		scenario string
 		// want are lines (substrings) the transcript must contain.
@@ -75,6 +78,15 @@ func TestScenarios(t *testing.T) {
 			`scenario "proxy" passed`}},
 		{scenario: "proxy-down", want: []string{`error code=52`, `walinuxagent.service`,
 			`repository: 0 request(s) reached it directly`, `, 0 in proxy form`, `scenario "proxy-down" passed`}},
+		{scenario: "first-once", want: []string{`this goal state: 1 IMDS token request(s), 1 repository index download(s)`, `scenario "first-once" passed`}},
+		{scenario: "unsupported", want: []string{`Enable error code=51`, `scenario "unsupported" passed`}},
+		{scenario: "repo-down", want: []string{`Enable error code=52`, `scenario "repo-down" passed`}},
+		{scenario: "bad-settings", want: []string{`Enable error code=53`, `scenario "bad-settings" passed`}},
+		{scenario: "low-memory", want: []string{`Enable error code=54`, `scenario "low-memory" passed`}},
+		{scenario: "busy", want: []string{`Enable error code=56`, `scenario "busy" passed`}},
+		{scenario: "bad-sshd", want: []string{`Enable error code=57`, `scenario "bad-sshd" passed`}},
+		{scenario: "entra-session", want: []string{`the Entra user's session was ended`, `aadsshlogin is gone`, `scenario "entra-session" passed`}},
+		{scenario: "agentsim-agrees", want: []string{`agentsim agrees`, `scenario "agentsim-agrees" passed`}},
 		{scenario: "legacy", want: []string{`transitioning code=23`, `AADLoginForLinux`, `Enable success code=0`, `scenario "legacy" passed`}},
 	}
 	for _, tc := range tests {
@@ -82,7 +94,7 @@ func TestScenarios(t *testing.T) {
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
-			err := Run(ctx, Options{Zip: zip, NextZip: next, Scenario: tc.scenario, Self: demo,
+			err := Run(ctx, Options{Zip: zip, NextZip: next, Scenario: tc.scenario, Self: demo, Agentsim: agentsim,
 				WorkDir: filepath.Join(t.TempDir(), "work"), Out: &out})
 			t.Log("\n" + out.String())
 			if err != nil {
