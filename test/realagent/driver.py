@@ -4,7 +4,9 @@ over one goal state for one extension, then print what the agent would
 upload to Azure.
 
 This is the project's own test driver (test/realagent); it contains no agent
-code. It reads a request (JSON) on stdin:
+code. `driver.py check <name>` prints only the agent's verdict on the status
+files of handler <name> (see check_status_files). Otherwise it reads a
+request (JSON) on stdin:
 
   {"name": "<publisher>.<type>", "version": "1.0.0.1",
    "state": "enabled" | "disabled" | "uninstall",
@@ -189,6 +191,13 @@ def check_status_files(lib_dir, name):
 
 
 def main():
+    if sys.argv[1:2] == ["check"]:
+        # driver.py check <handler name>: only the agent's verdict on the
+        # status files (used by tests that write status files themselves).
+        conf.load_conf_from_file("/etc/waagent.conf")
+        json.dump(check_status_files(conf.get_lib_dir(), sys.argv[2]), sys.stdout)
+        sys.stdout.write("\n")
+        return 0
     req = json.load(sys.stdin)
     # The start-up steps of azurelinuxagent.agent.Agent.__init__ that the
     # extension code relies on (configuration, log file, extension log
