@@ -254,37 +254,6 @@ func (e *Env) checkProxy(out io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// statusMessage returns the message of the newest status file of the
-// handler in the VM.
-func (e *Env) statusMessage() (string, error) {
-	files, _ := filepath.Glob(filepath.Join(e.ChrootDir, "var/lib/waagent", HandlerName+"-*", "status", "*.status"))
-	var newest string
-	var when time.Time
-	for _, f := range files {
-		if st, err := os.Stat(f); err == nil && (newest == "" || st.ModTime().After(when)) {
-			newest, when = f, st.ModTime()
-		}
-	}
-	if newest == "" {
-		return "", errors.New("the handler wrote no status file")
-	}
-	data, err := os.ReadFile(newest)
-	if err != nil {
-		return "", err
-	}
-	var st []struct {
-		Status struct {
-			FormattedMessage struct {
-				Message string `json:"message"`
-			} `json:"formattedMessage"`
-		} `json:"status"`
-	}
-	if err := json.Unmarshal(data, &st); err != nil || len(st) == 0 {
-		return "", fmt.Errorf("status file %s: not a status array: %v", newest, err)
-	}
-	return st[0].Status.FormattedMessage.Message, nil
-}
-
 // Inner is the inner side of Run: it enters the sandbox and runs the plan.
 func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 	e, err := Enter(ctx, cfgPath, "")
