@@ -192,7 +192,7 @@ func (r *agentRun) check(rep realagent.Report, w Want) error {
 		errs = append(errs, fmt.Errorf("handler status %s, want %s", h.Status, w.Handler))
 	}
 	x := h.Extension
-	if w.Status == "" && w.Code == 0 && w.Operation == "" && len(w.Has) == 0 {
+	if w.Status == "" && w.Code == 0 && w.Operation == "" && len(w.Has) == 0 && len(w.Lacks) == 0 {
 		return errors.Join(errs...)
 	}
 	if x == nil {

@@ -17,8 +17,12 @@ import (
 )
 
 // simPhase runs one agentsim scenario on the VM and returns its report.
-func (e *Env) simPhase(ctx context.Context, scenario string, out io.Writer) (agentsim.Report, error) {
-	cmd := e.Agentsim(ctx, "-json", "-scenario", scenario, "-zip", e.Zips[0], "-settings", e.SettingsFile)
+func (e *Env) simPhase(ctx context.Context, scenario string, protected bool, out io.Writer) (agentsim.Report, error) {
+	args := []string{"-json", "-scenario", scenario, "-zip", e.Zips[0], "-settings", e.SettingsFile}
+	if protected {
+		args = append(args, "-protected", e.ProtectedFile)
+	}
+	cmd := e.Agentsim(ctx, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

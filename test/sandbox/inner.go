@@ -291,7 +291,7 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 			continue
 		}
 		if ph.Sim != "" {
-			rep, err := e.simPhase(ctx, ph.Sim, out)
+			rep, err := e.simPhase(ctx, ph.Sim, ph.Protected, out)
 			if err != nil {
 				return fmt.Errorf("phase %q: %w", ph.Title, err)
 			}
