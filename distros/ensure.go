@@ -334,7 +334,7 @@ func (in *Installer) checkSEModule(ctx context.Context) (warning string, err err
 		}
 	}
 	return "", failure.New(failure.NotWiredIn,
-		"%s is installed but the SELinux module aad_permissions is not loaded; Entra logins would be denied. Check `semodule -l` and the package's install log (an old policycoreutils is a known cause), then retry",
+		"%s is installed but the SELinux module aad_permissions is not loaded; Entra logins would be denied. Check `semodule -l` and the package's install log (an old policycoreutils is a known cause), "+failure.SetAgain,
 		pkgSELinux)
 }
 

@@ -162,6 +162,6 @@ func (in *Installer) waitForLocks(ctx context.Context, files []string) error {
 
 func (in *Installer) busy(p, holder string, waited time.Duration) error {
 	return failure.Wrap(failure.PackageManagerBusy, errLockWait,
-		"the package manager is busy: %s has held %s for %s; wait for it to finish (for example automatic updates) and retry the extension",
+		"the package manager is busy: %s has held %s for %s; wait for it to finish (for example automatic updates), "+failure.SetAgain,
 		holder, p, waited.Round(time.Second))
 }

@@ -25,7 +25,7 @@ func (in *Installer) verifyWiring(ctx context.Context) (*run.Result, error) {
 	if !in.anyFileHas("/etc/pam.d", "", "pam_aad") {
 		cause := "a PAM configuration tool rejected the change"
 		if in.Platform.Manager == Apt {
-			cause = "pam-auth-update refuses to change locally modified /etc/pam.d/common-* files; run `pam-auth-update --package`, accept, and retry"
+			cause = "pam-auth-update refuses to change locally modified /etc/pam.d/common-* files; run `pam-auth-update --package`, accept, " + failure.SetAgain
 		}
 		missing = append(missing, "pam_aad in /etc/pam.d ("+cause+")")
 	}
@@ -47,7 +47,7 @@ func (in *Installer) verifyWiring(ctx context.Context) (*run.Result, error) {
 		res, err := in.runCmd(ctx, run.Cmd{Path: p, Args: []string{flag}})
 		if err != nil {
 			return nil, failure.Wrap(failure.NotWiredIn, err,
-				"sshd rejects its configuration after aadsshlogin was installed (sshd %s: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks) and retry", flag, res.Tail(tailBytes))
+				"sshd rejects its configuration after aadsshlogin was installed (sshd %s: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks), "+failure.SetAgain, flag, res.Tail(tailBytes))
 		}
 		if in.DumpSSHDConfig {
 			return &res, nil

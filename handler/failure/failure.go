@@ -35,7 +35,9 @@ const (
 	Config Code = 53
 	// LowMemory: the VM has less than 1 GB of memory; the packages would fail.
 	LowMemory Code = 54
-	// UsersLoggedIn: uninstall refused because Entra users still have sessions.
+	// UsersLoggedIn: uninstall ended the Entra users' sessions after a grace
+	// period, but some stayed open and the packages' removal failed while
+	// they were (the packages stay; the removal is pending).
 	UsersLoggedIn Code = 55
 	// PackageManagerBusy: another process held the package-manager lock past our deadline.
 	PackageManagerBusy Code = 56
@@ -44,6 +46,18 @@ const (
 	NotWiredIn Code = 57
 	// BadEnvironment: HandlerEnvironment.json or the agent's files are unusable.
 	BadEnvironment Code = 81
+)
+
+// What the user does next. The agent never runs a failed command again by
+// itself (only for a new goal state: a settings change, the extension set
+// again, an update; and enable after an agent restart), so every message
+// ends in one of these instead of promising a retry.
+const (
+	// SetAgain follows the fix of a failure's cause.
+	SetAgain = "then run `az vm extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g <rg> --vm-name <vm>` again"
+	// FinishRemoval follows a failed uninstall: the agent deleted the
+	// extension folder, so removing it again needs the extension set first.
+	FinishRemoval = "To finish, set the extension again (`az vm extension set …`, which repairs the interrupted removal), then delete it (`az vm extension delete -g <rg> --vm-name <vm> -n AADSSHLoginForLinux`); or, as root on the VM, `apt-get purge aadsshlogin aadsshlogin-selinux` (dnf, zypper: `remove`)"
 )
 
 // Transitioning reports whether the public documentation wants this code shown

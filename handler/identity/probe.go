@@ -36,7 +36,7 @@ func (s settings) classify(kind Kind, resp *http.Response, body []byte, st stats
 		if err != nil {
 			return probeResult{state: failed, err: failure.Wrap(failure.Dependency, err,
 				"%s answered HTTP 200 but not with a token response; check that nothing intercepts "+
-					"requests to it (IMDS must not be proxied), then enable the extension again", service)}
+					"requests to it (IMDS must not be proxied), "+failure.SetAgain, service)}
 		}
 		if kind == AzureVM && tok.userAssigned() {
 			s.logger.Log("msg", "token belongs to a user-assigned identity", "xms_mirid", tok.miResID)
@@ -58,13 +58,13 @@ func (s settings) classify(kind Kind, resp *http.Response, body []byte, st stats
 	if transient(resp, nil) {
 		return probeResult{state: failed, err: failure.New(failure.Dependency,
 			"%s kept answering HTTP %d%s to the managed-identity token request (%d attempt(s) over %s); "+
-				"the service is updating, throttled or failing: wait a few minutes and enable the extension again; "+
+				"the service is updating, throttled or failing: wait a few minutes, "+failure.SetAgain+"; "+
 				"if it persists, check the VM's managed identity (`az vm identity show`)",
 			service, code, errorSuffix(body), st.attempts, st.elapsed.Round(time.Second))}
 	}
 	return probeResult{state: failed, err: failure.New(failure.Dependency,
 		"%s refused the managed-identity token request with HTTP %d%s (not retried); check that requests to "+
-			"it are not proxied or rewritten and that the machine's managed identity is enabled, then enable the extension again",
+			"it are not proxied or rewritten and that the machine's managed identity is enabled, "+failure.SetAgain,
 		service, code, errorSuffix(body))}
 }
 
@@ -103,7 +103,7 @@ func (s settings) unreachable(target string, st stats, err error) error {
 		"cannot reach %s (%s after %d attempt(s) over %s). The handler never sends IMDS traffic through a proxy: "+
 			"make sure 169.254.169.254 is reachable directly (no firewall or iptables rule or appliance blocking it; "+
 			"if walinuxagent.service sets http_proxy/https_proxy, also set no_proxy=169.254.169.254, since IMDS must not be proxied), "+
-			"then enable the extension again",
+			failure.SetAgain,
 		target, cause, st.attempts, st.elapsed.Round(time.Second))
 }
 

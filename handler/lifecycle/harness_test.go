@@ -35,6 +35,8 @@ type harness struct {
 	version string
 	stdout  bytes.Buffer
 	stderr  bytes.Buffer
+	// purgeFails, when set, makes apt-get purge fail with this stderr.
+	purgeFails string
 	// tokenRequests counts the IMDS identity (token) requests.
 	tokenRequests atomic.Int64
 }

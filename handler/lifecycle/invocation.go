@@ -77,7 +77,7 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 	unlock, err := inv.state.Lock(ctx, lockWait)
 	if err != nil {
 		return inv.finish(report{}, failure.Wrap(failure.PackageManagerBusy, err,
-			"another run of this extension is still in progress; the agent will retry. If this persists, check `ps -ef | grep aadsshlogin`"))
+			"another run of this extension is still in progress; wait for it to finish (`ps -ef | grep aadsshlogin`), "+failure.SetAgain))
 	}
 	defer unlock()
 	// A run killed by the agent's timeout may have left temporary files.
@@ -95,7 +95,7 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 	inv.progress("started")
 	rep, err := inv.runSafely(ctx, cmd)
 	if err != nil && failure.CodeOf(err) == failure.Internal && errors.Is(err, context.DeadlineExceeded) {
-		err = failure.Wrap(failure.Dependency, err, "the %s did not finish within %s; the package manager or a network endpoint is too slow. The agent will retry", strings.ToLower(cmd.operation), cmd.budget)
+		err = failure.Wrap(failure.Dependency, err, "the %s did not finish within %s; the package manager or a network endpoint is too slow; check the network and the package manager, "+failure.SetAgain, strings.ToLower(cmd.operation), cmd.budget)
 	}
 	return inv.finish(rep, err)
 }

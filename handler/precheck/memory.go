@@ -40,7 +40,7 @@ func Memory(root sysroot.Root) (uint64, error) {
 		return total, failure.New(failure.LowMemory,
 			"the VM has %d MiB of memory (MemTotal in /proc/meminfo) but Microsoft Entra login needs a VM with at least 1 GB "+
 				"(accepted from %d MiB MemTotal); resize the VM to a size with 1 GB or more, for example "+
-				"`az vm resize -g <rg> -n <vm> --size Standard_B1s`, then install the extension again",
+				"`az vm resize -g <rg> -n <vm> --size Standard_B1s`, "+failure.SetAgain,
 			kib/1024, MinMemTotalKiB/1024)
 	}
 	return total, nil

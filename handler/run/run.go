@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
 
 // Cmd describes one program run.
@@ -131,7 +133,7 @@ func (x Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		select {
 		case err = <-done:
 		case <-ctx.Done():
-			return Result{ExitCode: -1}, fmt.Errorf("%s (pid %d) is still running in its own session and will finish on its own; the next run waits for it: %w",
+			return Result{ExitCode: -1}, fmt.Errorf("%s (pid %d) is still running in its own session and finishes on its own; wait for it (`ps -p <pid>`), "+failure.SetAgain+": %w",
 				c.Path, cmd.Process.Pid, ctx.Err())
 		}
 	} else {
