@@ -43,7 +43,9 @@ processed again (handle_enable runs enable for the same sequence number).
 import base64
 import datetime
 import glob
+import inspect
 import json
+import zipfile
 import os
 import re
 import shutil
@@ -67,26 +69,50 @@ WIRESERVER = "168.63.129.16"
 
 
 class LocalGoalState(object):
-    """The attributes ExtHandlersHandler reads from an extensions goal state."""
+    """The attributes ExtHandlersHandler reads from a goal state and its
+    extensions goal state: 2.7 asks the protocol for each, 2.12 reads
+    goal_state.extensions_goal_state (a Fabric goal state from the
+    WireServer) and fetches the extension manifest through it."""
 
-    def __init__(self, incarnation, extensions):
-        self.id = incarnation
+    def __init__(self, incarnation, extensions, packages):
+        self.id = "incarnation_" + incarnation
         self.incarnation = incarnation
+        self.svd_sequence_number = int(incarnation)
+        self.channel = "WireServer"
+        self.source = "Fabric"
+        self.is_outdated = False
         self.extensions = extensions
         self.on_hold = False
         self.required_features = []
         self.created_on_timestamp = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self.activity_id = str(uuid.uuid4())
         self.correlation_id = str(uuid.uuid4())
+        self.packages = packages
+
+    @property
+    def extensions_goal_state(self):
+        return self
+
+    def pkg_list(self):
+        pkgs = ExtHandlerPackageList()
+        for version, path in sorted(self.packages.items()):
+            pkg = ExtHandlerPackage(version=version)
+            pkg.uris.append("file://" + path)
+            pkgs.versions.append(pkg)
+        return pkgs
+
+    def fetch_extension_manifest(self, name, uris):
+        manifest = type("LocalManifest", (object,), {})()
+        manifest.pkg_list = self.pkg_list()
+        return manifest
 
 
 class LocalProtocol(object):
     """The protocol surface ExtHandlersHandler and ExtHandlerInstance use,
     served from the request instead of the WireServer."""
 
-    def __init__(self, goal_state, packages):
+    def __init__(self, goal_state):
         self.goal_state = goal_state
-        self.packages = packages
         self.client = self
         self.status_blob = None
 
@@ -103,17 +129,22 @@ class LocalProtocol(object):
     def get_endpoint(self):
         return WIRESERVER
 
-    def get_ext_handler_pkgs(self, ext_handler):
-        pkgs = ExtHandlerPackageList()
-        for version, path in sorted(self.packages.items()):
-            pkg = ExtHandlerPackage(version=version)
-            pkg.uris.append("file://" + path)
-            pkgs.versions.append(pkg)
-        return pkgs
+    def get_ext_handler_pkgs(self, ext_handler):  # 2.7
+        return self.goal_state.pkg_list()
 
-    def download_ext_handler_pkg(self, uri, destination):
+    def download_ext_handler_pkg(self, uri, destination):  # 2.7
         shutil.copyfile(uri[len("file://"):], destination)
         return True
+
+    def download_zip_package(self, package_type, uris, target_file, target_directory, use_verify_header):  # 2.12
+        """WireClient.download_zip_package: fetch the zip, expand it into
+        target_directory, delete the zip; raise when no URI works."""
+        if not uris:
+            raise Exception("no URI for the " + package_type)
+        shutil.copyfile(uris[0][len("file://"):], target_file)
+        with zipfile.ZipFile(target_file) as z:
+            z.extractall(target_directory)
+        os.remove(target_file)
 
     def report_vm_status(self, vm_status):
         self.status_blob = vm_status_to_v1(vm_status)
@@ -225,11 +256,14 @@ def main():
     ext.version = req["version"]
     ext.state = req["state"]
     ext.settings.append(settings)
-    protocol = LocalProtocol(LocalGoalState(str(req["incarnation"]), [ext]), req["packages"])
+    protocol = LocalProtocol(LocalGoalState(str(req["incarnation"]), [ext], req["packages"]))
 
     handler = ExtHandlersHandler(protocol)
     handler.run()
-    vm_status = handler.report_ext_handlers_status(incarnation_changed=True)
+    # 2.7 names the flag incarnation_changed, 2.12 goal_state_changed.
+    params = inspect.signature(handler.report_ext_handlers_status).parameters
+    flag = "goal_state_changed" if "goal_state_changed" in params else "incarnation_changed"
+    vm_status = handler.report_ext_handlers_status(**{flag: True})
     if vm_status is None or protocol.status_blob is None:
         print("the agent produced no status report", file=sys.stderr)
         return 1

@@ -14,8 +14,8 @@ import (
 )
 
 // requireChroot skips (or fails under AADSSH_REQUIRE_INTEGRATION=1) without
-// root and mmdebstrap, and returns a fresh Debian 12 chroot with waagent.
-func requireChroot(t *testing.T) *fixtures.Chroot {
+// root and mmdebstrap, and returns a fresh chroot of spec (with waagent).
+func requireChroot(t *testing.T, spec fixtures.ChrootSpec) *fixtures.Chroot {
 	t.Helper()
 	var why []string
 	if os.Geteuid() != 0 {
@@ -34,7 +34,7 @@ func requireChroot(t *testing.T) *fixtures.Chroot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := fixtures.NewChroot(cache, filepath.Join(t.TempDir(), "chroot"))
+	c, err := spec.NewChroot(cache, filepath.Join(t.TempDir(), "chroot"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +51,15 @@ func requireChroot(t *testing.T) *fixtures.Chroot {
 // longest messages, more substatus than fit in 128 KiB), into a handler's
 // status folder in a chroot with Debian's waagent, and asks the agent's own
 // parser for its verdict. Files built to break the agent's rules must be
-// rejected, so the check itself is shown to work.
+// rejected, so the check itself is shown to work. Both agents: bookworm's
+// 2.7.3.0 and trixie's 2.12.
 func TestAgentAcceptsOurStatusFiles(t *testing.T) {
-	c := requireChroot(t)
+	for _, spec := range []fixtures.ChrootSpec{fixtures.Bookworm, Trixie} {
+		t.Run(spec.Suite, func(t *testing.T) { checkStatusFiles(t, requireChroot(t, spec)) })
+	}
+}
+
+func checkStatusFiles(t *testing.T, c *fixtures.Chroot) {
 	const dir = "/opt/aadssh-realagent"
 	if err := Install(c.Dir, dir); err != nil {
 		t.Fatal(err)

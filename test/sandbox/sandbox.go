@@ -2,7 +2,7 @@
 // from real parts, and is what `make demo`, the end-to-end tests and the
 // fault batteries use:
 //
-//   - a Debian 12 chroot (mmdebstrap, cached) whose apt, dpkg and os-release
+//   - a Debian 12 chroot (or 13, Plan.Suite; mmdebstrap, cached) whose apt, dpkg and os-release
 //     are the ones a VM has;
 //   - a network namespace created for the run, in which a fake IMDS answers
 //     on 169.254.169.254:80 and a loopback HTTPS repository, laid out and
@@ -189,6 +189,9 @@ type Plan struct {
 	// Setup makes the VM unfit before the first phase: one of the Setup…
 	// constants.
 	Setup string `json:"setup,omitempty"`
+	// Suite is the Debian suite of the VM: "" for bookworm (waagent
+	// 2.7.3.0), "trixie" for Debian 13 with its waagent 2.12.
+	Suite string `json:"suite,omitempty"`
 	// BadSettings gives the extension public settings it must refuse (53).
 	BadSettings bool    `json:"badSettings,omitempty"`
 	Phases      []Phase `json:"phases"`
@@ -267,6 +270,16 @@ func Scenarios() map[string]Plan {
 				{Title: "real agent: settings change with protected settings", Agent: AgentSet, Zip: 1, Protected: true, SameAs: 2, Want: success("v1 enable")},
 				{Title: "real agent: restart", Agent: AgentRestart, SameAs: 3, Want: success("v1 enable")},
 				{Title: "real agent: removal", Agent: AgentUninstall, Zip: 1, SameAs: 4, Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true}},
+				absent,
+			}},
+		"trixie-agent": {Name: "trixie-agent", IMDSScenario: "present", Suite: "trixie",
+			Description: "Debian 13 with its own waagent (2.12): the agent reports our 51 (Debian 13 is not in the support matrix), runs enable again after a restart, and removes the extension",
+			Phases: []Phase{
+				{Title: "first deployment on Debian 13", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+					Handler: "NotReady", Status: "error", Code: 51, Has: []string{`VERSION_ID="13"`}}},
+				{Title: "agent restart", Agent: AgentRestart, Want: &Want{Verbs: []string{"v1 enable"}, Handler: "NotReady", Status: "error", Code: 51}},
+				{Title: "removal: enable failed, so the handler is Installed, not Enabled, and the agent runs uninstall without disable",
+					Agent: AgentUninstall, Zip: 1, Want: &Want{Verbs: []string{"v1 uninstall"}, Absent: true}},
 				absent,
 			}},
 		"busy": {Name: "busy", IMDSScenario: "present",
@@ -441,8 +454,12 @@ func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 			h.Close()
 		}
 	}()
-	fmt.Fprintf(out, "-- preparing a Debian 12 chroot (cache %s)\n", cache)
-	h.Chroot, err = fixtures.NewChroot(cache, filepath.Join(opt.WorkDir, "chroot"))
+	spec := fixtures.Bookworm
+	if plan.Suite == "trixie" {
+		spec = realagent.Trixie
+	}
+	fmt.Fprintf(out, "-- preparing a Debian %s chroot (cache %s)\n", spec.Suite, cache)
+	h.Chroot, err = spec.NewChroot(cache, filepath.Join(opt.WorkDir, "chroot"))
 	if err != nil {
 		return nil, fmt.Errorf("chroot: %w", err)
 	}
