@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/Azure/aadsshlogin-extension-linux/test/fakeimds"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
@@ -102,10 +103,12 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 	}
 	if ph.HoldLock {
 		holder := e.Chroot(ctx, nil, "flock", "/var/lib/aadsshlogin-extension/lock", "sleep", "3600")
+		// flock's child (sleep) inherits the lock: end the whole group.
+		holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := holder.Start(); err != nil {
 			return rep, err
 		}
-		defer func() { holder.Process.Kill(); holder.Wait() }()
+		defer func() { syscall.Kill(-holder.Process.Pid, syscall.SIGKILL); holder.Wait() }()
 		fmt.Fprintf(out, "-- pid %d holds /var/lib/aadsshlogin-extension/lock\n", holder.Process.Pid)
 	}
 	tokens0, refreshes0 := e.counts()

@@ -282,6 +282,18 @@ func Scenarios() map[string]Plan {
 					Agent: AgentUninstall, Zip: 1, Want: &Want{Verbs: []string{"v1 uninstall"}, Absent: true}},
 				absent,
 			}},
+		"remove-busy": {Name: "remove-busy", IMDSScenario: "present",
+			Description: "removal while another process holds the handler's lock: the failing disable stops the removal and is reported; deleting again removes",
+			Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				{Title: "removal while another process holds the handler's lock: disable fails, so the agent does not uninstall, keeps the extension and reports the failure",
+					Agent: AgentUninstall, Zip: 1, HoldLock: true, Want: &Want{Verbs: []string{"v1 disable"}, Handler: "NotReady",
+						Status: "error", Code: 56, Operation: "Disable"}},
+				installed,
+				{Title: "removal again once the lock is free (the user deletes the extension again)", Agent: AgentUninstall, Zip: 1,
+					Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true}},
+				absent,
+			}},
 		"busy": {Name: "busy", IMDSScenario: "present",
 			Description: "a settings change while another run holds the handler's lock past its 120 s wait: the agent reports error 56",
 			Phases: []Phase{

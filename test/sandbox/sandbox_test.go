@@ -88,6 +88,7 @@ func TestScenarios(t *testing.T) {
 		{scenario: "entra-session", want: []string{`the Entra user's session was ended`, `aadsshlogin is gone`, `scenario "entra-session" passed`}},
 		{scenario: "agentsim-agrees", want: []string{`agentsim agrees`, `scenario "agentsim-agrees" passed`}},
 		{scenario: "trixie-agent", want: []string{`waagent 2.12.0.2 ran: 1.0.0.1 install, 1.0.0.1 enable`, `Enable error code=51`, `waagent 2.12.0.2 ran: 1.0.0.1 uninstall`, `scenario "trixie-agent" passed`}},
+		{scenario: "remove-busy", want: []string{`Disable error code=56`, `waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`, `scenario "remove-busy" passed`}},
 		{scenario: "legacy", want: []string{`transitioning code=23`, `AADLoginForLinux`, `Enable success code=0`, `scenario "legacy" passed`}},
 	}
 	for _, tc := range tests {
