@@ -35,9 +35,12 @@ EnvelopedData, DER, base64) to a tenant certificate whose <THUMBPRINT>.crt and
 handling puts them; the agent itself writes config/<seq>.settings.
 
 Each run is a fresh agent process, so a second run with the same incarnation
-is exactly what the agent does after a restart: update.py keeps
-last_incarnation in memory only, so the first goal state after a restart is
-processed again (handle_enable runs enable for the same sequence number).
+is exactly what the agent does after a restart: update.py keeps the last
+processed incarnation (2.7: last_incarnation) or extensions goal state id
+(2.12: _last_extensions_gs_id) in memory only, so the first goal state after
+a restart is processed again (handle_enable runs enable for the same
+sequence number). Both 2.7 (bookworm) and 2.12 (trixie) are served: their
+protocol surfaces differ (see LocalGoalState, LocalProtocol).
 """
 
 import base64
@@ -45,13 +48,13 @@ import datetime
 import glob
 import inspect
 import json
-import zipfile
 import os
 import re
 import shutil
 import subprocess
 import sys
 import uuid
+import zipfile
 
 import azurelinuxagent.common.conf as conf
 import azurelinuxagent.common.event as event
