@@ -72,7 +72,7 @@ func TestScenarios(t *testing.T) {
 		{scenario: "no-identity", want: []string{`transitioning code=22`, `az vm identity assign`, `Enable success code=0`, `scenario "no-identity" passed`}},
 		{scenario: "downgrade", want: []string{`1.0.0.2 update, 1.0.0.2 uninstall, 1.0.0.1 install`, `dpkg-query aadsshlogin: install ok installed`, `scenario "downgrade" passed`}},
 		{scenario: "arc", want: []string{`Enable success code=0 "Microsoft Entra ID sign-in is ready`, `scenario "arc" passed`}},
-		{scenario: "arc-hostile-realm", want: []string{`error code=52`, `the path contains \".\."`, `scenario "arc-hostile-realm" passed`}},
+		{scenario: "arc-hostile-realm", want: []string{`error code=52`, `the path contains \"..\"`, `scenario "arc-hostile-realm" passed`}},
 		{scenario: "proxy", want: []string{`Enable success code=0 "Microsoft Entra ID sign-in is ready`,
 			`dpkg-query aadsshlogin: install ok installed`, `, 0 to IMDS,`, `token request(s) direct, 0 in proxy form`,
 			`scenario "proxy" passed`}},
