@@ -10,6 +10,7 @@ package failure
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code is a process exit code of the handler.
@@ -59,6 +60,26 @@ const (
 	// extension folder, so removing it again needs the extension set first.
 	FinishRemoval = "To finish, set the extension again (`az vm extension set …`, which repairs the interrupted removal), then delete it (`az vm extension delete -g <rg> --vm-name <vm> -n AADSSHLoginForLinux`); or, as root on the VM, `apt-get purge aadsshlogin aadsshlogin-selinux` (dnf, zypper: `remove`)"
 )
+
+// SetAgainFor is SetAgain with the resource group and the VM (or scale
+// set, when vmss is set) filled in; empty names keep the placeholders.
+// The names must already be safe to paste into a shell.
+func SetAgainFor(rg, vm, vmss string) string {
+	r := []string{}
+	if rg != "" {
+		r = append(r, "<rg>", rg)
+	}
+	switch {
+	case vmss != "":
+		r = append(r, "az vm extension set", "az vmss extension set", "--vm-name <vm>", "--vmss-name "+vmss)
+	case vm != "":
+		r = append(r, "<vm>", vm)
+	}
+	if len(r) == 0 {
+		return SetAgain
+	}
+	return strings.NewReplacer(r...).Replace(SetAgain)
+}
 
 // Transitioning reports whether the public documentation wants this code shown
 // as status "transitioning" rather than "error" (22 and 23 do).

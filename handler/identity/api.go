@@ -327,18 +327,17 @@ func (s settings) noIdentityError(ctx context.Context, kind Kind, res probeResul
 			s.logger.Log("msg", "instance metadata unavailable for the message", "err", err)
 		}
 	}
-	fix := fixCommand(inst)
+	fix, again := fixCommand(inst), setAgain(inst)
 	if res.state == userAssigned {
 		return failure.New(failure.NoSystemIdentity,
 			"IMDS answered with a user-assigned managed identity (%s), but the VM has no system-assigned one, "+
-				"which AADSSHLoginForLinux needs (%s). Enable it with `%s` (user-assigned identities stay as they are), "+
-				failure.SetAgain,
-			res.miResID, seen, fix)
+				"which AADSSHLoginForLinux needs (%s). Enable it with `%s` (user-assigned identities stay as they are), %s",
+			res.miResID, seen, fix, again)
 	}
 	return failure.New(failure.NoSystemIdentity,
 		"the VM has no system-assigned managed identity (IMDS: %s, %s), which AADSSHLoginForLinux needs. "+
-			"Enable it with `%s` (a new identity can take a minute to appear), "+failure.SetAgain,
-		describeMissing(res), seen, fix)
+			"Enable it with `%s` (a new identity can take a minute to appear), %s",
+		describeMissing(res), seen, fix, again)
 }
 
 func describeMissing(res probeResult) string {

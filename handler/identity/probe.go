@@ -117,6 +117,11 @@ func fixCommand(inst Instance) string {
 	return fmt.Sprintf("az vm identity assign -g %s -n %s", rg, shellWord(inst.Name, "<vm-name>"))
 }
 
+// setAgain is failure.SetAgain with the names IMDS gave (shell-safe).
+func setAgain(inst Instance) string {
+	return failure.SetAgainFor(shellWord(inst.ResourceGroup, ""), shellWord(inst.Name, ""), shellWord(inst.VMScaleSetName, ""))
+}
+
 // shellWord returns v ready to paste into a shell, or placeholder when v is
 // empty or unprintable.
 func shellWord(v, placeholder string) string {

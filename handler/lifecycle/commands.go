@@ -17,10 +17,9 @@ import (
 )
 
 // install does the heavy work within the install budget: preconditions,
-// repository and packages. Its outcome, success or a classified failure,
-// is handed to enable of the same sequence number (see handOff in
-// invocation.go): the agent runs enable right after a successful install,
-// and hides the status of a failed one.
+// repository and packages. Its outcome, success or failure, is handed to
+// enable of the same sequence number (handoff.go): the agent runs enable
+// right after a successful install, and hides the status of a failed one.
 func install(ctx context.Context, inv *invocation) (report, error) {
 	// The agent runs the new version's install after the old version's
 	// uninstall: the update marker has done its job.
@@ -137,11 +136,14 @@ func (inv *invocation) endEntraSessions(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	msg := fmt.Sprintf(" %d Microsoft Entra user session(s) were told and given %d s to log out; the sessions still open then were ended.",
+		len(sessions), int(precheck.DefaultGrace.Seconds()))
 	if len(left) > 0 {
 		inv.log.Log("event", "sessions-left", "count", len(left))
+		msg = fmt.Sprintf(" %d Microsoft Entra user session(s) were told and given %d s to log out; %d could not be ended and lost Entra sign-in with the packages.",
+			len(sessions), int(precheck.DefaultGrace.Seconds()), len(left))
 	}
-	return fmt.Sprintf(" %d Microsoft Entra user session(s) were told and given %d s to log out; the sessions still open then were ended.",
-		len(sessions), int(precheck.DefaultGrace.Seconds())), nil
+	return msg, nil
 }
 
 // removalFailed records the unfinished removal and says what is left

@@ -28,12 +28,7 @@ func refreshes(h *harness) int {
 func TestFirstDeploymentDoesItsWorkOnce(t *testing.T) {
 	h := newHarness(t)
 	fakeDebian(h)
-	if code := h.run("install"); code != 0 {
-		t.Fatalf("install exit %d: %s", code, h.stderr.String())
-	}
-	if code := h.run("enable"); code != 0 {
-		t.Fatalf("enable exit %d: %s", code, h.stderr.String())
-	}
+	h.mustRun("install", "enable")
 	if n := h.tokenRequests.Load(); n != 1 {
 		t.Errorf("%d IMDS identity checks, want 1", n)
 	}
@@ -133,9 +128,7 @@ func TestHandOffIgnoredAfterRebootOrOtherSeq(t *testing.T) {
 			h := newHarness(t)
 			fakeDebian(h)
 			h.ident = "missing"
-			if code := h.run("install"); code != 0 {
-				t.Fatalf("install exit %d", code)
-			}
+			h.mustRun("install")
 			tc.after(h)
 			h.ident = "present"
 			before := h.tokenRequests.Load()
@@ -155,11 +148,7 @@ func TestHandOffIgnoredAfterRebootOrOtherSeq(t *testing.T) {
 func TestReEnableAfterDisableSaysEnabled(t *testing.T) {
 	h := newHarness(t)
 	fakeDebian(h)
-	for _, verb := range []string{"install", "enable", "disable"} {
-		if code := h.run(verb); code != 0 {
-			t.Fatalf("%s exit %d: %s", verb, code, h.stderr.String())
-		}
-	}
+	h.mustRun("install", "enable", "disable")
 	if got := h.status(0); got.Operation != "Disable" {
 		t.Fatalf("after disable: %+v", got)
 	}

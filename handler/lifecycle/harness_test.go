@@ -147,6 +147,16 @@ func (h *harness) deps() Deps {
 	}
 }
 
+// mustRun runs the verbs in order and fails the test on a non-zero exit.
+func (h *harness) mustRun(verbs ...string) {
+	h.t.Helper()
+	for _, v := range verbs {
+		if code := h.run(v); code != 0 {
+			h.t.Fatalf("%s exit %d: %s", v, code, h.stderr.String())
+		}
+	}
+}
+
 func (h *harness) run(verb string) int {
 	h.stdout.Reset()
 	h.stderr.Reset()

@@ -94,7 +94,7 @@ func TestEnableFailures(t *testing.T) {
 	}{
 		{name: "no system identity", setup: func(h *harness) { h.ident = "missing" },
 			want:   statusView{Operation: "Enable", Status: "transitioning", Code: 22},
-			wantIn: []string{"az vm identity assign -g rg1 -n vm1"}},
+			wantIn: []string{"az vm identity assign -g rg1 -n vm1", "then run `az vm extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g rg1 --vm-name vm1` again"}},
 		{name: "user-assigned only", setup: func(h *harness) { h.ident = "user-assigned" },
 			want:   statusView{Operation: "Enable", Status: "transitioning", Code: 22},
 			wantIn: []string{"user-assigned"}},
@@ -206,11 +206,7 @@ func entraSession(h *harness, pid int) {
 func TestUninstallEndsEntraSessions(t *testing.T) {
 	h := newHarness(t)
 	fakeDebian(h)
-	for _, verb := range []string{"install", "enable"} {
-		if code := h.run(verb); code != 0 {
-			t.Fatalf("%s exit %d", verb, code)
-		}
-	}
+	h.mustRun("install", "enable")
 	entraSession(h, 7000)
 	notices := map[string]*strings.Builder{}
 	var signals []string
@@ -273,11 +269,7 @@ func TestFailedUninstallIsFinishedByNextInstall(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			fakeDebian(h)
-			for _, verb := range []string{"install", "enable"} {
-				if code := h.run(verb); code != 0 {
-					t.Fatalf("%s exit %d", verb, code)
-				}
-			}
+			h.mustRun("install", "enable")
 			tc.setup(h)
 			d := h.deps()
 			d.Signal = func(int, syscall.Signal) error { return nil } // nothing ends
@@ -299,12 +291,7 @@ func TestFailedUninstallIsFinishedByNextInstall(t *testing.T) {
 			h.purgeFails = ""
 			h.settings(1, `{}`)
 			h.env["ConfigSequenceNumber"] = "1"
-			if code := h.run("install"); code != 0 {
-				t.Fatalf("install exit %d", code)
-			}
-			if code := h.run("enable"); code != 0 {
-				t.Fatalf("enable exit %d: %s", code, h.stderr.String())
-			}
+			h.mustRun("install", "enable")
 			if got := h.status(1); got.Status != "success" || !strings.Contains(got.Message, "unfinished removal") {
 				t.Errorf("enable status %+v", got)
 			}

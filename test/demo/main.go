@@ -2,7 +2,7 @@
 // waagent) on a sandboxed Debian 12 VM (see package test/sandbox). `make
 // demo` calls it.
 //
-//	demo -zip dist/…__1.0.0.1.zip [-zip2 build/next/…__1.0.0.2.zip] [-scenario full|no-identity|downgrade|arc|arc-hostile-realm|legacy|proxy|proxy-down]
+//	demo -zip dist/…__1.0.0.1.zip [-zip2 build/next/…__1.0.0.2.zip] [-scenario NAME] [-agentsim BIN]   (demo -h lists the scenarios)
 package main
 
 import (

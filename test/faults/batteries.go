@@ -164,7 +164,8 @@ type pkgCase struct {
 	want  int
 	// cause: the status message must contain one of these (case-insensitive).
 	cause []string
-	// check inspects the machine after the first deployment.
+	// check inspects the machine after the first deployment; st is its
+	// install step.
 	check func(ctx context.Context, v *VM, st agentsim.Step) []string
 }
 
@@ -312,17 +313,26 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 		}
 	}
 	if c.check != nil {
-		for _, p := range c.check(ctx, v, st) {
+		// Checks look at install, which does the package work (enable only
+		// reports install's hand-off).
+		inst, _ := step(rep, "install")
+		for _, p := range c.check(ctx, v, inst) {
 			r.problem("%s", p)
 		}
 	}
 	if c.want != 0 && !noRecovery {
-		// The fault is gone: the next goal state must converge.
-		conv, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile)
+		// The fault is gone and the user sets the extension again: the new
+		// goal state (a new sequence number; install succeeded, having handed
+		// its failure to enable) must converge.
+		conv, err := v.Agent(ctx, "settings", "-settings", v.E.SettingsFile)
 		if err != nil || !conv.OK {
 			r.problem("no recovery after the fault was removed: %v %s", err, describe(conv))
 		}
-		for _, p := range v.Converged(ctx, 0) {
+		seq := 0
+		if en, ok := step(conv, "enable"); ok {
+			seq = en.Seq
+		}
+		for _, p := range v.Converged(ctx, seq) {
 			r.problem("after recovery: %s", p)
 		}
 	}

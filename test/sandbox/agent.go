@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -82,7 +81,7 @@ type agentRun struct {
 	version  string
 	version2 [2]string
 	// session is the Entra login of the current phase, if any.
-	session *entraSession
+	session *loginSession
 }
 
 func (e *Env) newAgentRun() *agentRun {
@@ -94,11 +93,11 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 	var rep realagent.Report
 	var err error
 	if ph.Session {
-		sess, err := e.login(ctx, "alice@contoso.com", out)
+		sess, err := e.entraLogin(ctx, out)
 		if err != nil {
 			return rep, err
 		}
-		defer sess.close()
+		defer sess.end()
 		r.session = sess
 	}
 	if ph.HoldLock {
@@ -159,11 +158,7 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 		errs = append(errs, fmt.Errorf("%d repository index downloads, want %d", refreshes, *w.Refreshes))
 	}
 	if ph.Want.SessionsEnded {
-		if r.session == nil || !r.session.ended() {
-			errs = append(errs, errors.New("the Entra user's session is still running"))
-		} else {
-			fmt.Fprintln(out, "the Entra user's session was ended")
-		}
+		errs = append(errs, r.session.ended(e.ChrootDir, out))
 	}
 	r.session = nil
 	return rep, errors.Join(errs...)
@@ -285,60 +280,6 @@ func (e *Env) setup(ctx context.Context, what string, out io.Writer) error {
 		return err
 	}
 	return fmt.Errorf("unknown setup %q", what)
-}
-
-// entraSession is a logged-in Entra user: a process in the VM and its utmp
-// record (USER_PROCESS, glibc layout on x86_64/aarch64).
-type entraSession struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (e *Env) login(ctx context.Context, user string, out io.Writer) (*entraSession, error) {
-	cmd := e.Chroot(ctx, nil, "sleep", "3600")
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &entraSession{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(s.done) }()
-	rec := make([]byte, 384)
-	binary.LittleEndian.PutUint16(rec[0:], 7) // USER_PROCESS
-	binary.LittleEndian.PutUint32(rec[4:], uint32(cmd.Process.Pid))
-	copy(rec[8:40], "pts/7")
-	copy(rec[40:44], "ts/7")
-	copy(rec[44:76], user)
-	copy(rec[76:332], "203.0.113.7")
-	// /var/run is a link to /run inside the VM; write through the VM's
-	// own path, never the host's /run.
-	p := filepath.Join(e.ChrootDir, "run/utmp")
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o664)
-	if err != nil {
-		cmd.Process.Kill()
-		return nil, err
-	}
-	defer f.Close()
-	if _, err := f.Write(rec); err != nil {
-		cmd.Process.Kill()
-		return nil, err
-	}
-	fmt.Fprintf(out, "-- %s is logged in on pts/7 (pid %d, utmp record)\n", user, cmd.Process.Pid)
-	return s, nil
-}
-
-func (s *entraSession) ended() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *entraSession) close() {
-	if !s.ended() {
-		s.cmd.Process.Kill()
-		<-s.done
-	}
 }
 
 // counts are the IMDS token requests and repository index downloads so far.
