@@ -93,7 +93,7 @@ func (e *cmdError) Unwrap() error { return e.err }
 // result (for its output tail).
 func (in *Installer) runCmd(ctx context.Context, c run.Cmd) (run.Result, error) {
 	res, err := in.Runner.Run(ctx, c)
-	in.log("msg", "ran", "cmd", c.String(), "exit", res.ExitCode, "err", err)
+	in.log("event", "ran", "cmd", c.String(), "exit", res.ExitCode, "err", err)
 	if err == nil {
 		return res, nil
 	}

@@ -23,10 +23,11 @@ func (in *Installer) log(kv ...any) {
 
 func (in *Installer) progress(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	in.log("msg", "progress", "line", msg)
 	if in.Progress != nil {
-		in.Progress(msg)
+		in.Progress(msg) // the caller logs it
+		return
 	}
+	in.log("event", "progress", "msg", msg)
 }
 
 func (in *Installer) check() error {
@@ -90,7 +91,7 @@ func (in *Installer) Ensure(ctx context.Context) (res Result, err error) {
 		// A transaction still running uses the repository: leave it.
 		if !keep && !isStillRunning(err) {
 			if rbErr := tx.rollback(); rbErr != nil {
-				in.log("msg", "repository rollback failed", "err", rbErr)
+				in.log("event", "repository-rollback-failed", "err", rbErr)
 			}
 		}
 	}()
@@ -160,7 +161,7 @@ func (in *Installer) prepareRepo(ctx context.Context, b backend, tx *fileTx, ins
 		if avail != "" || installed {
 			return avail, nil
 		}
-		in.log("msg", "aadsshlogin not in the distro repositories; adding the Microsoft repository", "refreshErr", errF)
+		in.log("event", "adding-microsoft-repository", "reason", "aadsshlogin not in the distro repositories", "refreshErr", errF)
 	}
 	target, err := in.configureRepo(ctx, b, tx)
 	if err != nil {
@@ -292,7 +293,7 @@ func (in *Installer) refreshAndFind(ctx context.Context, b backend, t *repoTarge
 	if errT != nil && installed {
 		res.Warnings = append(res.Warnings, "aadsshlogin is installed but cannot be upgraded: "+failure.Message(errT))
 	}
-	in.log("msg", "targeted refresh insufficient; refreshing all repositories", "err", errT)
+	in.log("event", "full-refresh", "reason", "targeted refresh insufficient", "err", errT)
 	errF := b.refresh(ctx, nil)
 	avail, err := b.available(ctx, pkgMain)
 	if err != nil || avail != "" || installed {

@@ -35,7 +35,7 @@ func (in *Installer) stillRunning(tx runningTx, cause error) error {
 		err = in.saveState(st)
 	}
 	if err != nil {
-		in.log("msg", "cannot record the running transaction", "err", err)
+		in.log("event", "running-transaction-record-failed", "err", err)
 	}
 	lock := ""
 	if f, who := in.probeHolder(managerLockFiles(in.Platform.Manager)); who != "" && !strings.Contains(who, "(pid "+strconv.Itoa(tx.Pid)+")") {

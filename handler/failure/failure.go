@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/Azure/aadsshlogin-extension-linux/manifest"
 )
 
 // Code is a process exit code of the handler.
@@ -55,10 +57,13 @@ const (
 // ends in one of these instead of promising a retry.
 const (
 	// SetAgain follows the fix of a failure's cause.
-	SetAgain = "then run `az vm extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g <rg> --vm-name <vm>` again"
+	SetAgain = "then run `az vm extension set -n " + manifest.Type + " --publisher " + manifest.Publisher + " -g <rg> --vm-name <vm>` again"
+	// ProxyCredentials answers a proxy's HTTP 407; the machine's proxy
+	// advice (distros.ProxyAdvice) follows it.
+	ProxyCredentials = "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): "
 	// FinishRemoval follows a failed uninstall: the agent deleted the
 	// extension folder, so removing it again needs the extension set first.
-	FinishRemoval = "To finish, set the extension again (`az vm extension set …`, which repairs the interrupted removal), then delete it (`az vm extension delete -g <rg> --vm-name <vm> -n AADSSHLoginForLinux`); or, as root on the VM, `apt-get purge aadsshlogin aadsshlogin-selinux` (dnf, zypper: `remove`)"
+	FinishRemoval = "To finish, set the extension again (`az vm extension set …`, which repairs the interrupted removal), then delete it (`az vm extension delete -g <rg> --vm-name <vm> -n " + manifest.Type + "`); or, as root on the VM, `apt-get purge aadsshlogin aadsshlogin-selinux` (dnf, zypper: `remove`)"
 )
 
 // SetAgainFor is SetAgain with the resource group and the VM (or scale

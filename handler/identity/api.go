@@ -283,7 +283,7 @@ func (p *Prober) CheckWith(ctx context.Context, known *Instance) (Identity, erro
 		}
 		switch res.state {
 		case present:
-			s.logger.Log("msg", "managed identity present", "kind", kind, "probes", probes)
+			s.logger.Log("event", "identity-present", "kind", kind, "probes", probes)
 			return Identity{Kind: kind}, nil
 		case failed:
 			return Identity{Kind: kind}, res.err
@@ -293,14 +293,14 @@ func (p *Prober) CheckWith(ctx context.Context, known *Instance) (Identity, erro
 			now.Add(ReprobeInterval+s.tryTimeout).After(start.Add(MaxCheckDuration)) {
 			break
 		}
-		s.logger.Log("msg", "system-assigned identity not visible yet, probing again",
+		s.logger.Log("event", "identity-reprobe",
 			"kind", kind, "probe", probes, "next_in", ReprobeInterval, "window", s.window)
 		if err := s.clk.Sleep(ctx, ReprobeInterval); err != nil {
 			return Identity{Kind: kind}, interrupted(err)
 		}
 	}
 	waited := s.clk.Now().Sub(start).Round(time.Second)
-	s.logger.Log("msg", "no system-assigned identity", "kind", kind, "probes", probes, "waited", waited)
+	s.logger.Log("event", "no-system-identity", "kind", kind, "probes", probes, "waited", waited)
 	id := Identity{Kind: kind, UserAssigned: res.state == userAssigned}
 	return id, s.noIdentityError(ctx, kind, res, probes, waited, known)
 }
@@ -324,7 +324,7 @@ func (s settings) noIdentityError(ctx context.Context, kind Kind, res probeResul
 	} else {
 		var err error
 		if inst, err = s.instance(withSingleTry(ctx)); err != nil {
-			s.logger.Log("msg", "instance metadata unavailable for the message", "err", err)
+			s.logger.Log("event", "instance-metadata-unavailable", "err", err)
 		}
 	}
 	fix, again := fixCommand(inst), setAgain(inst)

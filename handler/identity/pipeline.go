@@ -14,6 +14,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock"
+	"github.com/Azure/aadsshlogin-extension-linux/manifest"
 )
 
 // HTTP design.
@@ -192,7 +193,7 @@ func (r *retryPolicy) Do(req *policy.Request) (*http.Response, error) {
 			(!ctl.deadline.IsZero() && r.clk.Now().Add(delay+r.tryTimeout).After(ctl.deadline)) {
 			return resp, err
 		}
-		kv := []any{"msg", "transient IMDS answer, retrying", "url", req.Raw().URL.Path, "try", try, "retry_in", delay}
+		kv := []any{"event", "imds-transient-retry", "url", req.Raw().URL.Path, "try", try, "retry_in", delay}
 		if err != nil {
 			kv = append(kv, "err", err)
 		} else {
@@ -233,7 +234,7 @@ func (s settings) pipeline() runtime.Pipeline {
 	}, &policy.ClientOptions{
 		Transport: newLimitedClient(s.transport),
 		Retry:     policy.RetryOptions{MaxRetries: -1},
-		Telemetry: policy.TelemetryOptions{ApplicationID: "AADSSHLoginForLinux"},
+		Telemetry: policy.TelemetryOptions{ApplicationID: manifest.Type},
 	})
 }
 

@@ -40,22 +40,22 @@ func (s settings) classify(kind Kind, resp *http.Response, body []byte, st stats
 					"requests to it (IMDS must not be proxied), "+failure.SetAgain, service)}
 		}
 		if kind == AzureVM && tok.userAssigned() {
-			s.logger.Log("msg", "token belongs to a user-assigned identity", "xms_mirid", tok.miResID)
+			s.logger.Log("event", "token-user-assigned", "xms_mirid", tok.miResID)
 			return probeResult{state: userAssigned, miResID: tok.miResID}
 		}
 		if !tok.claimsRead {
-			s.logger.Log("msg", "token claims unreadable; assuming the system-assigned identity answered")
+			s.logger.Log("event", "token-claims-unreadable", "assumed", "system-assigned")
 		}
 		return probeResult{state: present}
 	case code == http.StatusBadRequest:
 		e := parseErrorBody(body)
 		if e.Code == "invalid_request" {
-			s.logger.Log("msg", "no identity answered", "status", code, "error", e.Code, "description", e.Description)
+			s.logger.Log("event", "identity-not-found", "status", code, "error", e.Code, "description", e.Description)
 			return probeResult{state: missing, errCode: e.Code}
 		}
 	}
 	e := parseErrorBody(body)
-	s.logger.Log("msg", "token request failed", "status", code, "error", e.Code, "description", e.Description, "attempts", st.attempts)
+	s.logger.Log("event", "token-request-failed", "status", code, "error", e.Code, "description", e.Description, "attempts", st.attempts)
 	if transient(resp, nil) {
 		return probeResult{state: failed, err: failure.New(failure.Dependency,
 			"%s kept answering HTTP %d%s to the managed-identity token request (%d attempt(s) over %s); "+

@@ -239,7 +239,7 @@ func judgePackages(name string, t packagesTarget, status int, proxyAdvice string
 		}
 	case status == http.StatusProxyAuthRequired:
 		c.Detail += ": the proxy wants authentication"
-		c.Fix = "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): " + proxyAdvice
+		c.Fix = failure.ProxyCredentials + proxyAdvice
 	case status >= 500:
 		c.Detail += " (server error)"
 		c.Fix = what + " or a proxy in between is failing; check its health and logs, then try again"
@@ -339,7 +339,7 @@ func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, p
 		case resp.StatusCode == http.StatusProxyAuthRequired:
 			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency),
 				Detail: tg.shown + " answered HTTP 407: the proxy wants authentication",
-				Fix:    "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): " + proxyAdvice})
+				Fix:    failure.ProxyCredentials + proxyAdvice})
 		default:
 			checks = append(checks, Check{Name: tg.name, Result: resultOK, Detail: fmt.Sprintf("%s answered HTTP %d (reachable)", tg.shown, resp.StatusCode)})
 		}

@@ -17,13 +17,15 @@ import (
 	"time"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
+	"github.com/Azure/aadsshlogin-extension-linux/manifest"
 )
 
 // HandlerName is the extension's full name (publisher.type).
-const HandlerName = "Microsoft.Azure.ActiveDirectory.AADSSHLoginForLinux"
+const HandlerName = manifest.Publisher + "." + manifest.Type
 
 // Deps are every effect the handler has on the world. Production fills them
 // for a real machine; tests substitute fakes.
@@ -125,12 +127,12 @@ Commands for people:
 func Main(args []string, d Deps) int {
 	if len(args) < 2 {
 		fmt.Fprint(d.Stderr, usage)
-		return 2
+		return int(failure.Usage)
 	}
 	cmd, ok := commands()[args[1]]
 	if !ok {
 		fmt.Fprintf(d.Stderr, "unknown command %q\n\n%s", args[1], usage)
-		return 2
+		return int(failure.Usage)
 	}
 	ctx := context.Background()
 	if cmd.human != nil {
