@@ -33,6 +33,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
@@ -102,15 +103,12 @@ type Result struct {
 	// Notes are findings that need no action (for example sshd not started
 	// yet at first boot): logged and shown in the status, not warnings.
 	Notes []string
-	// SSHDTest is the successful `sshd -T` of the wiring check, run after
-	// the packages changed sshd_config (only with Installer.DumpSSHDConfig;
-	// nil when sshd was not tested that way). Callers that inspect the
-	// effective configuration reuse it instead of starting sshd again.
-	SSHDTest *run.Result
-	// SSHDTestFailed is set when that `sshd -T` failed without naming a
-	// configuration line (sshd not started yet): asking sshd again gives the
-	// same answer, so callers read the files instead.
-	SSHDTestFailed bool
+	// SSHD is what the wiring check's `sshd -T`, run after the packages
+	// changed sshd_config, learned: the effective configuration, or that
+	// sshd failed without naming a configuration line (not started yet).
+	// The sshd pitfall check (precheck.SSHD) takes it instead of starting
+	// sshd again.
+	SSHD precheck.SSHDKnown
 }
 
 // Installer installs and removes the packages on one Platform.
@@ -145,13 +143,6 @@ type Installer struct {
 	// none is set. It only shapes error messages: the package managers
 	// read the variables themselves.
 	Proxy string
-	// DumpSSHDConfig makes Ensure's wiring check run `sshd -T` instead of
-	// `sshd -t`. -T makes every check -t makes (sshd loads the configuration
-	// and host keys the same way) and then prints the effective
-	// configuration, which Ensure returns in Result.SSHDTest, so a caller
-	// that inspects it (precheck.SSHDWith) need not start sshd again. A
-	// failure is exit 57 either way.
-	DumpSSHDConfig bool
 	// ProxyAdvice is the advice on giving this machine's extensions a proxy
 	// (ProxyAdvice with the caller's Arc knowledge); "" means
 	// ProxyAdvice(Platform.Release, false).

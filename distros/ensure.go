@@ -131,7 +131,7 @@ func (in *Installer) Ensure(ctx context.Context) (res Result, err error) {
 			res.Warnings = append(res.Warnings, warn)
 		}
 	}
-	if res.SSHDTest, err = in.verifyWiring(ctx, &res); err != nil {
+	if err = in.verifyWiring(ctx, &res); err != nil {
 		return res, err
 	}
 	res.Installed, err = b.query(ctx, pkgMain, pkgSELinux)

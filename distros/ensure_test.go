@@ -596,9 +596,9 @@ func TestEnsureNotWiredIn(t *testing.T) {
 		want  string // in the message
 	}{
 		{"pam_aad missing from pam.d/sshd", func(h *harness) { os.Remove(h.root.Path("/etc/pam.d/sshd")) }, "pam-auth-update"},
-		{"sshd -t rejects the configuration", func(h *harness) {
+		{"sshd -T rejects the configuration", func(h *harness) {
 			writeFile(t, h.root.Path("/usr/sbin/sshd"), "")
-			h.on("/usr/sbin/sshd -t", runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"})
+			h.on("/usr/sbin/sshd -T", runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"})
 		}, "Bad Match condition"},
 	}
 	for _, tt := range tests {

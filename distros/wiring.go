@@ -13,14 +13,16 @@ import (
 // verifyWiring checks what the aadsshlogin package scripts should have
 // done (RPM ignores scriptlet failures, and pam-auth-update may refuse):
 // `aad` in nsswitch.conf, pam_aad in a PAM file, aad_certhandler in the
-// sshd configuration, and an sshd that accepts the result. With
-// DumpSSHDConfig it returns the successful `sshd -T` (else nil).
+// sshd configuration, and an sshd that accepts the result: `sshd -T`
+// makes every check `sshd -t` makes (it loads the configuration and host
+// keys the same way) and also prints the effective configuration, which
+// goes to res.SSHD for the sshd pitfall check.
 //
 // Only a failure sshd attributes to its configuration is exit 57. sshd
 // stopping on host state (no /run/sshd before sshd first starts, no host
 // keys yet) happens after it parsed the configuration, so it becomes a
 // note; any other failure a warning (precheck.ClassifySSHDTestFailure).
-func (in *Installer) verifyWiring(ctx context.Context, res *Result) (*run.Result, error) {
+func (in *Installer) verifyWiring(ctx context.Context, res *Result) error {
 	var missing []string
 	if !in.nsswitchHasAAD() {
 		cause := "nsswitch.conf is managed by another tool"
@@ -40,13 +42,10 @@ func (in *Installer) verifyWiring(ctx context.Context, res *Result) (*run.Result
 		missing = append(missing, "the aad_certhandler AuthorizedKeysCommand in /etc/ssh/sshd_config (the file may be read-only or rewritten by configuration management)")
 	}
 	if len(missing) > 0 {
-		return nil, failure.New(failure.NotWiredIn,
+		return failure.New(failure.NotWiredIn,
 			"aadsshlogin is installed but not wired in; missing: %s. Fix the cause and reinstall the extension", strings.Join(missing, "; "))
 	}
-	flag := "-t"
-	if in.DumpSSHDConfig {
-		flag = "-T"
-	}
+	const flag = "-T"
 	for _, p := range []string{"/usr/sbin/sshd", "/sbin/sshd"} {
 		if !in.Root.Exists(p) {
 			continue
@@ -54,11 +53,11 @@ func (in *Installer) verifyWiring(ctx context.Context, res *Result) (*run.Result
 		out, err := in.runCmd(ctx, run.Cmd{Path: p, Args: []string{flag}})
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, err
+				return err
 			}
 			switch precheck.ClassifySSHDTestFailure(out.Tail(4000)) {
 			case precheck.SSHDConfigRejected:
-				return nil, failure.Wrap(failure.NotWiredIn, err,
+				return failure.Wrap(failure.NotWiredIn, err,
 					"sshd rejects its configuration after aadsshlogin was installed (sshd %s: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks), "+failure.SetAgain, flag, out.Tail(tailBytes))
 			case precheck.SSHDHostState:
 				res.Notes = append(res.Notes, fmt.Sprintf(
@@ -68,15 +67,13 @@ func (in *Installer) verifyWiring(ctx context.Context, res *Result) (*run.Result
 				res.Warnings = append(res.Warnings, fmt.Sprintf(
 					"`sshd %s` failed without naming a configuration line (%s); check the configuration with `sshd -t` once sshd runs", flag, out.Tail(300)))
 			}
-			res.SSHDTestFailed = true
-			return nil, nil
+			res.SSHD.TestFailed = true
+			return nil
 		}
-		if in.DumpSSHDConfig {
-			return &out, nil
-		}
-		return nil, nil
+		res.SSHD.Test = &out
+		return nil
 	}
-	return nil, nil
+	return nil
 }
 
 func (in *Installer) nsswitchHasAAD() bool {

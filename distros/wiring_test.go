@@ -11,15 +11,16 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
 )
 
-// The wiring check starts sshd exactly once, after the installation: with
-// -t by default, with -T under DumpSSHDConfig (whose output Ensure returns
-// for the caller's own sshd check), and not at all without an sshd binary.
+// The wiring check starts sshd exactly once, after the installation, with
+// -T (whose output Ensure returns for the caller's own sshd check), and not
+// at all without an sshd binary.
 func TestEnsureSSHDConfigTest(t *testing.T) {
 	const dump = "port 22\nallowgroups admins\n"
 	type outcome struct {
 		Code      failure.Code
 		SSHDRuns  []string
-		SSHDTest  string // stdout of Result.SSHDTest; "<nil>" when absent
+		SSHDTest  string // stdout of Result.SSHD.Test; "<nil>" when absent
+		Failed    bool   // Result.SSHD.TestFailed
 		InMessage bool   // the error names the flag and sshd's complaint
 		// Notes and Warnings hold the first words of Result.Notes and
 		// Result.Warnings mentioning sshd.
@@ -27,47 +28,37 @@ func TestEnsureSSHDConfigTest(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		dump   bool
 		binary string // "" for none
 		answer runtest.Response
 		want   outcome
 	}{
-		{name: "default -t", binary: "/usr/sbin/sshd",
-			want: outcome{SSHDRuns: []string{"/usr/sbin/sshd -t"}, SSHDTest: "<nil>"}},
-		{name: "-T kept for the caller", dump: true, binary: "/usr/sbin/sshd", answer: runtest.Response{Stdout: dump},
+		{name: "-T kept for the caller", binary: "/usr/sbin/sshd", answer: runtest.Response{Stdout: dump},
 			want: outcome{SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: dump}},
-		{name: "-T from /sbin", dump: true, binary: "/sbin/sshd", answer: runtest.Response{Stdout: dump},
+		{name: "-T from /sbin", binary: "/sbin/sshd", answer: runtest.Response{Stdout: dump},
 			want: outcome{SSHDRuns: []string{"/sbin/sshd -T"}, SSHDTest: dump}},
-		{name: "-T rejects the configuration", dump: true, binary: "/usr/sbin/sshd",
+		{name: "-T rejects the configuration", binary: "/usr/sbin/sshd",
 			answer: runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"},
 			want:   outcome{Code: failure.NotWiredIn, SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: "<nil>", InMessage: true}},
-		{name: "-t rejects the configuration", binary: "/usr/sbin/sshd",
-			answer: runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"},
-			want:   outcome{Code: failure.NotWiredIn, SSHDRuns: []string{"/usr/sbin/sshd -t"}, SSHDTest: "<nil>", InMessage: true}},
-		{name: "no sshd binary", dump: true, want: outcome{SSHDTest: "<nil>"}},
+		{name: "no sshd binary", want: outcome{SSHDTest: "<nil>"}},
 		// Host state, not configuration (OpenSSH 9.2 in Debian 12, first boot
 		// or socket activation): a note, never 57. sshd parses its
 		// configuration before it checks either.
-		{name: "-T without /run/sshd", dump: true, binary: "/usr/sbin/sshd",
+		{name: "-T without /run/sshd", binary: "/usr/sbin/sshd",
 			answer: runtest.Response{ExitCode: 255, Stderr: "Missing privilege separation directory: /run/sshd\r\n"},
-			want:   outcome{SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: "<nil>", Notes: []string{"sshd has not started yet"}}},
-		{name: "-t without host keys", binary: "/usr/sbin/sshd",
+			want:   outcome{SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: "<nil>", Failed: true, Notes: []string{"sshd has not started yet"}}},
+		{name: "-T without host keys", binary: "/usr/sbin/sshd",
 			answer: runtest.Response{ExitCode: 1, Stderr: "sshd: no hostkeys available -- exiting.\r\n"},
-			want:   outcome{SSHDRuns: []string{"/usr/sbin/sshd -t"}, SSHDTest: "<nil>", Notes: []string{"sshd has not started yet"}}},
-		{name: "-T fails without naming the configuration", dump: true, binary: "/usr/sbin/sshd",
+			want:   outcome{SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: "<nil>", Failed: true, Notes: []string{"sshd has not started yet"}}},
+		{name: "-T fails without naming the configuration", binary: "/usr/sbin/sshd",
 			answer: runtest.Response{ExitCode: 255, Stderr: "xmalloc: out of memory\n"},
-			want:   outcome{SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: "<nil>", Warnings: []string{"`sshd -T` failed without naming a configuration line"}}},
+			want:   outcome{SSHDRuns: []string{"/usr/sbin/sshd -T"}, SSHDTest: "<nil>", Failed: true, Warnings: []string{"`sshd -T` failed without naming a configuration line"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "debian-12", Source{})
 			h.aptDefaults()
 			h.after("apt-get install", dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
-			h.in.DumpSSHDConfig = tc.dump
-			flag := "-t"
-			if tc.dump {
-				flag = "-T"
-			}
+			const flag = "-T"
 			if tc.binary != "" {
 				writeFile(t, h.root.Path(tc.binary), "")
 				h.on(tc.binary+" "+flag, tc.answer)
@@ -80,9 +71,10 @@ func TestEnsureSSHDConfigTest(t *testing.T) {
 					got.SSHDRuns = append(got.SSHDRuns, l)
 				}
 			}
-			if res.SSHDTest != nil {
-				got.SSHDTest = string(res.SSHDTest.Stdout)
+			if res.SSHD.Test != nil {
+				got.SSHDTest = string(res.SSHD.Test.Stdout)
 			}
+			got.Failed = res.SSHD.TestFailed
 			got.Notes, got.Warnings = sshdLeads(res.Notes), sshdLeads(res.Warnings)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Ensure (-want +got):\n%s\nerr: %v", diff, err)

@@ -458,7 +458,7 @@ func (s *scenario) touch(path string) {
 }
 
 // debSSHDRejects: sshd_config carries a directive this sshd does not know,
-// so after the package edits it `sshd -t` fails → code 57 naming sshd.
+// so after the package edits `sshd -T` fails → code 57 naming sshd.
 func debSSHDRejects(t *testing.T, e *env) {
 	s := e.scenario(t, nil)
 	if !fileExists(s.c.Path("/usr/sbin/sshd")) {

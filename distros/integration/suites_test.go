@@ -35,8 +35,8 @@ func debSSHDNotStarted(t *testing.T, e *env) {
 	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "sshd has not started yet") || !strings.Contains(res.Notes[0], "/run/sshd") {
 		t.Errorf("Notes = %q, want one saying sshd has not started yet (/run/sshd)", res.Notes)
 	}
-	if !res.SSHDTestFailed || res.SSHDTest != nil {
-		t.Errorf("SSHDTestFailed = %v, SSHDTest = %v; want true, nil", res.SSHDTestFailed, res.SSHDTest)
+	if !res.SSHD.TestFailed || res.SSHD.Test != nil {
+		t.Errorf("SSHD.TestFailed = %v, SSHD.Test = %v; want true, nil", res.SSHD.TestFailed, res.SSHD.Test)
 	}
 	s.removeTwice("/etc/apt/sources.list.d/microsoft-prod.list")
 }

@@ -6,10 +6,10 @@
 //
 //	p := &identity.Prober{Logger: logger}        // zero fields get defaults
 //	inst, err := p.Instance(ctx)                  // cloud + names (zero on Arc)
-//	id, err := p.CheckWith(ctx, &inst)            // nil, or failure 22 / 52
+//	id, err := p.Check(ctx, &inst)                // nil, or failure 22 / 52
 //
-// (CheckWith gets nil instead of &inst when Instance failed; it then reads
-// the names for its exit-22 message itself. Check is CheckWith(ctx, nil).)
+// (Check gets nil instead of &inst when Instance failed; it then reads
+// the names for its exit-22 message itself.)
 //
 // Check never takes longer than MaxCheckDuration (150 s), well below the
 // guest agent's 300 s enable timeout; Instance takes at most 102 s (one
@@ -252,15 +252,11 @@ type probeResult struct {
 // failure.NoSystemIdentity (exit 22) or failure.Dependency (exit 52).
 //
 // It returns within MaxCheckDuration (see the timing constants).
-func (p *Prober) Check(ctx context.Context) (Identity, error) {
-	return p.CheckWith(ctx, nil)
-}
-
-// CheckWith is Check for a caller that already read the instance metadata
-// (Instance): the exit-22 message names the resource group and VM or scale
-// set from known instead of asking IMDS again. With known nil it asks, one
-// short try, as Check does.
-func (p *Prober) CheckWith(ctx context.Context, known *Instance) (Identity, error) {
+//
+// known is the instance metadata the caller already read (Instance): the
+// exit-22 message names the resource group and VM or scale set from it
+// instead of asking IMDS again. With known nil it asks, one short try.
+func (p *Prober) Check(ctx context.Context, known *Instance) (Identity, error) {
 	s := p.settings()
 	defer s.close()
 	ctx, cancel := context.WithTimeout(ctx, MaxCheckDuration)

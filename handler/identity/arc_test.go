@@ -65,7 +65,7 @@ func TestCheckArc(t *testing.T) {
 			p := &Prober{Clock: newFakeClock(), Root: sysroot.Root(root),
 				IMDSBase: "http://127.0.0.1:1", // loopback, closed: never used on Arc
 				Getenv:   env(map[string]string{"IDENTITY_ENDPOINT": hs.URL + fakeimds.TokenPath, "IMDS_ENDPOINT": hs.URL})}
-			id, err := p.Check(context.Background())
+			id, err := p.Check(context.Background(), nil)
 			code := failure.CodeOf(err)
 			reqs := fake.Requests()
 			got := arcOutcome{Code: code, Transitioning: code.Transitioning(), Kind: id.Kind,
@@ -118,7 +118,7 @@ func TestCheckArcUnreachable(t *testing.T) {
 	root := t.TempDir()
 	p := &Prober{Clock: newFakeClock(), Root: sysroot.Root(root),
 		Getenv: env(map[string]string{"IDENTITY_ENDPOINT": "http://127.0.0.1:1/metadata/identity/oauth2/token", "IMDS_ENDPOINT": "http://127.0.0.1:1"})}
-	_, err := p.Check(context.Background())
+	_, err := p.Check(context.Background(), nil)
 	if failure.CodeOf(err) != failure.Dependency || !strings.Contains(err.Error(), "azcmagent show") {
 		t.Errorf("got %v, want exit 52 naming azcmagent show", err)
 	}

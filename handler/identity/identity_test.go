@@ -185,7 +185,7 @@ func TestCheckScenarios(t *testing.T) {
 			}
 			p := &Prober{Clock: clk, IMDSBase: hs.URL, Getenv: env(nil), Root: sysroot.Root(t.TempDir()),
 				Window: tc.window, TryTimeout: tryTimeout}
-			id, err := p.Check(context.Background())
+			id, err := p.Check(context.Background(), nil)
 			code := failure.CodeOf(err)
 			got := outcome{
 				Code: code, Transitioning: code.Transitioning(), Kind: id.Kind, UserAssigned: id.UserAssigned,
@@ -202,7 +202,7 @@ func TestCheckScenarios(t *testing.T) {
 // On the exit-22 path the az command's names come from the caller's
 // instance metadata when it has them: no second compute request then. Only a
 // caller without them makes Check ask IMDS (once, no retries).
-func TestCheckWithKnownInstance(t *testing.T) {
+func TestCheckKnownInstance(t *testing.T) {
 	type result struct {
 		Code            failure.Code
 		NotInMessage    []string
@@ -239,7 +239,7 @@ func TestCheckWithKnownInstance(t *testing.T) {
 			fake, hs := startFake(t, tc.scenario)
 			p := scenarioProber(t, tc.scenario, hs)
 			p.Window = time.Second // one probe
-			_, err := p.CheckWith(context.Background(), tc.known)
+			_, err := p.Check(context.Background(), tc.known)
 			got := result{Code: failure.CodeOf(err), NotInMessage: missingFrom(failure.Message(err), tc.contains),
 				TokenRequests: fake.TokenRequests()}
 			for _, r := range fake.Requests() {
@@ -248,7 +248,7 @@ func TestCheckWithKnownInstance(t *testing.T) {
 				}
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("CheckWith mismatch (-want +got):\n%s\nmessage: %v\nrequests: %+v", diff, err, fake.Requests())
+				t.Errorf("Check mismatch (-want +got):\n%s\nmessage: %v\nrequests: %+v", diff, err, fake.Requests())
 			}
 		})
 	}
@@ -259,7 +259,7 @@ func TestCheckUnreachable(t *testing.T) {
 	addr := refusedAddr(t) // nothing listens there: connection refused
 	clk := newFakeClock()
 	p := &Prober{Clock: clk, IMDSBase: "http://" + addr, Getenv: env(nil), Root: sysroot.Root(t.TempDir())}
-	_, err := p.Check(context.Background())
+	_, err := p.Check(context.Background(), nil)
 	type result struct {
 		Code         failure.Code
 		NotInMessage []string
@@ -285,7 +285,7 @@ func TestCheckHardBound(t *testing.T) {
 			p := scenarioProber(t, name, hs)
 			p.Clock, p.Window, p.Transport = clk, time.Hour, costlyTransport{clk, DefaultTryTimeout}
 			start := clk.Now()
-			p.Check(context.Background())
+			p.Check(context.Background(), nil)
 			took := clk.Now().Sub(start)
 			t.Logf("Check took %s on its clock", took)
 			if took > MaxCheckDuration {
@@ -301,7 +301,7 @@ func TestCheckCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	p := &Prober{Clock: newFakeClock(), IMDSBase: hs.URL, Getenv: env(nil), Root: sysroot.Root(t.TempDir())}
-	_, err := p.Check(ctx)
+	_, err := p.Check(ctx, nil)
 	if got := failure.CodeOf(err); got != failure.Dependency {
 		t.Errorf("cancelled Check: code %d (%v), want 52", got, err)
 	}
@@ -310,7 +310,7 @@ func TestCheckCancelled(t *testing.T) {
 func TestCheckRequestShape(t *testing.T) {
 	fake, hs := startFake(t, "present")
 	p := &Prober{Clock: newFakeClock(), IMDSBase: hs.URL, Getenv: env(nil), Root: sysroot.Root(t.TempDir())}
-	if _, err := p.Check(context.Background()); err != nil {
+	if _, err := p.Check(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	reqs := fake.Requests()
@@ -338,7 +338,7 @@ func TestMetadataHeaderAlwaysSent(t *testing.T) {
 			rec := &recordingTransport{next: newTransport(nil)}
 			p := scenarioProber(t, name, hs)
 			p.Transport = rec
-			p.Check(context.Background())
+			p.Check(context.Background(), nil)
 			p.Instance(context.Background())
 			n, without := rec.counts()
 			if n == 0 || without != 0 {
@@ -380,7 +380,7 @@ func TestTokenNeverLogged(t *testing.T) {
 		_, hs := startFake(t, name)
 		p := scenarioProber(t, name, hs)
 		p.Logger = logger
-		_, err := p.Check(context.Background())
+		_, err := p.Check(context.Background(), nil)
 		msgs = append(msgs, failure.Message(err))
 	}
 	mu.Lock()
@@ -528,7 +528,7 @@ func TestBodyLimit(t *testing.T) {
 	}))
 	defer hs.Close()
 	p := &Prober{Clock: newFakeClock(), IMDSBase: hs.URL, Getenv: env(nil), Root: sysroot.Root(t.TempDir())}
-	_, err := p.Check(context.Background())
+	_, err := p.Check(context.Background(), nil)
 	if failure.CodeOf(err) != failure.Dependency || !errors.Is(err, errBodyTooLarge) {
 		t.Errorf("got %v, want exit 52 wrapping errBodyTooLarge", err)
 	}
@@ -540,7 +540,7 @@ func BenchmarkCheckHealthy(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := p.Check(ctx); err != nil {
+		if _, err := p.Check(ctx, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -562,7 +562,7 @@ func TestUnreachableNamesAgentUnit(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := &Prober{Clock: newFakeClock(), IMDSBase: "http://" + addr, Getenv: env(nil), Root: sysroot.Root(root)}
-		_, err := p.Check(context.Background())
+		_, err := p.Check(context.Background(), nil)
 		if msg := failure.Message(err); !strings.Contains(msg, tc.want) || strings.Contains(msg, tc.notWant) {
 			t.Errorf("%q: message should name %q and not %q: %s", tc.osRelease, tc.want, tc.notWant, msg)
 		}

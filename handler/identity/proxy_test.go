@@ -94,7 +94,7 @@ func TestNoProxyChild(t *testing.T) {
 	// And requests built on it go straight to IMDS despite the environment.
 	p := &Prober{Clock: newFakeClock(), IMDSBase: "http://" + fakeIMDSHost, Transport: newTransport(dial),
 		Getenv: env(nil), Root: sysroot.Root(t.TempDir())}
-	if _, err := p.Check(context.Background()); err != nil {
+	if _, err := p.Check(context.Background(), nil); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
 	if _, err := p.Instance(context.Background()); err != nil {

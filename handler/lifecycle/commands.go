@@ -8,8 +8,6 @@ import (
 
 	"github.com/Azure/aadsshlogin-extension-linux/distros"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
-	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
-	"github.com/Azure/aadsshlogin-extension-linux/handler/config"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/identity"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
@@ -177,108 +175,6 @@ func (inv *invocation) installer(plat distros.Platform, src distros.Source) *dis
 
 func (inv *invocation) prober() *identity.Prober {
 	return proberFor(inv.d, inv.log)
-}
-
-// converge is the work shared by install and enable, in the order the
-// public documentation gives: identity (22), distribution (51), legacy
-// extension (23), memory (54), then the packages.
-func (inv *invocation) converge(ctx context.Context) (report, error) {
-	settings, err := agent.ReadSettings(ctx, inv.env, inv.seq, agent.OpenSSL{Runner: inv.d.Runner})
-	if err != nil {
-		return report{}, failure.Wrap(failure.Config, err, "the extension settings cannot be read; check the settings you deployed (this extension needs none)")
-	}
-	cfg, err := config.Parse(settings)
-	if err != nil {
-		return report{}, err
-	}
-	pending, hasPending := inv.state.PendingRemoval()
-	if hasPending {
-		// The package manager's own recovery (dpkg --configure -a and the
-		// like) in Ensure finishes the interrupted removal state.
-		inv.progress("an earlier removal of the extension did not finish (it left " + pending.Left + "); repairing it before installing")
-	}
-	prober := inv.prober()
-	var inst identity.Instance
-	var known *identity.Instance // nil: the identity check reads it for its message
-	if !prober.IsArc() {
-		inv.progress("checking the system-assigned managed identity")
-		if inst, err = prober.Instance(ctx); err != nil {
-			inv.log.Log("event", "instance-metadata-unavailable", "err", err)
-		} else {
-			known = &inst
-		}
-	}
-	if _, err := prober.CheckWith(ctx, known); err != nil {
-		return report{}, err
-	}
-	rel, err := distros.DetectRelease(inv.d.Root)
-	if err != nil {
-		return report{}, failure.Wrap(failure.UnsupportedOS, err, "cannot identify the Linux distribution (no readable /etc/os-release)")
-	}
-	plat, err := distros.Resolve(rel)
-	if err != nil {
-		return report{}, err
-	}
-	in := inv.installer(plat, distros.Source{})
-	hint := precheck.LegacyHint{ResourceGroup: inst.ResourceGroup, VMName: inst.Name, VMSSName: inst.VMScaleSetName}
-	if err := precheck.LegacyWithNames(ctx, inv.d.Root, in.Query, hint); err != nil {
-		return report{}, err
-	}
-	if _, err := precheck.Memory(inv.d.Root); err != nil {
-		return report{}, err
-	}
-	var mirrorURL string
-	var mirrorKey []byte
-	if cfg.Mirror != nil {
-		mirrorURL, mirrorKey = cfg.Mirror.URL, []byte(cfg.Mirror.PublicKey)
-	}
-	endpoints := cloud.ForEnvironment(inst.AzEnvironment)
-	src, err := distros.SourceFor(endpoints, mirrorURL, mirrorKey)
-	red := redactorFor(cfg, src.BaseURL)
-	if err != nil {
-		return report{}, red.err(err)
-	}
-	in.Source = src
-	in.Logger, in.Progress = red.logger(inv.log), func(m string) { inv.progress(red.str(m)) }
-	// The wiring check's `sshd -T` (after the packages changed sshd_config)
-	// also serves the sshd check below: sshd is not started twice for it.
-	in.DumpSSHDConfig = true
-	inv.progress("installing aadsshlogin on " + rel.String())
-	res, err := in.Ensure(ctx)
-	if err != nil {
-		return report{}, red.err(err)
-	}
-	var subs []agent.SubStatus
-	for _, w := range res.Warnings {
-		subs = append(subs, agent.SubStatus{Name: "packages", Status: agent.Warning, Message: red.str(w)})
-	}
-	warns, err := precheck.SSHDWith(ctx, inv.d.Root, inv.d.Runner, precheck.SSHDKnown{Test: res.SSHDTest, TestFailed: res.SSHDTestFailed})
-	if err != nil {
-		inv.log.Log("event", "sshd-check-failed", "err", err)
-	}
-	for _, w := range warns {
-		subs = append(subs, agent.SubStatus{Name: w.Name, Status: agent.Warning, Message: w.Message})
-	}
-	source := endpoints.Packages
-	if cfg.Mirror != nil {
-		source = "private mirror " + cfg.Mirror.Redacted() + keyNote(mirrorKey)
-	}
-	msg := fmt.Sprintf("Microsoft Entra ID sign-in is ready: %s from %s on %s.", packageList(res.Installed), source, rel.String())
-	if len(subs) > 0 {
-		msg += fmt.Sprintf(" %d warning(s) below may stop some users from signing in.", len(subs))
-	}
-	for _, n := range res.Notes {
-		inv.log.Log("event", "note", "note", red.str(n))
-		msg += " Note: " + red.str(n) + "."
-	}
-	if hasPending {
-		if err := inv.state.ClearRemovalPending(); err != nil {
-			inv.log.Log("event", "clear-removal-pending-failed", "err", err)
-		}
-		msg += " An earlier, unfinished removal of the extension was cleaned up."
-	}
-	inv.log.Log("event", "converged", "changed", res.Changed, "packages", packageList(res.Installed))
-	return report{message: msg, subs: subs}, nil
 }
 
 func keyNote(key []byte) string {

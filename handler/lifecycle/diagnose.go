@@ -14,15 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/go-kit/log"
-
 	"github.com/Azure/aadsshlogin-extension-linux/distros"
-	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
-	"github.com/Azure/aadsshlogin-extension-linux/handler/config"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
-	"github.com/Azure/aadsshlogin-extension-linux/handler/identity"
-	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
 )
 
 // Result values of a diagnose check.
@@ -104,101 +98,6 @@ func fromErr(name string, err error) Check {
 	return c
 }
 
-func runDiagnosis(ctx context.Context, d Deps) []Check {
-	var checks []Check
-	prober := proberFor(d, log.NewNopLogger())
-	var inst identity.Instance
-	var known *identity.Instance // nil: the identity check reads it for its message
-	arc := prober.IsArc()
-	if arc {
-		checks = append(checks, Check{Name: "platform", Result: resultOK, Detail: "Azure Arc-enabled server (HIMDS)"})
-	} else {
-		var err error
-		inst, err = prober.Instance(ctx)
-		if err != nil {
-			checks = append(checks, fromErr("instance metadata", failure.Wrap(failure.Dependency, err, "IMDS instance metadata unavailable")))
-		} else {
-			known = &inst
-			checks = append(checks, Check{Name: "instance metadata", Result: resultOK,
-				Detail: fmt.Sprintf("%s in %s (%s), cloud %s", orDash(inst.Name), orDash(inst.ResourceGroup), orDash(inst.Location), orDash(inst.AzEnvironment))})
-		}
-	}
-	if _, err := prober.CheckWith(ctx, known); err != nil {
-		checks = append(checks, fromErr("managed identity", err))
-	} else {
-		checks = append(checks, Check{Name: "managed identity", Result: resultOK, Detail: "system-assigned identity answers for the Azure Linux VM Sign-In app"})
-	}
-	rel, err := distros.DetectRelease(d.Root)
-	var plat distros.Platform
-	platOK := false
-	switch {
-	case err != nil:
-		checks = append(checks, fromErr("distribution", failure.Wrap(failure.UnsupportedOS, err, "cannot identify the distribution")))
-	default:
-		plat, err = distros.Resolve(rel)
-		if err != nil {
-			checks = append(checks, fromErr("distribution", err))
-		} else {
-			platOK = true
-			detail := fmt.Sprintf("%s, package manager %s", rel.String(), plat.Manager)
-			if plat.PinnedVersion != "" {
-				detail += ", aadsshlogin pinned to " + plat.PinnedVersion
-			}
-			checks = append(checks, Check{Name: "distribution", Result: resultOK, Detail: detail})
-		}
-	}
-	var query precheck.QueryFunc
-	in := &distros.Installer{Root: d.Root, Runner: d.Runner, Clock: d.Clock, Logger: log.NewNopLogger(), Platform: plat}
-	if platOK {
-		query = in.Query
-	}
-	hint := precheck.LegacyHint{ResourceGroup: inst.ResourceGroup, VMName: inst.Name, VMSSName: inst.VMScaleSetName}
-	if err := precheck.LegacyWithNames(ctx, d.Root, query, hint); err != nil {
-		checks = append(checks, fromErr("legacy AADLoginForLinux", err))
-	} else {
-		checks = append(checks, Check{Name: "legacy AADLoginForLinux", Result: resultOK, Detail: "not present"})
-	}
-	if total, err := precheck.Memory(d.Root); err != nil {
-		checks = append(checks, fromErr("memory", err))
-	} else {
-		checks = append(checks, Check{Name: "memory", Result: resultOK, Detail: fmt.Sprintf("%d MiB", total>>20)})
-	}
-	if platOK {
-		checks = append(checks, packagesCheck(ctx, in))
-	}
-	warns, err := precheck.SSHD(ctx, d.Root, d.Runner)
-	switch {
-	case err != nil:
-		checks = append(checks, Check{Name: "sshd", Result: resultSkipped, Detail: err.Error()})
-	case len(warns) == 0:
-		checks = append(checks, Check{Name: "sshd", Result: resultOK, Detail: "no setting that blocks Entra sign-in"})
-	}
-	for _, w := range warns {
-		checks = append(checks, Check{Name: "sshd: " + w.Name, Result: resultWarning, Detail: w.Message})
-	}
-	ep := cloud.ForEnvironment(inst.AzEnvironment)
-	pkgs := packagesTarget{url: ep.Packages + "/keys/microsoft.asc"}
-	pkgs.shown = pkgs.url
-	switch mirror, err := configuredMirror(ctx, d); {
-	case err != nil:
-		// enable would fail with the same error: show it instead of
-		// silently checking packages.microsoft.com.
-		checks = append(checks, fromErr("settings", err))
-	case mirror != nil:
-		base := strings.TrimSuffix(mirror.URL, "/")
-		pkgs = packagesTarget{url: base + "/keys/microsoft.asc", mirror: true,
-			red: redactorFor(config.Config{Mirror: mirror}, base)}
-		pkgs.shown = pkgs.url
-		if mirror.Secret {
-			// Only the host of a protected mirror is ever shown.
-			pkgs.shown = hostOf(base) + " (protected mirror URL; path not shown)"
-		}
-		checks = append(checks, Check{Name: "settings", Result: resultOK, Detail: "private mirror " + mirror.Redacted()})
-	}
-	checks = append(checks, endpointChecks(ctx, d, ep, arc, pkgs, distros.ProxyAdvice(rel, arc))...)
-	return checks
-}
-
 // packagesTarget is the package endpoint diagnose tries: the key file below
 // packages.microsoft.com or below the private mirror.
 type packagesTarget struct {
@@ -247,30 +146,6 @@ func judgePackages(name string, t packagesTarget, status int, proxyAdvice string
 		c.Fix = what + " does not serve the repository to this VM; check its configuration"
 	}
 	return c
-}
-
-// configuredMirror returns the private mirror of the current settings when
-// diagnose runs from an installed extension folder. Outside one (no
-// HandlerEnvironment.json, no settings yet) there is nothing to check and
-// both results are nil; settings that enable would refuse are an error.
-func configuredMirror(ctx context.Context, d Deps) (*config.Mirror, error) {
-	env, err := agent.LoadEnvironment(d.Getenv, d.Executable)
-	if err != nil {
-		return nil, nil
-	}
-	seq, err := agent.SequenceNumber(d.Getenv, env.ConfigFolder)
-	if err != nil {
-		return nil, nil
-	}
-	s, err := agent.ReadSettings(ctx, env, seq, agent.OpenSSL{Runner: d.Runner})
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := config.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	return cfg.Mirror, nil
 }
 
 func packagesCheck(ctx context.Context, in *distros.Installer) Check {

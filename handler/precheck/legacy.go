@@ -49,14 +49,9 @@ type LegacyHint struct {
 
 // Legacy returns a failure.LegacyExtension error when AADLoginForLinux is
 // still present (its handler folder under the agent's lib dir, or the
-// aadlogin / aadlogin-selinux packages).
-func Legacy(ctx context.Context, root sysroot.Root, query QueryFunc) error {
-	return LegacyWithNames(ctx, root, query, LegacyHint{})
-}
-
-// LegacyWithNames is Legacy with the resource names filled into the message.
-// A nil query skips the package check.
-func LegacyWithNames(ctx context.Context, root sysroot.Root, query QueryFunc, hint LegacyHint) error {
+// aadlogin / aadlogin-selinux packages), with the resource names of hint
+// filled into the message. A nil query skips the package check.
+func Legacy(ctx context.Context, root sysroot.Root, query QueryFunc, hint LegacyHint) error {
 	folders, err := legacyFolders(root)
 	if err != nil {
 		return fmt.Errorf("look for the AADLoginForLinux handler folder: %w", err)

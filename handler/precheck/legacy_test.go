@@ -83,7 +83,7 @@ func TestLegacy(t *testing.T) {
 			if tc.nilQuery {
 				q = nil
 			}
-			err := Legacy(context.Background(), root, q)
+			err := Legacy(context.Background(), root, q, LegacyHint{})
 			if diff := cmp.Diff(tc.want, failure.CodeOf(err)); diff != "" {
 				t.Fatalf("code (-want +got):\n%s\nerr: %v", diff, err)
 			}
@@ -115,7 +115,7 @@ func TestLegacy(t *testing.T) {
 	}
 }
 
-func TestLegacyWithNames(t *testing.T) {
+func TestLegacyNames(t *testing.T) {
 	root := tree(t, map[string]string{"/var/lib/waagent/Microsoft.Azure.ActiveDirectory.LinuxSSH.AADLoginForLinux-1.0.1588.3/": ""})
 	tests := []struct {
 		hint LegacyHint
@@ -126,7 +126,7 @@ func TestLegacyWithNames(t *testing.T) {
 		{LegacyHint{ResourceGroup: "rg1", VMName: "ignored", VMSSName: "ss1"}, "`az vmss extension delete -g rg1 --vmss-name ss1 -n AADLoginForLinux`"},
 	}
 	for _, tc := range tests {
-		err := LegacyWithNames(context.Background(), root, nil, tc.hint)
+		err := Legacy(context.Background(), root, nil, tc.hint)
 		if !strings.Contains(failure.Message(err), tc.want) {
 			t.Errorf("%+v: message lacks %q:\n%s", tc.hint, tc.want, failure.Message(err))
 		}
@@ -142,7 +142,7 @@ func TestLegacyMessageBound(t *testing.T) {
 	}
 	root := tree(t, files)
 	q, _ := installed(map[string]string{"aadlogin": strings.Repeat("9", 300), "aadlogin-selinux": "1"}, nil)
-	err := LegacyWithNames(context.Background(), root, q, LegacyHint{ResourceGroup: strings.Repeat("r", 90), VMName: strings.Repeat("v", 64)})
+	err := Legacy(context.Background(), root, q, LegacyHint{ResourceGroup: strings.Repeat("r", 90), VMName: strings.Repeat("v", 64)})
 	msg := failure.Message(err)
 	if len(msg) >= maxLegacyMessage {
 		t.Fatalf("message is %d bytes:\n%s", len(msg), msg)

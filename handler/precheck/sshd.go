@@ -16,6 +16,21 @@ import (
 // Entra name shapes the aadsshlogin package handles.
 const excludeEntraMatch = "Match User *,!*@*,!????????-????-????-????-????????????"
 
+// SSHDKnown is what the caller already learned about sshd, so that SSHD
+// does not start it again for the same answer.
+type SSHDKnown struct {
+	// Test is the result of an `sshd -T` that exited 0 after the last change
+	// to the sshd configuration: the installer's wiring check, run after the
+	// packages appended their Match block (distros.Result.SSHDTest). nil:
+	// SSHD runs `sshd -T` itself. A result from before the packages
+	// changed sshd_config must not be passed: it describes another file.
+	Test *run.Result
+	// TestFailed: that `sshd -T` failed without naming a configuration line
+	// (precheck.SSHDHostState or unexplained, already reported by the
+	// caller); the files are parsed without starting sshd again.
+	TestFailed bool
+}
+
 // SSHD inspects the effective sshd configuration and server version. It only
 // returns warnings; the error is non-nil only when ctx ended.
 //
@@ -26,27 +41,10 @@ const excludeEntraMatch = "Match User *,!*@*,!????????-????-????-????-??????????
 // Match blocks are always taken from the parsed files: `sshd -T` without -C
 // ignores them, and only their order tells whether one overrides the block
 // the aadsshlogin package appends.
-func SSHD(ctx context.Context, root sysroot.Root, runner run.Runner) ([]Warning, error) {
-	return SSHDWith(ctx, root, runner, SSHDKnown{})
-}
-
-// SSHDKnown is what the caller already learned about sshd, so that SSHDWith
-// does not start it again for the same answer.
-type SSHDKnown struct {
-	// Test is the result of an `sshd -T` that exited 0 after the last change
-	// to the sshd configuration: the installer's wiring check, run after the
-	// packages appended their Match block (distros.Result.SSHDTest). nil:
-	// SSHDWith runs `sshd -T` itself. A result from before the packages
-	// changed sshd_config must not be passed: it describes another file.
-	Test *run.Result
-	// TestFailed: that `sshd -T` failed without naming a configuration line
-	// (precheck.SSHDHostState or unexplained, already reported by the
-	// caller); the files are parsed without starting sshd again.
-	TestFailed bool
-}
-
-// SSHDWith is SSHD reusing what known holds instead of starting sshd again.
-func SSHDWith(ctx context.Context, root sysroot.Root, runner run.Runner, known SSHDKnown) ([]Warning, error) {
+//
+// known is what the caller already learned from sshd (the zero value:
+// nothing), so that sshd is not started again for the same answer.
+func SSHD(ctx context.Context, root sysroot.Root, runner run.Runner, known SSHDKnown) ([]Warning, error) {
 	var warns []Warning
 	cfg, cfgErr := LoadSSHDConfig(root)
 

@@ -212,7 +212,7 @@ func TestSSHD(t *testing.T) {
 		// responses answer the commands; `sshd -V` prints v96 unless a
 		// case scripts it (or "sshd" as a whole).
 		responses map[string]runtest.Response
-		// known is the caller's `sshd -T` result (SSHDWith); then sshd -T
+		// known is the caller's `sshd -T` result (SSHD); then sshd -T
 		// must not run again.
 		known    *run.Result
 		want     []string
@@ -395,9 +395,9 @@ func TestSSHD(t *testing.T) {
 			var got []Warning
 			var err error
 			if tc.known == nil {
-				got, err = SSHD(context.Background(), tree(t, tc.files), fake)
+				got, err = SSHD(context.Background(), tree(t, tc.files), fake, SSHDKnown{})
 			} else {
-				got, err = SSHDWith(context.Background(), tree(t, tc.files), fake, SSHDKnown{Test: tc.known})
+				got, err = SSHD(context.Background(), tree(t, tc.files), fake, SSHDKnown{Test: tc.known})
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -446,7 +446,7 @@ func TestSSHDCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	fake := &runtest.Fake{Responses: map[string]runtest.Response{"sshd": {Err: context.Canceled}, "ssh": {Err: context.Canceled}}}
-	_, err := SSHD(ctx, tree(t, map[string]string{"/etc/ssh/sshd_config": "Port 22\n"}), fake)
+	_, err := SSHD(ctx, tree(t, map[string]string{"/etc/ssh/sshd_config": "Port 22\n"}), fake, SSHDKnown{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}

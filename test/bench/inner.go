@@ -691,7 +691,7 @@ func (b *bencher) identity(ctx context.Context, res *Results) error {
 	for i := 0; i < b.opt.IdentityRuns+2; i++ {
 		p := &identity.Prober{Root: root}
 		start := time.Now()
-		if _, err := p.Check(ctx); err != nil {
+		if _, err := p.Check(ctx, nil); err != nil {
 			return fmt.Errorf("healthy IMDS: %w", err)
 		}
 		if i >= 2 { // first two warm up
@@ -701,7 +701,7 @@ func (b *bencher) identity(ctx context.Context, res *Results) error {
 	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	p := &identity.Prober{Root: root, Clock: clk, IMDSBase: "http://127.0.0.1:9"}
 	c0, start := clk.Now(), time.Now()
-	_, err := p.Check(ctx)
+	_, err := p.Check(ctx, nil)
 	id.RefusedRealMS, id.RefusedClockMS, id.RefusedCode = ms(time.Since(start)), ms(clk.Now().Sub(c0)), int(failure.CodeOf(err))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -726,7 +726,7 @@ func (b *bencher) identity(ctx context.Context, res *Results) error {
 	clk = clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	p = &identity.Prober{Root: root, Clock: clk, IMDSBase: "http://" + ln.Addr().String(), TryTimeout: try}
 	c0, start = clk.Now(), time.Now()
-	_, err = p.Check(ctx)
+	_, err = p.Check(ctx, nil)
 	id.BlackholeRealMS, id.BlackholeClockMS, id.BlackholeCode = ms(time.Since(start)), ms(clk.Now().Sub(c0)), int(failure.CodeOf(err))
 	id.BlackholeTryMS = ms(try)
 	mu.Lock()

@@ -310,7 +310,7 @@ func TestNetnsProbeHelper(t *testing.T) {
 		p.TryTimeout = 500 * time.Millisecond
 	}
 	ctx := context.Background()
-	id, err := p.Check(ctx)
+	id, err := p.Check(ctx, nil)
 	inst, ierr := p.Instance(ctx)
 	code := failure.CodeOf(err)
 	r := probeResult{Code: code, Transitioning: code.Transitioning(), Kind: id.Kind, UserAssigned: id.UserAssigned,
