@@ -125,8 +125,11 @@ func Dearmor(armored []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the header section does not end", ErrBadArmor)
 	}
 	bin, err := io.ReadAll(block.Body)
+	if errors.Is(err, armor.ArmorCorrupt) {
+		return nil, fmt.Errorf("%w: a line is longer than 96 characters; give the key as gpg --armor --export writes it", ErrBadArmor)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadArmor, err)
+		return nil, fmt.Errorf("%w: base64: %v", ErrBadArmor, err)
 	}
 	if len(bin) == 0 {
 		return nil, fmt.Errorf("%w: empty key block", ErrBadArmor)

@@ -85,6 +85,9 @@ func TestKeyParsing(t *testing.T) {
 	userID := []byte{0xC0 | 13, 1, 'x'}
 	crlf := bytes.ReplaceAll(msKey, []byte("\n"), []byte("\r\n"))
 	badCRC := bytes.Replace(msKey, []byte("=J6gs"), []byte("=J6gt"), 1)
+	firstData := bytes.Index(msKey, []byte("\n\n")) + 2
+	firstData += bytes.IndexByte(msKey[firstData:], '\n')
+	longLine := append(append([]byte{}, msKey[:firstData]...), msKey[firstData+1:]...) // 128 characters
 	noHeaders := armored("PUBLIC KEY BLOCK", msBin, nil)
 	noHeaders = bytes.Replace(noHeaders, []byte("-----\n\n"), []byte("-----\n"), 1)
 
@@ -116,6 +119,7 @@ func TestKeyParsing(t *testing.T) {
 		{"message not key", armored("MESSAGE", newFmt, nil), nil, ErrNotPublicKey},
 		{"no end line", bytes.TrimSuffix(msKey, []byte("-----END PGP PUBLIC KEY BLOCK-----\n")), nil, ErrBadArmor},
 		{"bad base64", []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n!!!!\n-----END PGP PUBLIC KEY BLOCK-----\n"), nil, ErrBadArmor},
+		{"base64 line over 96 characters", longLine, nil, ErrBadArmor},
 		{"empty body", []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n-----END PGP PUBLIC KEY BLOCK-----\n"), nil, ErrBadArmor},
 		{"too large", append(bytes.Repeat([]byte(" "), MaxKeySize), msKey...), nil, ErrNotPublicKey},
 		{"empty", nil, nil, ErrNotPublicKey},
