@@ -183,14 +183,19 @@ func crc24(data []byte) uint32 {
 // material, and every primary key parses as a v4 key.
 func fingerprintsOf(bin []byte) ([]string, error) {
 	var fps []string
-	r := packet.NewOpaqueReader(bytes.NewReader(bin))
+	rest := bytes.NewReader(bin)
+	r := packet.NewOpaqueReader(rest)
 	for first := true; ; first = false {
+		header := bin[len(bin)-rest.Len():]
 		op, err := r.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s", ErrNotPublicKey, describe(err))
+		}
+		if !definiteLength(header) {
+			return nil, fmt.Errorf("%w: a packet has no definite length", ErrNotPublicKey)
 		}
 		switch {
 		case op.Tag == tagSecretKey || op.Tag == tagSecretSubkey:
@@ -209,6 +214,17 @@ func fingerprintsOf(bin []byte) ([]string, error) {
 		return nil, fmt.Errorf("%w: no public key packet", ErrNotPublicKey)
 	}
 	return fps, nil
+}
+
+// definiteLength reports whether the packet header go-crypto just framed
+// gives the body's length. go-crypto also frames partial and indeterminate
+// lengths, which RFC 4880 §4.2.2.4 allows for data packets only, not in a
+// key block (main's hand parser refused them too).
+func definiteLength(header []byte) bool {
+	if header[0]&0x40 == 0 { // old format: length type 3 is indeterminate
+		return header[0]&3 != 3
+	}
+	return header[1] < 224 || header[1] == 255 // 224–254 start a partial length
 }
 
 // v4Fingerprint parses a public-key packet and returns its fingerprint.

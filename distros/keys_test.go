@@ -81,6 +81,8 @@ func TestKeyParsing(t *testing.T) {
 	oddCurve = append(append([]byte{0xC0 | 6, byte(len(oddCurve) + 4)}, oddCurve...), 0, 8, 0xff, 0)
 	unknownAlgo := append([]byte{0xC0 | 6, byte(len(body))}, append([]byte{4, 0, 0, 0, 1, 99}, body[6:]...)...)
 	trailing := append([]byte{0xC0 | 6, byte(len(body) + 1)}, append(append([]byte{}, body...), 0)...)
+	partial := append([]byte{0xC0 | 6, 0xE0, body[0], byte(len(body) - 1)}, body[1:]...) // a 1-byte chunk, then the rest
+	indeterminate := append([]byte{0x80 | 6<<2 | 3}, body...)
 	shortMPI := append([]byte{0xC0 | 6, 9}, body[:9]...) // RSA modulus without exponent
 	userID := []byte{0xC0 | 13, 1, 'x'}
 	crlf := bytes.ReplaceAll(msKey, []byte("\n"), []byte("\r\n"))
@@ -111,6 +113,8 @@ func TestKeyParsing(t *testing.T) {
 		{"unknown curve OID", armored("PUBLIC KEY BLOCK", oddCurve, nil), nil, ErrNotPublicKey},
 		{"unknown algorithm", armored("PUBLIC KEY BLOCK", unknownAlgo, nil), nil, ErrNotPublicKey},
 		{"data after the key material", armored("PUBLIC KEY BLOCK", trailing, nil), nil, ErrNotPublicKey},
+		{"partial body length", armored("PUBLIC KEY BLOCK", partial, nil), nil, ErrNotPublicKey},
+		{"indeterminate length", armored("PUBLIC KEY BLOCK", indeterminate, nil), nil, ErrNotPublicKey},
 		{"RSA key without exponent", armored("PUBLIC KEY BLOCK", shortMPI, nil), nil, ErrNotPublicKey},
 		{"second key malformed", armored("PUBLIC KEY BLOCK", append(append([]byte{}, msBin...), oddCurve...), nil), nil, ErrNotPublicKey},
 		{"headers without blank line", bytes.Replace(msKey, []byte("\n\n"), []byte("\n"), 1), nil, ErrBadArmor},
