@@ -1,5 +1,5 @@
 # AADSSHLoginForLinux VM extension handler.
-#   make demo    the handler driven by a simulated guest agent in a sandbox
+#   make demo    the handler driven by the real guest agent (Debian's waagent) in a sandbox
 #   make check   every test, as CI runs it
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

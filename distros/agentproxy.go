@@ -26,7 +26,7 @@ func AgentUnit(rel Release) string {
 func ProxyAdvice(rel Release, arc bool) string {
 	if arc {
 		return "set the proxy with `azcmagent config set proxy.url http://<proxy>:<port>` " +
-			"(Azure Arc passes it to its extensions) and enable the extension again"
+			"(Azure Arc passes it to its extensions)"
 	}
 	unit := AgentUnit(rel)
 	name := unit + ".service"

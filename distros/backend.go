@@ -162,10 +162,10 @@ func repoHint(res run.Result, src Source, proxy, proxyAdvice string) string {
 	case has(" 401", " 403", "forbidden", "unauthorized", "status code: 403", "status code: 401"):
 		return fmt.Sprintf("access to %s was denied (401/403); check the proxy or mirror permissions. %s", url, advice)
 	case has(" 429", "too many requests", "status code: 429"):
-		return fmt.Sprintf("%s is throttling requests (429: packages.microsoft.com allows 4000 requests per 5 minutes); the agent retries with the next goal state", url)
+		return fmt.Sprintf("%s is throttling requests (429: packages.microsoft.com allows 4000 requests per 5 minutes); wait a few minutes, "+failure.SetAgain, url)
 	case has(" 500", " 502", " 503", " 504", "internal server error", "service unavailable", "bad gateway", "gateway timeout",
 		"status code: 500", "status code: 502", "status code: 503", "status code: 504"):
-		return fmt.Sprintf("%s answered with a server error (5xx); it is reachable but failing, so retry later or check the mirror", url)
+		return fmt.Sprintf("%s answered with a server error (5xx); it is reachable but failing; check the mirror or wait a while, "+failure.SetAgain, url)
 	case has("certificate", "x509", "ssl", "tls", "handshake"):
 		return fmt.Sprintf("the TLS connection to %s failed; check the system CA certificates, the clock, or a TLS-inspecting proxy (add its CA). %s", url, advice)
 	case has("could not resolve", "temporary failure resolving", "resolve host", "timed out", "connection refused",

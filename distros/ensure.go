@@ -264,7 +264,7 @@ func (in *Installer) placeOwnFiles(tx *fileTx, c *repoConfig, disowned []string)
 		alt := altPath(f.Path)
 		if mine, err := tx.ours(alt); err != nil || !mine {
 			return failure.New(failure.Dependency,
-				"%s and %s both belong to other programs and neither defines %s for %s; the extension does not overwrite them. Remove the one you no longer need (or install packages-microsoft-prod for this distribution), then set the extension again",
+				"%s and %s both belong to other programs and neither defines %s for %s; the extension does not overwrite them. Remove the one you no longer need (or install packages-microsoft-prod for this distribution), "+failure.SetAgain,
 				f.Path, alt, c.URL, in.Platform.Release.String())
 		}
 		tx.warn("%s %s and does not define %s for %s; the extension leaves it as it is and writes its own definition to %s", f.Path, whose, c.URL, in.Platform.Release.String(), alt)
@@ -420,7 +420,7 @@ func (in *Installer) checkSEModule(ctx context.Context) (warning string, err err
 		}
 	}
 	return "", failure.New(failure.NotWiredIn,
-		"%s is installed but the SELinux module aad_permissions is not loaded; Entra logins would be denied. Check `semodule -l` and the package's install log (an old policycoreutils is a known cause), then retry",
+		"%s is installed but the SELinux module aad_permissions is not loaded; Entra logins would be denied. Check `semodule -l` and the package's install log (an old policycoreutils is a known cause), "+failure.SetAgain,
 		pkgSELinux)
 }
 

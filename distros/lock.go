@@ -167,6 +167,6 @@ func (in *Installer) lockProbe() LockProbe {
 func (in *Installer) busy(p, holder string, waited time.Duration) error {
 	return failure.Wrap(failure.PackageManagerBusy, errLockWait,
 		"the package manager is busy: %s has held %s for %s (at first boot usually automatic updates, cloud-init or the image's registration, which end on their own); "+
-			"once it has finished, set the extension again (`az vm extension set …`): the agent does not retry by itself",
+			"once it has finished, "+failure.SetAgain,
 		holder, p, waited.Round(time.Second))
 }

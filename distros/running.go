@@ -43,7 +43,7 @@ func (in *Installer) stillRunning(tx runningTx, cause error) error {
 	}
 	return failure.Wrap(failure.PackageManagerBusy, errors.Join(&errStillRunning{tx}, cause),
 		"a package-manager transaction started by this extension is still running (pid %d: `%s`)%s; it finishes on its own, and the repository configuration stays in place for it. "+
-			"Once it has finished (`ps -p %d` shows nothing), set the extension again (`az vm extension set …`) to complete and check the installation: the agent does not run the extension again by itself",
+			"Once it has finished (`ps -p %d` shows nothing), "+failure.SetAgain+" to complete and check the installation (the agent does not run the extension again by itself)",
 		tx.Pid, tx.Cmd, lock, tx.Pid)
 }
 

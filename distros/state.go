@@ -126,7 +126,7 @@ func (in *Installer) loadState() (repoState, error) {
 	}
 	if err != nil {
 		return repoState{}, failure.Wrap(failure.Internal, err,
-			"the record of repository files written by the extension (%s) is unreadable; delete it and retry", p)
+			"the record of repository files written by the extension (%s) is unreadable; delete it, "+failure.SetAgain, p)
 	}
 	return s, nil
 }

@@ -32,7 +32,7 @@ func (in *Installer) verifyWiring(ctx context.Context, res *Result) (*run.Result
 	if !in.anyFileHas("/etc/pam.d", "", "pam_aad") {
 		cause := "a PAM configuration tool rejected the change"
 		if in.Platform.Manager == Apt {
-			cause = "pam-auth-update refuses to change locally modified /etc/pam.d/common-* files; run `pam-auth-update --package`, accept, and retry"
+			cause = "pam-auth-update refuses to change locally modified /etc/pam.d/common-* files; run `pam-auth-update --package`, accept, " + failure.SetAgain
 		}
 		missing = append(missing, "pam_aad in /etc/pam.d ("+cause+")")
 	}
@@ -59,7 +59,7 @@ func (in *Installer) verifyWiring(ctx context.Context, res *Result) (*run.Result
 			switch precheck.ClassifySSHDTestFailure(out.Tail(4000)) {
 			case precheck.SSHDConfigRejected:
 				return nil, failure.Wrap(failure.NotWiredIn, err,
-					"sshd rejects its configuration after aadsshlogin was installed (sshd %s: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks) and retry", flag, out.Tail(tailBytes))
+					"sshd rejects its configuration after aadsshlogin was installed (sshd %s: %s); fix /etc/ssh/sshd_config (for example AllowGroups/Match blocks), "+failure.SetAgain, flag, out.Tail(tailBytes))
 			case precheck.SSHDHostState:
 				res.Notes = append(res.Notes, fmt.Sprintf(
 					"sshd has not started yet (`sshd %s`: %s); it read its configuration without error before stopping there. "+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -725,9 +726,12 @@ func (s *scenario) ensureUnchanged() {
 }
 
 // removeTwice runs Remove twice; after each the package, its wiring and
-// files (the repository's) must be gone.
+// files (the repository's) must be gone. First, while an Entra user is
+// logged in, the package's removal script must refuse (as the real one
+// does), which the handler's uninstall relies on ending the sessions for.
 func (s *scenario) removeTwice(files ...string) {
 	s.t.Helper()
+	s.removeRefusedWhileEntraUserLoggedIn()
 	for i := 1; i <= 2; i++ {
 		if err := s.in.Remove(s.ctx()); err != nil {
 			s.t.Fatalf("Remove #%d: %v", i, err)
@@ -740,6 +744,46 @@ func (s *scenario) removeTwice(files ...string) {
 			}
 		}
 	}
+}
+
+// removeRefusedWhileEntraUserLoggedIn logs alice@contoso.com in (a live
+// process with a utmp record in the chroot), checks that Remove fails with
+// the removal script's aaduserdel refusal and leaves aadsshlogin installed,
+// then ends the session and clears utmp.
+func (s *scenario) removeRefusedWhileEntraUserLoggedIn() {
+	s.t.Helper()
+	sleep := exec.Command("sleep", "600")
+	if err := sleep.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	defer func() { _ = sleep.Process.Kill(); _ = sleep.Wait() }()
+	// /var/run links to /run: write inside the chroot, never through the link.
+	utmp := s.c.Path("/run/utmp")
+	if err := os.WriteFile(utmp, fixtures.UtmpRecord(7, int32(sleep.Process.Pid), "pts/4", "alice@contoso.com", "203.0.113.8"), 0o664); err != nil {
+		s.t.Fatal(err)
+	}
+	defer os.Remove(utmp)
+	before := s.installed()
+	err := s.in.Remove(s.ctx())
+	// apt shows the script's own line; dnf and zypper report only that the
+	// %preun scriptlet failed (its output goes to their logs).
+	refusal := []string{fmt.Sprintf("aaduserdel: user alice@contoso.com is currently used by process %d", sleep.Process.Pid),
+		"PREUN scriptlet", "%preun"}
+	if err == nil || !containsAny(failure.Message(err), refusal) {
+		s.t.Errorf("Remove with an Entra user logged in: %v; want the removal script's refusal (%q)", err, refusal)
+	}
+	if got := s.installed(); got == "" || got != before {
+		s.t.Errorf("aadsshlogin after the refused removal: %q, want %q still installed", got, before)
+	}
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
 }
 
 // wantFailure is how Ensure must fail in a scenario.

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,7 +30,9 @@ func selinuxInstallRemove(pose *fixtures.Pose, repoFiles ...string) func(*testin
 		s.removeTwice(repoFiles...)
 		s.wantModule(false)
 		want := []string{"install " + selinuxPkg, "install aadsshlogin", "remove aadsshlogin", "remove " + selinuxPkg}
-		if diff := cmp.Diff(want, s.pmEvents()); diff != "" {
+		// The removal refused while an Entra user was logged in (removeTwice)
+		// shows as a first "remove aadsshlogin" in dpkg's and dnf's logs.
+		if diff := cmp.Diff(want, slices.Compact(s.pmEvents())); diff != "" {
 			t.Errorf("package manager's record of installs and removals (-want +got):\n%s", diff)
 		}
 	}

@@ -10,6 +10,7 @@ package failure
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code is a process exit code of the handler.
@@ -35,7 +36,9 @@ const (
 	Config Code = 53
 	// LowMemory: the VM has less than 1 GB of memory; the packages would fail.
 	LowMemory Code = 54
-	// UsersLoggedIn: uninstall refused because Entra users still have sessions.
+	// UsersLoggedIn: uninstall ended the Entra users' sessions after a grace
+	// period, but some stayed open and the packages' removal failed while
+	// they were (the packages stay; the removal is pending).
 	UsersLoggedIn Code = 55
 	// PackageManagerBusy: another process held the package-manager lock past our deadline.
 	PackageManagerBusy Code = 56
@@ -45,6 +48,38 @@ const (
 	// BadEnvironment: HandlerEnvironment.json or the agent's files are unusable.
 	BadEnvironment Code = 81
 )
+
+// What the user does next. The agent never runs a failed command again by
+// itself (only for a new goal state: a settings change, the extension set
+// again, an update; and enable after an agent restart), so every message
+// ends in one of these instead of promising a retry.
+const (
+	// SetAgain follows the fix of a failure's cause.
+	SetAgain = "then run `az vm extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g <rg> --vm-name <vm>` again"
+	// FinishRemoval follows a failed uninstall: the agent deleted the
+	// extension folder, so removing it again needs the extension set first.
+	FinishRemoval = "To finish, set the extension again (`az vm extension set …`, which repairs the interrupted removal), then delete it (`az vm extension delete -g <rg> --vm-name <vm> -n AADSSHLoginForLinux`); or, as root on the VM, `apt-get purge aadsshlogin aadsshlogin-selinux` (dnf, zypper: `remove`)"
+)
+
+// SetAgainFor is SetAgain with the resource group and the VM (or scale
+// set, when vmss is set) filled in; empty names keep the placeholders.
+// The names must already be safe to paste into a shell.
+func SetAgainFor(rg, vm, vmss string) string {
+	r := []string{}
+	if rg != "" {
+		r = append(r, "<rg>", rg)
+	}
+	switch {
+	case vmss != "":
+		r = append(r, "az vm extension set", "az vmss extension set", "--vm-name <vm>", "--vmss-name "+vmss)
+	case vm != "":
+		r = append(r, "<vm>", vm)
+	}
+	if len(r) == 0 {
+		return SetAgain
+	}
+	return strings.NewReplacer(r...).Replace(SetAgain)
+}
 
 // Transitioning reports whether the public documentation wants this code shown
 // as status "transitioning" rather than "error" (22 and 23 do).

@@ -52,3 +52,20 @@ func TestTransitioning(t *testing.T) {
 		seen[c] = true
 	}
 }
+
+func TestSetAgainFor(t *testing.T) {
+	tests := []struct {
+		rg, vm, vmss string
+		want         string
+	}{
+		{want: SetAgain},
+		{rg: "rg1", vm: "vm1", want: "then run `az vm extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g rg1 --vm-name vm1` again"},
+		{rg: "rg1", vmss: "ss1", vm: "ss1_0", want: "then run `az vmss extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g rg1 --vmss-name ss1` again"},
+		{vm: "vm1", want: "then run `az vm extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g <rg> --vm-name vm1` again"},
+	}
+	for _, tc := range tests {
+		if got := SetAgainFor(tc.rg, tc.vm, tc.vmss); got != tc.want {
+			t.Errorf("SetAgainFor(%q, %q, %q) = %q, want %q", tc.rg, tc.vm, tc.vmss, got, tc.want)
+		}
+	}
+}

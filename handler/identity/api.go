@@ -313,7 +313,7 @@ func (s settings) noIdentityError(ctx context.Context, kind Kind, res probeResul
 		return failure.New(failure.NoSystemIdentity,
 			"the Azure Arc agent (HIMDS) reports no managed identity for this machine (%s, %s). "+
 				"The Arc agent must be connected: run `azcmagent show` and check that Agent Status is Connected "+
-				"(reconnect with `azcmagent connect` if not), then enable the extension again",
+				"(reconnect with `azcmagent connect` if not), "+failure.SetAgain,
 			describeMissing(res), seen)
 	}
 	// Best effort: names for the az command, from the caller or else from a
@@ -327,18 +327,17 @@ func (s settings) noIdentityError(ctx context.Context, kind Kind, res probeResul
 			s.logger.Log("msg", "instance metadata unavailable for the message", "err", err)
 		}
 	}
-	fix := fixCommand(inst)
+	fix, again := fixCommand(inst), setAgain(inst)
 	if res.state == userAssigned {
 		return failure.New(failure.NoSystemIdentity,
 			"IMDS answered with a user-assigned managed identity (%s), but the VM has no system-assigned one, "+
-				"which AADSSHLoginForLinux needs (%s). Enable it with `%s` (user-assigned identities stay as they are), "+
-				"then enable the extension again",
-			res.miResID, seen, fix)
+				"which AADSSHLoginForLinux needs (%s). Enable it with `%s` (user-assigned identities stay as they are), %s",
+			res.miResID, seen, fix, again)
 	}
 	return failure.New(failure.NoSystemIdentity,
 		"the VM has no system-assigned managed identity (IMDS: %s, %s), which AADSSHLoginForLinux needs. "+
-			"Enable it with `%s`, then enable the extension again (a new identity can take a minute to appear)",
-		describeMissing(res), seen, fix)
+			"Enable it with `%s` (a new identity can take a minute to appear), %s",
+		describeMissing(res), seen, fix, again)
 }
 
 func describeMissing(res probeResult) string {
@@ -351,7 +350,7 @@ func describeMissing(res probeResult) string {
 // interrupted classifies a cancelled wait.
 func interrupted(err error) error {
 	return failure.Wrap(failure.Dependency, err,
-		"the managed-identity check was interrupted or ran out of time before IMDS answered; enable the extension again")
+		"the managed-identity check was interrupted or ran out of time before IMDS answered; "+failure.SetAgain)
 }
 
 // Instance reads compute metadata (Azure VMs only; Arc returns zero values).
@@ -377,14 +376,14 @@ func (s settings) instance(ctx context.Context) (Instance, error) {
 	if resp.StatusCode != http.StatusOK {
 		return Instance{}, failure.New(failure.Dependency,
 			"IMDS answered HTTP %d to the instance metadata request%s after %d attempt(s); check that 169.254.169.254 "+
-				"is reached directly (no proxy), then enable the extension again",
+				"is reached directly (no proxy), "+failure.SetAgain,
 			resp.StatusCode, errorSuffix(body), st.attempts)
 	}
 	inst, err := parseInstance(body)
 	if err != nil {
 		return Instance{}, failure.Wrap(failure.Dependency, err,
 			"IMDS instance metadata is not valid JSON; check that 169.254.169.254 is really IMDS (no transparent proxy), "+
-				"then enable the extension again")
+				failure.SetAgain)
 	}
 	return inst, nil
 }

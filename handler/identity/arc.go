@@ -68,7 +68,7 @@ func (s settings) probeArc(ctx context.Context) probeResult {
 	if !ok {
 		return probeResult{state: failed, err: failure.New(failure.Dependency,
 			"Azure Arc HIMDS answered 401 without a `Basic realm=<file>` challenge; check that the Arc agent "+
-				"(himdsd) is what listens on %s (`azcmagent show`), then enable the extension again", ep)}
+				"(himdsd) is what listens on %s (`azcmagent show`), "+failure.SetAgain, ep)}
 	}
 	secret, err := s.readArcKey(realm)
 	if err != nil {
@@ -84,7 +84,7 @@ func (s settings) probeArc(ctx context.Context) probeResult {
 	if resp.StatusCode == http.StatusUnauthorized {
 		return probeResult{state: failed, err: failure.New(failure.Dependency,
 			"Azure Arc HIMDS rejected the secret from its own challenge file; restart the Arc agent "+
-				"(`systemctl restart himdsd`), check `azcmagent show`, then enable the extension again")}
+				"(`systemctl restart himdsd`), check `azcmagent show`, "+failure.SetAgain)}
 	}
 	return s.classify(Arc, resp, body, st)
 }
@@ -95,7 +95,7 @@ func (s settings) arcUnreachable(ep string, st stats, err error) error {
 	}
 	return failure.Wrap(failure.Dependency, err,
 		"cannot reach Azure Arc HIMDS at %s (%d attempt(s)); the Arc agent must be running and connected: "+
-			"run `azcmagent show` (Agent Status Connected) and `systemctl status himdsd`, then enable the extension again",
+			"run `azcmagent show` (Agent Status Connected) and `systemctl status himdsd`, "+failure.SetAgain,
 		ep, st.attempts)
 }
 

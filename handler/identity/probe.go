@@ -37,7 +37,7 @@ func (s settings) classify(kind Kind, resp *http.Response, body []byte, st stats
 		if err != nil {
 			return probeResult{state: failed, err: failure.Wrap(failure.Dependency, err,
 				"%s answered HTTP 200 but not with a token response; check that nothing intercepts "+
-					"requests to it (IMDS must not be proxied), then enable the extension again", service)}
+					"requests to it (IMDS must not be proxied), "+failure.SetAgain, service)}
 		}
 		if kind == AzureVM && tok.userAssigned() {
 			s.logger.Log("msg", "token belongs to a user-assigned identity", "xms_mirid", tok.miResID)
@@ -59,13 +59,13 @@ func (s settings) classify(kind Kind, resp *http.Response, body []byte, st stats
 	if transient(resp, nil) {
 		return probeResult{state: failed, err: failure.New(failure.Dependency,
 			"%s kept answering HTTP %d%s to the managed-identity token request (%d attempt(s) over %s); "+
-				"the service is updating, throttled or failing: wait a few minutes and enable the extension again; "+
+				"the service is updating, throttled or failing: wait a few minutes, "+failure.SetAgain+"; "+
 				"if it persists, check the VM's managed identity (`az vm identity show`)",
 			service, code, errorSuffix(body), st.attempts, st.elapsed.Round(time.Second))}
 	}
 	return probeResult{state: failed, err: failure.New(failure.Dependency,
 		"%s refused the managed-identity token request with HTTP %d%s (not retried); check that requests to "+
-			"it are not proxied or rewritten and that the machine's managed identity is enabled, then enable the extension again",
+			"it are not proxied or rewritten and that the machine's managed identity is enabled, "+failure.SetAgain,
 		service, code, errorSuffix(body))}
 }
 
@@ -103,7 +103,7 @@ func (s settings) unreachable(target string, st stats, err error) error {
 	return failure.Wrap(failure.Dependency, err,
 		"cannot reach %s (%s after %d attempt(s) over %s). The handler never sends IMDS traffic through a proxy: "+
 			"make sure 169.254.169.254 is reachable directly (no firewall or iptables rule or appliance blocking it; "+
-			"IMDS must not be proxied: behind a proxy, %s), then enable the extension again",
+			"IMDS must not be proxied: behind a proxy, %s), "+failure.SetAgain,
 		target, cause, st.attempts, st.elapsed.Round(time.Second), s.proxyAdvice())
 }
 
@@ -122,6 +122,11 @@ func fixCommand(inst Instance) string {
 		return fmt.Sprintf("az vmss identity assign -g %s -n %s", rg, shellWord(inst.VMScaleSetName, "<scale-set-name>"))
 	}
 	return fmt.Sprintf("az vm identity assign -g %s -n %s", rg, shellWord(inst.Name, "<vm-name>"))
+}
+
+// setAgain is failure.SetAgain with the names IMDS gave (shell-safe).
+func setAgain(inst Instance) string {
+	return failure.SetAgainFor(shellWord(inst.ResourceGroup, ""), shellWord(inst.Name, ""), shellWord(inst.VMScaleSetName, ""))
 }
 
 // shellWord returns v ready to paste into a shell, or placeholder when v is

@@ -17,28 +17,33 @@ import (
 )
 
 // install does the heavy work within the install budget: preconditions,
-// repository and packages. It also ends an update in progress.
+// repository and packages. Its outcome, success or failure, is handed to
+// enable of the same sequence number (handoff.go): the agent runs enable
+// right after a successful install, and hides the status of a failed one.
 func install(ctx context.Context, inv *invocation) (report, error) {
-	rep, err := inv.converge(ctx)
-	if err == nil {
-		if cerr := inv.state.ClearUpdateMarker(); cerr != nil {
-			inv.log.Log("event", "clear-update-marker-failed", "err", cerr)
-		}
+	// The agent runs the new version's install after the old version's
+	// uninstall: the update marker has done its job.
+	if err := inv.state.ClearUpdateMarker(); err != nil {
+		inv.log.Log("event", "clear-update-marker-failed", "err", err)
 	}
-	return rep, err
+	return inv.converge(ctx)
 }
 
-// enable converges (identity, legacy, packages present and current) and
-// records the sequence number so a repeated enable is a cheap no-op.
+// enable reports install's hand-off for the same sequence number, or
+// converges (identity, legacy, packages present and current), and records
+// the sequence number so a repeated enable is a cheap no-op.
 func enable(ctx context.Context, inv *invocation) (report, error) {
-	rep, err := install(ctx, inv)
+	rep, handled, err := inv.fromHandOff(ctx)
+	if !handled {
+		rep, err = inv.converge(ctx)
+	}
 	if err != nil {
 		return rep, err
 	}
 	if err := agent.MRSeqIn(inv.env.BaseDir).Store(inv.seq); err != nil {
 		inv.log.Log("event", "mrseq-write-failed", "err", err)
 	}
-	rec := state.Record{Version: inv.d.Version, Seq: inv.seq, Time: inv.d.Clock.Now().UTC()}
+	rec := state.Record{Version: inv.d.Version, Seq: inv.seq, Time: inv.d.Clock.Now().UTC(), Message: rep.message, Notes: notesOf(rep.subs)}
 	if err := inv.state.WriteRecord(rec); err != nil {
 		inv.log.Log("event", "record-write-failed", "err", err)
 	}
@@ -74,18 +79,16 @@ func update(_ context.Context, inv *invocation) (report, error) {
 	return report{message: fmt.Sprintf("Updating from %s to %s; the aadsshlogin packages stay installed.", orUnknown(m.From), m.To)}, nil
 }
 
-// uninstall removes the packages unless an update is in progress or Entra
-// users are logged in.
+// uninstall removes Entra sign-in: the packages and the repository
+// configuration this extension added, unless an update is in progress.
+// Logged-in Entra users are told and get a grace period, then their
+// sessions are ended (the package's removal script refuses while they are
+// logged in). The agent swallows a failed uninstall and deletes the
+// extension folder, so a failure is recorded as a pending removal that the
+// next install or enable finishes, and its message says what is left.
 func uninstall(ctx context.Context, inv *invocation) (report, error) {
-	if m, ok := inv.state.ActiveUpdate(); ok && m.To != inv.d.Version {
+	if m, ok := inv.state.ActiveUpdate(inv.d.Version); ok {
 		return report{message: fmt.Sprintf("Uninstall of %s during the update to %s: the aadsshlogin packages stay installed.", inv.d.Version, m.To)}, nil
-	}
-	sessions, err := precheck.EntraSessions(inv.d.Root)
-	if err != nil {
-		inv.log.Log("event", "utmp-unreadable", "err", err)
-	}
-	if len(sessions) > 0 {
-		return report{}, precheck.SessionsError(sessions)
 	}
 	rel, err := distros.DetectRelease(inv.d.Root)
 	if err != nil {
@@ -96,13 +99,71 @@ func uninstall(ctx context.Context, inv *invocation) (report, error) {
 		return report{message: "Nothing to remove: " + rel.String() + " is not supported, so nothing was installed by this extension."}, nil
 	}
 	in := inv.installer(plat, distros.Source{})
+	ended := ""
+	if installed, qerr := in.Query(ctx, "aadsshlogin"); qerr != nil || installed["aadsshlogin"] != "" {
+		ended, err = inv.endEntraSessions(ctx)
+		if err != nil {
+			return report{}, inv.removalFailed(ctx, in, err)
+		}
+	}
 	if err := in.Remove(ctx); err != nil {
-		return report{}, err
+		return report{}, inv.removalFailed(ctx, in, err)
 	}
-	if err := inv.state.Forget(); err != nil {
-		inv.log.Log("event", "forget-failed", "err", err)
+	for _, f := range []func() error{inv.state.Forget, inv.state.ClearRemovalPending} {
+		if err := f(); err != nil {
+			inv.log.Log("event", "state-cleanup-failed", "err", err)
+		}
 	}
-	return report{message: "The aadsshlogin packages and the repository configuration this extension added were removed."}, nil
+	return report{message: "Microsoft Entra ID sign-in was removed: the aadsshlogin packages and the repository configuration this extension added were removed." + ended}, nil
+}
+
+// endEntraSessions announces the removal to the logged-in Entra users,
+// waits for them up to the grace period and ends their sessions; it
+// returns a sentence for the status ("" when nobody was logged in).
+func (inv *invocation) endEntraSessions(ctx context.Context) (string, error) {
+	sessions, err := precheck.EntraSessions(inv.d.Root)
+	if err != nil {
+		inv.log.Log("event", "utmp-unreadable", "err", err)
+	}
+	if len(sessions) == 0 {
+		return "", nil
+	}
+	e := precheck.SessionEnder{
+		Root: inv.d.Root, Runner: inv.d.Runner, Clock: inv.d.Clock, Terminal: inv.d.Terminal, Signal: inv.d.Signal,
+		Self: inv.d.PID, Progress: inv.progress, Log: func(kv ...any) { inv.log.Log(kv...) },
+	}
+	left, err := e.End(ctx, sessions)
+	if err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf(" %d Microsoft Entra user session(s) were told and given %d s to log out; the sessions still open then were ended.",
+		len(sessions), int(precheck.DefaultGrace.Seconds()))
+	if len(left) > 0 {
+		inv.log.Log("event", "sessions-left", "count", len(left))
+		msg = fmt.Sprintf(" %d Microsoft Entra user session(s) were told and given %d s to log out; %d could not be ended and lost Entra sign-in with the packages.",
+			len(sessions), int(precheck.DefaultGrace.Seconds()), len(left))
+	}
+	return msg, nil
+}
+
+// removalFailed records the unfinished removal and says what is left
+// behind and what to do. Entra sessions still open make it 55.
+func (inv *invocation) removalFailed(ctx context.Context, in *distros.Installer, cause error) error {
+	if open, _ := precheck.EntraSessions(inv.d.Root); len(open) > 0 {
+		cause = precheck.SessionsError(open, cause)
+	}
+	left := "the repository configuration this extension added"
+	if got, err := in.Query(ctx, "aadsshlogin", "aadsshlogin-selinux"); err == nil && len(got) > 0 {
+		left = packageList(got) + " (Microsoft Entra ID sign-in still works) and " + left
+	} else if err != nil {
+		left = "possibly the aadsshlogin packages (Microsoft Entra ID sign-in may still work) and " + left
+	}
+	code := failure.CodeOf(cause)
+	p := state.RemovalPending{Version: inv.d.Version, Left: left, Code: int(code), Time: inv.d.Clock.Now().UTC()}
+	if err := inv.state.WriteRemovalPending(p); err != nil {
+		inv.log.Log("event", "removal-pending-write-failed", "err", err)
+	}
+	return failure.Wrap(code, cause, "Entra sign-in was not removed; left behind: %s. %s. What failed", left, failure.FinishRemoval)
 }
 
 func (inv *invocation) installer(plat distros.Platform, src distros.Source) *distros.Installer {
@@ -129,6 +190,12 @@ func (inv *invocation) converge(ctx context.Context) (report, error) {
 	cfg, err := config.Parse(settings)
 	if err != nil {
 		return report{}, err
+	}
+	pending, hasPending := inv.state.PendingRemoval()
+	if hasPending {
+		// The package manager's own recovery (dpkg --configure -a and the
+		// like) in Ensure finishes the interrupted removal state.
+		inv.progress("an earlier removal of the extension did not finish (it left " + pending.Left + "); repairing it before installing")
 	}
 	prober := inv.prober()
 	var inst identity.Instance
@@ -203,6 +270,12 @@ func (inv *invocation) converge(ctx context.Context) (report, error) {
 	for _, n := range res.Notes {
 		inv.log.Log("event", "note", "note", red.str(n))
 		msg += " Note: " + red.str(n) + "."
+	}
+	if hasPending {
+		if err := inv.state.ClearRemovalPending(); err != nil {
+			inv.log.Log("event", "clear-removal-pending-failed", "err", err)
+		}
+		msg += " An earlier, unfinished removal of the extension was cleaned up."
 	}
 	inv.log.Log("event", "converged", "changed", res.Changed, "packages", packageList(res.Installed))
 	return report{message: msg, subs: subs}, nil

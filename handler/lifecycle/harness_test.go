@@ -11,11 +11,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
 
@@ -33,6 +37,10 @@ type harness struct {
 	version string
 	stdout  bytes.Buffer
 	stderr  bytes.Buffer
+	// purgeFails, when set, makes apt-get purge fail with this stderr.
+	purgeFails string
+	// tokenRequests counts the IMDS identity (token) requests.
+	tokenRequests atomic.Int64
 }
 
 const debian12 = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -62,6 +70,7 @@ func newHarness(t *testing.T) *harness {
 	h.file("/etc/os-release", debian12)
 	h.file("/proc/meminfo", "MemTotal:        4005432 kB\nMemFree:  100 kB\n")
 	h.file("/etc/ssh/sshd_config", "PasswordAuthentication no\n")
+	h.file(state.BootIDFile, "6f0c1a52-4a3b-4e0e-9a55-0d6f1c2b3a4d\n")
 	h.runner = &runtest.Fake{Responses: map[string]runtest.Response{}}
 	h.env = map[string]string{
 		"AZURE_GUEST_AGENT_EXTENSION_PATH":               h.base,
@@ -102,6 +111,7 @@ func (h *harness) serveIMDS(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/metadata/instance/compute"):
 		fmt.Fprint(w, `{"azEnvironment":"AzurePublicCloud","name":"vm1","resourceGroupName":"rg1","subscriptionId":"sub","location":"westeurope"}`)
 	case strings.HasPrefix(r.URL.Path, "/metadata/identity/oauth2/token"):
+		h.tokenRequests.Add(1)
 		switch h.ident {
 		case "present", "user-assigned":
 			mirid := "/subscriptions/sub/resourcegroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1"
@@ -136,6 +146,34 @@ func (h *harness) deps() Deps {
 		Stderr:         &h.stderr,
 		Version:        h.version,
 		PID:            4242,
+	}
+}
+
+// runExpect runs verb and requires its exit code (want.Code) and its
+// status for seq (want, message aside) with every wantIn in the message.
+func (h *harness) runExpect(verb string, seq int, want statusView, wantIn ...string) {
+	h.t.Helper()
+	code := h.run(verb)
+	got := h.status(seq)
+	msg := got.Message
+	got.Message, got.Subs = "", nil
+	if d := cmp.Diff(want, got); d != "" || code != want.Code {
+		h.t.Fatalf("%s exit %d, status (-want +got):\n%s\nmessage: %s", verb, code, d, msg)
+	}
+	for _, w := range wantIn {
+		if !strings.Contains(msg, w) {
+			h.t.Errorf("message %q lacks %q", msg, w)
+		}
+	}
+}
+
+// mustRun runs the verbs in order and fails the test on a non-zero exit.
+func (h *harness) mustRun(verbs ...string) {
+	h.t.Helper()
+	for _, v := range verbs {
+		if code := h.run(v); code != 0 {
+			h.t.Fatalf("%s exit %d: %s", v, code, h.stderr.String())
+		}
 	}
 }
 

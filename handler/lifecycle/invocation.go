@@ -21,8 +21,6 @@ import (
 type report struct {
 	message string
 	subs    []agent.SubStatus
-	// keepStatus leaves the status file as it is (already-processed enable).
-	keepStatus bool
 }
 
 // invocation is one run of an agent command.
@@ -66,7 +64,7 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 			Folder: env.EventsFolder, Enabled: agent.TelemetryEnabled(d.Getenv), Version: d.Version,
 			OperationID: fmt.Sprintf("%s-%d-%d", verb, seq, d.PID), PID: d.PID, Now: d.Clock.Now,
 		},
-		state: state.Dir{Path: d.Root.Path(state.DefaultDir), Clock: d.Clock, PID: d.PID},
+		state: state.Dir{Path: d.Root.Path(state.DefaultDir), Clock: d.Clock, PID: d.PID, Boot: state.BootID(d.Root)},
 	}
 	inv.log.Log("event", "start", "env", env.BaseDir)
 	ctx, cancel := context.WithTimeout(ctx, cmd.budget)
@@ -74,7 +72,7 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 
 	if verb == "enable" && inv.alreadyProcessed() {
 		inv.log.Log("event", "skip", "reason", "sequence number already processed successfully")
-		return 0
+		return inv.finish(inv.alreadyDone(), nil)
 	}
 	unlock, err := inv.state.Lock(ctx, lockWait)
 	if err != nil {
@@ -89,14 +87,14 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 	}
 	if verb == "enable" && inv.alreadyProcessed() {
 		// Another enable of the same sequence number completed it while we
-		// waited for the lock: no package manager, status left as it is.
+		// waited for the lock: no package manager.
 		inv.log.Log("event", "skip", "reason", "sequence number completed by another run while this one waited for the lock")
-		return 0
+		return inv.finish(inv.alreadyDone(), nil)
 	}
 	inv.progress("started")
 	rep, err := inv.runSafely(ctx, cmd)
 	if err != nil && failure.CodeOf(err) == failure.Internal && errors.Is(err, context.DeadlineExceeded) {
-		err = failure.Wrap(failure.Dependency, err, "the %s did not finish within %s; the package manager or a network endpoint is too slow. The agent will retry", strings.ToLower(cmd.operation), cmd.budget)
+		err = failure.Wrap(failure.Dependency, err, "the %s did not finish within %s; the package manager or a network endpoint is too slow; check the network and the package manager, "+failure.SetAgain, strings.ToLower(cmd.operation), cmd.budget)
 	}
 	return inv.finish(rep, err)
 }
@@ -134,28 +132,45 @@ func (inv *invocation) finish(rep report, err error) int {
 			st = agent.Transitioning
 		}
 	}
-	if !rep.keepStatus {
-		if werr := inv.status.Write(inv.seq, agent.Report{Operation: inv.op, Status: st, Code: int(code), Message: msg, SubStatus: rep.subs}); werr != nil {
-			inv.log.Log("event", "status-write-failed", "err", werr)
-			fmt.Fprintf(inv.d.Stderr, "warning: cannot write the status file: %v\n", werr)
-		}
+	if werr := inv.status.Write(inv.seq, agent.Report{Operation: inv.op, Status: st, Code: int(code), Message: msg, SubStatus: rep.subs}); werr != nil {
+		inv.log.Log("event", "status-write-failed", "err", werr)
+		fmt.Fprintf(inv.d.Stderr, "warning: cannot write the status file: %v\n", werr)
 	}
 	if eerr := inv.events.Write(level, inv.op, fmt.Sprintf("exit=%d %s", code, msg)); eerr != nil {
 		inv.log.Log("event", "event-write-failed", "err", eerr)
 	}
-	inv.log.Log("event", "end", "exit", int(code), "status", st, "msg", msg)
-	if err != nil {
+	exit := code
+	if inv.verb == "install" {
+		exit = inv.handOff(code, msg, rep.subs)
+	}
+	inv.log.Log("event", "end", "exit", int(exit), "status", st, "msg", msg)
+	switch {
+	case err != nil && exit == failure.OK:
+		fmt.Fprintf(inv.d.Stderr, "%s found a problem (code %d), which enable reports: %s\n", inv.op, code, stderrLine(msg))
+	case err != nil:
 		fmt.Fprintf(inv.d.Stderr, "%s failed (exit %d): %s\n", inv.op, code, stderrLine(msg))
-	} else {
+	default:
 		fmt.Fprintf(inv.d.Stdout, "%s: %s\n", inv.op, msg)
 	}
-	return int(code)
+	return int(exit)
 }
 
 // stderrLine joins the lines of a message (a tool's multi-line error output)
 // for the single stderr line the agent shows.
 func stderrLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+}
+
+// alreadyDone is the fast path's report: a fresh Enable status saying
+// what the last successful enable of this sequence number found, so that
+// no status of another operation (a disable in between) stays in place.
+func (inv *invocation) alreadyDone() report {
+	rec, _ := inv.state.LastSuccess()
+	msg := rec.Message
+	if msg == "" {
+		msg = "Microsoft Entra ID sign-in is ready: the aadsshlogin packages are installed."
+	}
+	return report{message: msg, subs: subsOf(rec.Notes)}
 }
 
 // alreadyProcessed is enable's fast path: the sequence number was completed

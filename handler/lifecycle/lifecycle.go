@@ -13,9 +13,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
@@ -42,6 +44,11 @@ type Deps struct {
 	IdentityWindow time.Duration
 	Stdout         io.Writer
 	Stderr         io.Writer
+	// Terminal opens a logged-in user's terminal (utmp line "pts/3") for
+	// uninstall's notice; nil: no notice.
+	Terminal func(line string) (io.WriteCloser, error)
+	// Signal ends a session process; nil: no process is signalled.
+	Signal func(pid int, sig syscall.Signal) error
 	// Version is the handler version stamped at build time.
 	Version string
 	PID     int
@@ -55,6 +62,8 @@ func Production(version string) Deps {
 		Executable: exe,
 		Runner:     run.Exec{Getenv: os.Getenv},
 		Clock:      clock.Real{},
+		Terminal:   precheck.OpenTerminal(""),
+		Signal:     syscall.Kill,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
 		Version:    version,
@@ -104,7 +113,7 @@ Commands run by the Azure guest agent:
   install     configure the Microsoft repository and install aadsshlogin
   enable      check identity and prerequisites, make sure the packages are current
   disable     report disabled (packages stay; sign-in keeps working)
-  uninstall   remove the packages (refused while Entra users are logged in)
+  uninstall   remove the packages (logged-in Entra users get a grace period, then their sessions end)
   update      prepare a version update (the packages stay installed)
 
 Commands for people:

@@ -3,16 +3,20 @@ package lifecycle
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
@@ -90,7 +94,7 @@ func TestEnableFailures(t *testing.T) {
 	}{
 		{name: "no system identity", setup: func(h *harness) { h.ident = "missing" },
 			want:   statusView{Operation: "Enable", Status: "transitioning", Code: 22},
-			wantIn: []string{"az vm identity assign -g rg1 -n vm1"}},
+			wantIn: []string{"az vm identity assign -g rg1 -n vm1", "then run `az vm extension set -n AADSSHLoginForLinux --publisher Microsoft.Azure.ActiveDirectory -g rg1 --vm-name vm1` again"}},
 		{name: "user-assigned only", setup: func(h *harness) { h.ident = "user-assigned" },
 			want:   statusView{Operation: "Enable", Status: "transitioning", Code: 22},
 			wantIn: []string{"user-assigned"}},
@@ -119,18 +123,7 @@ func TestEnableFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			tc.setup(h)
-			code := h.run("enable")
-			got := h.status(0)
-			msg := got.Message
-			got.Message, got.Subs = "", nil
-			if d := cmp.Diff(tc.want, got); d != "" || code != tc.want.Code {
-				t.Fatalf("exit %d, status (-want +got):\n%s\nmessage: %s", code, d, msg)
-			}
-			for _, w := range tc.wantIn {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message %q lacks %q", msg, w)
-				}
-			}
+			h.runExpect("enable", 0, tc.want, tc.wantIn...)
 			line := strings.TrimSpace(h.stderr.String())
 			if !strings.HasPrefix(line, "Enable failed (exit ") || strings.Contains(line, "\n") {
 				t.Errorf("stderr is not one reason line: %q", h.stderr.String())
@@ -175,8 +168,8 @@ func TestUpdateProtectsPackagesFromOldUninstall(t *testing.T) {
 	if got := h.status(0); !strings.Contains(got.Message, "stay installed") {
 		t.Errorf("uninstall status %+v", got)
 	}
-	st := state.Dir{Path: sysroot.Root(h.root).Path(state.DefaultDir), Clock: h.clk}
-	if m, ok := st.ActiveUpdate(); !ok || m.From != "1.0.0.1" || m.To != "1.0.0.2" {
+	st := state.Dir{Path: sysroot.Root(h.root).Path(state.DefaultDir), Clock: h.clk, Boot: state.BootID(sysroot.Root(h.root))}
+	if m, ok := st.ActiveUpdate("1.0.0.1"); !ok || m.From != "1.0.0.1" || m.To != "1.0.0.2" {
 		t.Errorf("marker %+v %v", m, ok)
 	}
 	info, err := os.Stat(st.Path)
@@ -185,24 +178,119 @@ func TestUpdateProtectsPackagesFromOldUninstall(t *testing.T) {
 	}
 }
 
-func TestUninstallRefusedWhileEntraUsersLoggedIn(t *testing.T) {
-	h := newHarness(t)
-	utmp := append(utmpRecord(7, int32(os.Getpid()), "pts/0", "alice@contoso.com", "10.0.0.4"),
-		utmpRecord(7, int32(os.Getpid()), "pts/1", "azureuser", "10.0.0.5")...)
+// entraSession logs alice@contoso.com in on pts/0 with a live process
+// (pid) in the sandbox's procfs, next to a local user.
+func entraSession(h *harness, pid int) {
+	utmp := append(utmpRecord(7, int32(pid), "pts/0", "alice@contoso.com", "10.0.0.4"),
+		utmpRecord(7, int32(pid+1), "pts/1", "azureuser", "10.0.0.5")...)
 	h.write(sysroot.Root(h.root).Path("/var/run/utmp"), string(utmp))
-	h.write(sysroot.Root(h.root).Path("/run/utmp"), string(utmp))
-	// precheck checks that the session's process is alive under the root.
-	h.write(sysroot.Root(h.root).Path("/proc/"+strconv.Itoa(os.Getpid())+"/stat"), "x")
-	code := h.run("uninstall")
-	if code != 55 {
-		t.Fatalf("exit %d, want 55; stderr %s", code, h.stderr.String())
+	for _, p := range []int{1, pid, pid + 1} {
+		h.write(sysroot.Root(h.root).Path("/proc/"+strconv.Itoa(p)+"/stat"), "x")
+	}
+}
+
+// Removing the extension removes Entra sign-in: logged-in Entra users are
+// told on their terminal, get the grace period, then their sessions end and
+// the packages are removed.
+func TestUninstallEndsEntraSessions(t *testing.T) {
+	h := newHarness(t)
+	fakeDebian(h)
+	h.mustRun("install", "enable")
+	entraSession(h, 7000)
+	notices := map[string]*strings.Builder{}
+	var signals []string
+	d := h.deps()
+	d.Terminal = func(line string) (io.WriteCloser, error) {
+		b := &strings.Builder{}
+		notices[line] = b
+		return nopWriteCloser{b}, nil
+	}
+	d.Signal = func(pid int, sig syscall.Signal) error {
+		signals = append(signals, fmt.Sprintf("%d:%v", pid, sig))
+		os.RemoveAll(sysroot.Root(h.root).Path("/proc/" + strconv.Itoa(pid)))
+		return nil
+	}
+	slept := h.clk.Slept()
+	if code := Main([]string{"h", "uninstall"}, d); code != 0 {
+		t.Fatalf("uninstall exit %d: %s", code, h.stderr.String())
+	}
+	if diff := cmp.Diff([]string{"7000:hangup"}, signals); diff != "" {
+		t.Errorf("signals (-want +got):\n%s", diff)
+	}
+	if n := notices["pts/0"]; n == nil || !strings.Contains(n.String(), "Entra ID sign-in is being removed") {
+		t.Errorf("notices %v", notices)
+	}
+	if _, ok := notices["pts/1"]; ok {
+		t.Error("the local user was notified")
+	}
+	if got := h.clk.Slept() - slept; got < precheck.DefaultGrace || got > precheck.DefaultGrace+30*time.Second {
+		t.Errorf("waited %v, want the %v grace period", got, precheck.DefaultGrace)
 	}
 	got := h.status(0)
-	if got.Status != "error" || !strings.Contains(got.Message, "alice@contoso.com") || strings.Contains(got.Message, "azureuser") {
+	if got.Status != "success" || !strings.Contains(got.Message, "sign-in was removed") || !strings.Contains(got.Message, "1 Microsoft Entra user session(s) were told") {
 		t.Errorf("status %+v", got)
 	}
-	if len(h.runner.Calls) != 0 {
-		t.Errorf("refused uninstall still ran: %v", h.runner.Lines())
+	if h.root != "" && sysroot.Root(h.root).Exists(certHandler) {
+		t.Error("the packages were not removed")
+	}
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// An uninstall that cannot finish (a session that cannot be ended, a
+// removal-script or lock error) says what it left behind, records a pending
+// removal, and the next install cleans it up.
+func TestFailedUninstallIsFinishedByNextInstall(t *testing.T) {
+	tests := []struct {
+		name     string
+		setup    func(h *harness)
+		wantCode int
+		wantIn   []string
+	}{
+		{name: "unkillable Entra session", setup: func(h *harness) { entraSession(h, 7000) }, wantCode: 55,
+			wantIn: []string{"alice@contoso.com on pts/0", "could not be ended", "aaduserdel"}},
+		{name: "removal script error", setup: func(h *harness) { h.purgeFails = "dpkg: error: prerm failed\n" }, wantCode: 52,
+			wantIn: []string{"prerm failed"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			fakeDebian(h)
+			h.mustRun("install", "enable")
+			tc.setup(h)
+			d := h.deps()
+			d.Signal = func(int, syscall.Signal) error { return nil } // nothing ends
+			if code := Main([]string{"h", "uninstall"}, d); code != tc.wantCode {
+				t.Fatalf("uninstall exit %d, want %d: %s", code, tc.wantCode, h.stderr.String())
+			}
+			got := h.status(0)
+			for _, w := range append(tc.wantIn, "left behind: aadsshlogin 1.0.030000001 (Microsoft Entra ID sign-in still works)", "az vm extension set", "az vm extension delete") {
+				if !strings.Contains(got.Message, w) {
+					t.Errorf("message lacks %q: %s", w, got.Message)
+				}
+			}
+			st := state.Dir{Path: sysroot.Root(h.root).Path(state.DefaultDir)}
+			if p, ok := st.PendingRemoval(); !ok || p.Code != tc.wantCode {
+				t.Fatalf("pending removal %+v %v", p, ok)
+			}
+			// The agent deleted the folder; the user sets the extension again.
+			os.Remove(sysroot.Root(h.root).Path("/var/run/utmp"))
+			h.purgeFails = ""
+			h.settings(1, `{}`)
+			h.env["ConfigSequenceNumber"] = "1"
+			h.mustRun("install", "enable")
+			if got := h.status(1); got.Status != "success" || !strings.Contains(got.Message, "unfinished removal") {
+				t.Errorf("enable status %+v", got)
+			}
+			if _, ok := st.PendingRemoval(); ok {
+				t.Error("the pending removal is still recorded")
+			}
+			if code := h.run("uninstall"); code != 0 {
+				t.Fatalf("second uninstall exit %d: %s", code, h.stderr.String())
+			}
+		})
 	}
 }
 
@@ -227,8 +315,8 @@ func TestEnableFastPathTouchesNothing(t *testing.T) {
 	if len(h.runner.Calls) != 0 {
 		t.Errorf("fast path ran commands: %v", h.runner.Lines())
 	}
-	if got := h.status(0); got.Message != "ready" {
-		t.Errorf("fast path rewrote the status: %+v", got)
+	if got := h.status(0); got.Operation != "Enable" || got.Status != "success" || !strings.Contains(got.Message, "ready") {
+		t.Errorf("fast path status: %+v", got)
 	}
 	// Without the packages in place the fast path is not taken.
 	os.Remove(sysroot.Root(h.root).Path(certHandler))
@@ -254,6 +342,20 @@ func fakeDebian(h *harness) {
 			h.file("/etc/pam.d/common-auth", "auth optional pam_aad.so\n")
 			h.file("/etc/ssh/sshd_config", "Match User *@*\n  AuthorizedKeysCommand /usr/sbin/aad_certhandler %u %k\n")
 			h.file(certHandler, "#!/bin/sh\n")
+			return runtest.Response{}, true
+		case c.Path == "apt-get" && len(c.Args) > 0 && c.Args[0] == "purge":
+			// The real package's removal script refuses while an Entra
+			// user is logged in (aaduserdel).
+			if open, _ := precheck.EntraSessions(sysroot.Root(h.root)); len(open) > 0 {
+				return runtest.Response{ExitCode: 100, Stderr: fmt.Sprintf("aaduserdel: user %s is currently used by process %d\ndpkg: error processing package aadsshlogin (--purge):\n installed aadsshlogin package pre-removal script subprocess returned error exit status 8\n", open[0].User, open[0].PID)}, true
+			}
+			if h.purgeFails != "" {
+				return runtest.Response{ExitCode: 100, Stderr: h.purgeFails}, true
+			}
+			for _, n := range c.Args {
+				delete(installed, n)
+			}
+			os.Remove(sysroot.Root(h.root).Path(certHandler))
 			return runtest.Response{}, true
 		case c.Path == "dpkg-query":
 			out := ""

@@ -24,7 +24,7 @@ func lockFailure(err error, dir string) error {
 			check = fmt.Sprintf("`ps -fp %d`", held.PID)
 		}
 		return failure.Wrap(failure.PackageManagerBusy, err,
-			"%s is still in progress; wait for it to finish (%s), then set the extension again if its status is not what you expect", who, check)
+			"%s is still in progress; wait for it to finish (%s); if its status is not what you expect, "+failure.SetAgain, who, check)
 	}
 	what := "create the handler's state folder " + dir
 	var pe *os.PathError
@@ -36,7 +36,7 @@ func lockFailure(err error, dir string) error {
 			what = "lock the handler's lock file " + pe.Path
 		}
 	}
-	return failure.Wrap(failure.Dependency, err, "cannot %s: %s; then set the extension again", what, lockFailureHint(err))
+	return failure.Wrap(failure.Dependency, err, "cannot %s: %s; "+failure.SetAgain, what, lockFailureHint(err))
 }
 
 // lockFailureHint says what to do about an error creating or locking the

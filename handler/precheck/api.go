@@ -1,10 +1,12 @@
 // Package precheck holds the read-only checks the handler makes before and
 // around installing: legacy AADLoginForLinux, memory, sshd pitfalls, and the
-// Entra sessions that block an uninstall.
+// Entra sessions open at uninstall time.
 //
 // Every check reads the machine through a sysroot.Root and starts programs
 // only through a run.Runner, so tests run against a temporary tree and a
-// scripted runner. Nothing here changes the machine.
+// scripted runner. Only SessionEnder (endsessions.go) acts on the machine:
+// it announces and then ends the Entra sessions before an uninstall, through
+// its Terminal and Signal seams.
 package precheck
 
 import (

@@ -68,7 +68,7 @@ func LegacyWithNames(ctx context.Context, root sysroot.Root, query QueryFunc, hi
 		case qerr != nil && len(folders) == 0:
 			return failure.Wrap(failure.Dependency, qerr,
 				"could not check whether the old AADLoginForLinux packages (aadlogin, aadlogin-selinux) are installed; "+
-					"make sure the package manager works (for example `dpkg -l` or `rpm -qa` succeeds) and retry")
+					"make sure the package manager works (for example `dpkg -l` or `rpm -qa` succeeds), "+failure.SetAgain)
 		case qerr == nil:
 			for _, p := range legacyPackages {
 				if v, ok := got[p]; ok {
@@ -115,7 +115,7 @@ func legacyMessage(root sysroot.Root, folders, pkgs []string, hint LegacyHint) s
 		found = append(found, "packages "+strings.Join(pkgs, ", "))
 	}
 	evidence := strings.Join(found, "; ")
-	evidence = truncate(evidence, 160)
+	evidence = truncate(evidence, 110)
 
 	rg := orPlaceholder(hint.ResourceGroup, "<rg>")
 	var del string
@@ -126,8 +126,8 @@ func legacyMessage(root sysroot.Root, folders, pkgs []string, hint LegacyHint) s
 	}
 
 	msg := "The old AADLoginForLinux extension is still present (" + evidence + "). " +
-		"Remove it with `" + del + "`, then install AADSSHLoginForLinux again. " +
-		"If that removal gets stuck, have all Entra users log out (`who -u`), then remove the packages on the VM as root: " +
+		"Remove it with `" + del + "`, " + failure.SetAgain + ". " +
+		"If that removal gets stuck, with all Entra users logged out (`who -u`), run as root on the VM: " +
 		manualRemoval(root) + "; then do the same for aadlogin-selinux, and run the delete command again."
 	return truncate(msg, maxLegacyMessage-1)
 }

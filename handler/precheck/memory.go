@@ -43,7 +43,7 @@ func Memory(root sysroot.Root) (uint64, error) {
 		return total, failure.New(failure.LowMemory,
 			"the VM has %d MiB of memory (MemTotal in /proc/meminfo) but Microsoft Entra login needs a VM with at least 1 GB "+
 				"(a 1 GiB size shows more than %d MiB); resize the VM to a size with 1 GB or more, for example "+
-				"`az vm resize -g <rg> -n <vm> --size Standard_B1s`, then install the extension again",
+				"`az vm resize -g <rg> -n <vm> --size Standard_B1s`, "+failure.SetAgain,
 			kib/1024, MaxRefusedMemTotalKiB/1024)
 	}
 	return total, nil

@@ -152,40 +152,19 @@ func EntraSessions(root sysroot.Root) ([]Session, error) {
 	return mergeSessions(fromUtmp, fromLogind), nil
 }
 
-// maxNamedSessions is how many sessions SessionsError lists by name.
+// maxNamedSessions is how many sessions a message lists by name.
 const maxNamedSessions = 5
 
-// SessionsError returns the failure.UsersLoggedIn error that refuses an
-// uninstall while Entra users are logged in, or nil for no sessions.
-func SessionsError(sessions []Session) error {
+// SessionsError returns the failure.UsersLoggedIn error of an uninstall
+// whose package removal failed while Entra sessions that SessionEnder could
+// not end were still open (cause is the removal's error), or nil for no
+// sessions. The caller adds what was left behind and what to do next.
+func SessionsError(sessions []Session, cause error) error {
 	if len(sessions) == 0 {
 		return nil
 	}
-	var list []string
-	for i, s := range sessions {
-		if i == maxNamedSessions {
-			list = append(list, fmt.Sprintf("and %d more", len(sessions)-maxNamedSessions))
-			break
-		}
-		d := s.User
-		if s.Truncated {
-			d += "…"
-		}
-		if s.TTY != "" {
-			d += " on " + s.TTY
-		}
-		if s.Host != "" {
-			d += " from " + s.Host
-		}
-		if s.PID > 0 {
-			d += " (pid " + strconv.Itoa(s.PID) + ")"
-		}
-		list = append(list, d)
-	}
-	return failure.New(failure.UsersLoggedIn,
-		"uninstall refused, nothing was removed: %d Microsoft Entra user session(s) are still open (%s). "+
-			"Removing the packages while they are logged in fails or breaks their sessions. "+
-			"Wait for them to log out, or end the sessions as root with `loginctl terminate-user <user>` or "+
-			"`pkill -KILL -u <user>` (for a name cut short by utmp, `kill <pid>` with the pid `who -u` shows), then retry",
-		len(sessions), strings.Join(list, ", "))
+	return failure.Wrap(failure.UsersLoggedIn, cause,
+		"%d Microsoft Entra user session(s) could not be ended (%s), so the packages' removal failed; "+
+			"end them as root (`loginctl terminate-user <user>`, `pkill -KILL -u <user>`, or `kill <pid>` with the pid `who -u` shows)",
+		len(sessions), describeSessions(sessions))
 }

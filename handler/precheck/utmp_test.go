@@ -2,6 +2,7 @@ package precheck
 
 import (
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
 
@@ -160,7 +161,7 @@ func TestEntraSessionsUnreadable(t *testing.T) {
 }
 
 func TestSessionsError(t *testing.T) {
-	if err := SessionsError(nil); err != nil {
+	if err := SessionsError(nil, errors.New("x")); err != nil {
 		t.Fatalf("no sessions: %v", err)
 	}
 	var many []Session
@@ -177,7 +178,7 @@ func TestSessionsError(t *testing.T) {
 			name:     "one",
 			sessions: []Session{{User: "alice@contoso.com", TTY: "pts/1", Host: "203.0.113.8", PID: 1002}},
 			want: []string{"1 Microsoft Entra user session(s)", "alice@contoso.com on pts/1 from 203.0.113.8 (pid 1002)",
-				"nothing was removed", "loginctl terminate-user <user>", "pkill -KILL -u <user>", "log out"},
+				"could not be ended", "loginctl terminate-user <user>", "pkill -KILL -u <user>", "prerm refused"},
 		},
 		{
 			name:     "truncated name is marked",
@@ -193,7 +194,7 @@ func TestSessionsError(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := SessionsError(tc.sessions)
+			err := SessionsError(tc.sessions, errors.New("prerm refused"))
 			if diff := cmp.Diff(failure.UsersLoggedIn, failure.CodeOf(err)); diff != "" {
 				t.Fatalf("code (-want +got):\n%s", diff)
 			}

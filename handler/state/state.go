@@ -2,7 +2,8 @@
 // outside the versioned extension folder (the agent deletes that folder on
 // update and removal): the lock that serialises invocations, the update
 // marker that stops an old version's uninstall from removing the packages,
-// and the record of the last successful enable.
+// install's hand-off to enable, the record of an unfinished removal and the
+// record of the last successful enable.
 package state
 
 import (
@@ -23,10 +24,6 @@ import (
 // DefaultDir is the state folder on a real machine.
 const DefaultDir = "/var/lib/aadsshlogin-extension"
 
-// UpdateMarkerTTL bounds how long an update marker protects the packages:
-// the agent runs the old uninstall within minutes of the new update.
-const UpdateMarkerTTL = time.Hour
-
 // Dir is the state folder.
 type Dir struct {
 	Path  string
@@ -34,6 +31,9 @@ type Dir struct {
 	// PID is written into the lock file while we hold it, so that a run
 	// waiting for the lock can name the holder.
 	PID int
+	// Boot is the current boot's id (BootID); markers that must not
+	// outlive a reboot record it and are ignored under another one.
+	Boot string
 }
 
 // ErrLockTimeout is returned when another invocation holds the lock too long.
@@ -131,46 +131,134 @@ func (d Dir) Lock(ctx context.Context, wait time.Duration) (unlock func(), err e
 }
 
 // UpdateMarker says that version From is being replaced by version To.
+// Its validity never depends on the wall clock (a clock step at boot would
+// make it look old or from the future): it protects only From's uninstall,
+// in the boot it was written in (the agent runs old disable, new update,
+// old uninstall, new install in one pass; after a reboot it starts the
+// update over and writes a new marker).
 type UpdateMarker struct {
-	From string    `json:"from"`
-	To   string    `json:"to"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	Boot string `json:"boot"`
+	// Time is informational (logs) only.
 	Time time.Time `json:"time"`
 }
 
 func (d Dir) markerPath() string { return filepath.Join(d.Path, "update-in-progress.json") }
 
-// WriteUpdateMarker records an update in progress.
+// WriteUpdateMarker records an update in progress in the current boot.
 func (d Dir) WriteUpdateMarker(m UpdateMarker) error {
 	if err := d.Ensure(); err != nil {
 		return err
 	}
+	m.Boot = d.Boot
 	return writeJSON(d.markerPath(), m)
 }
 
-// ActiveUpdate returns the marker when one exists and is younger than
-// UpdateMarkerTTL.
-func (d Dir) ActiveUpdate() (UpdateMarker, bool) {
+// ActiveUpdate returns the marker when it protects the packages from the
+// uninstall of version: an update from version (or from an unknown
+// version) to another one, recorded in this boot.
+func (d Dir) ActiveUpdate(version string) (UpdateMarker, bool) {
 	var m UpdateMarker
 	if readJSON(d.markerPath(), &m) != nil {
 		return m, false
 	}
-	age := d.Clock.Now().Sub(m.Time)
-	return m, age >= -time.Minute && age < UpdateMarkerTTL
+	return m, m.Boot == d.Boot && m.To != version && (m.From == version || m.From == "")
 }
 
 // ClearUpdateMarker removes the marker; a missing marker is fine.
-func (d Dir) ClearUpdateMarker() error {
-	if err := os.Remove(d.markerPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+func (d Dir) ClearUpdateMarker() error { return removeIfExists(d.markerPath()) }
+
+// Note is one warning carried by a hand-off (a substatus).
+type Note struct {
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+// HandOff is install's outcome for enable of the same sequence number.
+// The agent runs install, then enable, for a first deployment; install
+// does the network work and always exits 0 after a classified failure
+// (the agent would hide its status), and enable reports what install found
+// instead of checking the identity and refreshing the repository again.
+// It is valid once, for the same handler version, sequence number and boot.
+type HandOff struct {
+	Version string `json:"version"`
+	Seq     int    `json:"seq"`
+	Boot    string `json:"boot"`
+	// Code is install's exit code (0: success).
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Notes   []Note `json:"notes,omitempty"`
+	// Time is informational (logs) only.
+	Time time.Time `json:"time"`
+}
+
+func (d Dir) handOffPath() string { return filepath.Join(d.Path, "install-handoff.json") }
+
+// WriteHandOff records install's outcome for the current boot.
+func (d Dir) WriteHandOff(h HandOff) error {
+	if err := d.Ensure(); err != nil {
 		return err
 	}
-	return nil
+	h.Boot = d.Boot
+	return writeJSON(d.handOffPath(), h)
 }
+
+// TakeHandOff consumes the hand-off: it is removed whatever it says, and
+// returned only when it was written by version for seq in this boot.
+func (d Dir) TakeHandOff(version string, seq int) (HandOff, bool, error) {
+	var h HandOff
+	err := readJSON(d.handOffPath(), &h)
+	if errors.Is(err, os.ErrNotExist) {
+		return h, false, nil
+	}
+	if rerr := removeIfExists(d.handOffPath()); rerr != nil {
+		// A hand-off that cannot be removed would be reported again.
+		return h, false, rerr
+	}
+	return h, err == nil && h.Version == version && h.Seq == seq && h.Boot == d.Boot, nil
+}
+
+// RemovalPending records an uninstall that did not finish: the agent
+// deletes the extension folder whatever uninstall returns and never runs it
+// again, so the next install or enable finishes the interrupted removal
+// state before converging.
+type RemovalPending struct {
+	Version string `json:"version"`
+	// Left says what was left behind, in words for the user.
+	Left string    `json:"left"`
+	Code int       `json:"code"`
+	Time time.Time `json:"time"`
+}
+
+func (d Dir) pendingPath() string { return filepath.Join(d.Path, "removal-pending.json") }
+
+// WriteRemovalPending records an unfinished removal.
+func (d Dir) WriteRemovalPending(p RemovalPending) error {
+	if err := d.Ensure(); err != nil {
+		return err
+	}
+	return writeJSON(d.pendingPath(), p)
+}
+
+// PendingRemoval returns the record of an unfinished removal, if any.
+func (d Dir) PendingRemoval() (RemovalPending, bool) {
+	var p RemovalPending
+	return p, readJSON(d.pendingPath(), &p) == nil
+}
+
+// ClearRemovalPending removes the record; a missing one is fine.
+func (d Dir) ClearRemovalPending() error { return removeIfExists(d.pendingPath()) }
 
 // Record describes the last successful enable.
 type Record struct {
 	Version string    `json:"version"`
 	Seq     int       `json:"seq"`
 	Time    time.Time `json:"time"`
+	// Message and Notes are that enable's status, which enable's fast path
+	// reports again for the same sequence number.
+	Message string `json:"message,omitempty"`
+	Notes   []Note `json:"notes,omitempty"`
 }
 
 func (d Dir) recordPath() string { return filepath.Join(d.Path, "last-success.json") }
@@ -190,8 +278,10 @@ func (d Dir) LastSuccess() (Record, bool) {
 }
 
 // Forget removes the record (after uninstall).
-func (d Dir) Forget() error {
-	if err := os.Remove(d.recordPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+func (d Dir) Forget() error { return removeIfExists(d.recordPath()) }
+
+func removeIfExists(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil

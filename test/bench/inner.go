@@ -208,6 +208,11 @@ func must(m measure, err error) (measure, error) {
 	if m.Exit != 0 {
 		return m, fmt.Errorf("exit %d: %s", m.Exit, tailOf(m.Output, 2000))
 	}
+	// install exits 0 after a failure it hands to enable; its stderr line
+	// says so (lifecycle.finish).
+	if strings.Contains(m.Output, "found a problem (code ") {
+		return m, fmt.Errorf("failed (handed to enable): %s", tailOf(m.Output, 2000))
+	}
 	return m, nil
 }
 

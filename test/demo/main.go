@@ -1,7 +1,8 @@
-// Command demo runs the extension zip through a simulated guest agent on a
-// sandboxed Debian 12 VM (see package test/sandbox). `make demo` calls it.
+// Command demo runs the extension zip through the real guest agent (Debian's
+// waagent) on a sandboxed Debian 12 VM (see package test/sandbox). `make
+// demo` calls it.
 //
-//	demo -zip dist/…__1.0.0.1.zip [-zip2 build/next/…__1.0.0.2.zip] [-scenario full|no-identity|downgrade|arc|arc-hostile-realm|legacy|proxy|proxy-down]
+//	demo -zip dist/…__1.0.0.1.zip [-zip2 build/next/…__1.0.0.2.zip] [-scenario NAME] [-agentsim BIN]   (demo -h lists the scenarios)
 package main
 
 import (
@@ -9,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -38,7 +38,7 @@ func run() int {
 	zip := flag.String("zip", "", "handler package (required)")
 	zip2 := flag.String("zip2", "", "package of the next version, for the update phase")
 	scenario := flag.String("scenario", "full", fmt.Sprintf("scenario: %v", names))
-	agentsim := flag.String("agentsim", "", "static agentsim binary (default: built now)")
+	agentsim := flag.String("agentsim", "", "static agentsim binary, for the agentsim-agrees scenario")
 	work := flag.String("work", "", "scratch folder (default: a temporary one, deleted)")
 	flag.Parse()
 	if *zip == "" {
@@ -61,16 +61,6 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1
-	}
-	if *agentsim == "" {
-		*agentsim = filepath.Join(dir, "agentsim")
-		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", *agentsim, "./test/agentsim/cmd/agentsim")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "demo: build agentsim:", err)
-			return 1
-		}
 	}
 	abs := func(p string) string {
 		if p == "" {

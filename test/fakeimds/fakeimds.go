@@ -244,6 +244,14 @@ func New(sc Scenario, logw io.Writer) *Server {
 	return &Server{sc: sc, logw: logw, done: make(chan struct{})}
 }
 
+// SetScenario switches the fake to sc from the next request on (the token
+// replies start over), e.g. when a test assigns the identity it lacked.
+func (s *Server) SetScenario(sc Scenario) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sc, s.tokenN = sc, 0
+}
+
 // Close releases requests held back by Reply.Delay.
 func (s *Server) Close() {
 	s.mu.Lock()
@@ -339,8 +347,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (s *Server) scenario() Scenario {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sc
+}
+
 func (s *Server) compute(w http.ResponseWriter, r *http.Request) {
-	if s.sc.Arc {
+	sc := s.scenario()
+	if sc.Arc {
 		s.reply(w, r, 404, nil, ErrorBody("not_found", "HIMDS serves no compute metadata for this client"))
 		return
 	}
@@ -348,9 +363,9 @@ func (s *Server) compute(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, r, 400, nil, ErrorBody("bad_request", "api-version missing"))
 		return
 	}
-	body := s.sc.Compute.Raw
+	body := sc.Compute.Raw
 	if body == "" {
-		b, _ := json.Marshal(s.sc.Compute)
+		b, _ := json.Marshal(sc.Compute)
 		body = string(b)
 	}
 	s.reply(w, r, 200, nil, body)
@@ -362,8 +377,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, r, 400, nil, ErrorBody("invalid_request", "api-version and resource are required"))
 		return
 	}
-	if s.sc.Arc && r.Header.Get("Authorization") != "Basic "+ArcKey {
-		s.reply(w, r, 401, map[string]string{"WWW-Authenticate": "Basic realm=" + s.sc.ArcRealm}, "")
+	sc := s.scenario()
+	if sc.Arc && r.Header.Get("Authorization") != "Basic "+ArcKey {
+		s.reply(w, r, 401, map[string]string{"WWW-Authenticate": "Basic realm=" + sc.ArcRealm}, "")
 		return
 	}
 	s.mu.Lock()
@@ -371,8 +387,8 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.tokenN++
 	s.mu.Unlock()
 	rep := Reply{Status: 200}
-	if len(s.sc.Token) > 0 {
-		rep = s.sc.Token[min(n, len(s.sc.Token)-1)]
+	if len(sc.Token) > 0 {
+		rep = sc.Token[min(n, len(sc.Token)-1)]
 	}
 	if rep.Delay > 0 {
 		// Recorded on arrival (status 0: held back), so a client that gives

@@ -164,7 +164,8 @@ type pkgCase struct {
 	want  int
 	// cause: the status message must contain one of these (case-insensitive).
 	cause []string
-	// check inspects the machine after the first deployment.
+	// check inspects the machine after the first deployment; st is its
+	// install step.
 	check func(ctx context.Context, v *VM, st agentsim.Step) []string
 }
 
@@ -282,13 +283,13 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 		r.problem("%v", err)
 		return r
 	}
-	st, ok := r.recordStep(rep, "install")
+	st, ok := r.recordStep(rep, "enable")
 	if !ok {
 		return r
 	}
-	v.logf("package %q: install exit %d, %s: %s", c.name, st.ExitCode, r.Status, clip(r.Message, 240))
+	v.logf("package %q: enable exit %d, %s: %s", c.name, st.ExitCode, r.Status, clip(r.Message, 240))
 	if st.ExitCode != c.want {
-		r.problem("install exited %d, want %d: %s", st.ExitCode, c.want, describe(rep))
+		r.problem("enable (reporting install's outcome) exited %d, want %d: %s", st.ExitCode, c.want, describe(rep))
 	}
 	if t := v.Torn(); len(t) > 0 {
 		r.problem("torn files: %s", strings.Join(t, ", "))
@@ -312,17 +313,26 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 		}
 	}
 	if c.check != nil {
-		for _, p := range c.check(ctx, v, st) {
+		// Checks look at install, which does the package work (enable only
+		// reports install's hand-off).
+		inst, _ := step(rep, "install")
+		for _, p := range c.check(ctx, v, inst) {
 			r.problem("%s", p)
 		}
 	}
 	if c.want != 0 && !noRecovery {
-		// The fault is gone: the next goal state must converge.
-		conv, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile)
+		// The fault is gone and the user sets the extension again: the new
+		// goal state (a new sequence number; install succeeded, having handed
+		// its failure to enable) must converge.
+		conv, err := v.Agent(ctx, "settings", "-settings", v.E.SettingsFile)
 		if err != nil || !conv.OK {
 			r.problem("no recovery after the fault was removed: %v %s", err, describe(conv))
 		}
-		for _, p := range v.Converged(ctx, 0) {
+		seq := 0
+		if en, ok := step(conv, "enable"); ok {
+			seq = en.Seq
+		}
+		for _, p := range v.Converged(ctx, seq) {
 			r.problem("after recovery: %s", p)
 		}
 	}
@@ -373,13 +383,13 @@ func (v *VM) IMDSCase(ctx context.Context, scenario string, want int) {
 	}
 	r.count("seconds", int(time.Since(start).Seconds()))
 	r.count("tokenRequests", v.E.IMDS.TokenRequests())
-	st, ok := r.recordStep(rep, "install")
+	st, ok := r.recordStep(rep, "enable")
 	if !ok {
 		return
 	}
 	wantStatus := map[int]string{0: "success", 22: "transitioning", 52: "error"}[want]
 	if st.ExitCode != want || r.Status != wantStatus {
-		r.problem("install exit %d status %q, want %d %q: %s", st.ExitCode, r.Status, want, wantStatus, clip(r.Message, 300))
+		r.problem("enable (reporting install's outcome) exit %d status %q, want %d %q: %s", st.ExitCode, r.Status, want, wantStatus, clip(r.Message, 300))
 	}
 	switch want {
 	case 0:
@@ -554,15 +564,17 @@ func (v *VM) secretPathFailure(ctx context.Context, secret, pub, prot string) {
 		r.problem("%v", err)
 		return
 	}
-	st, ok := r.recordStep(rep, "install")
+	st, ok := r.recordStep(rep, "enable")
 	if !ok {
 		return
 	}
 	if st.ExitCode != 52 {
-		r.problem("install exited %d, want 52: %s", st.ExitCode, clip(r.Message, 300))
+		r.problem("enable (reporting install's outcome) exited %d, want 52: %s", st.ExitCode, clip(r.Message, 300))
 	}
-	if strings.Contains(st.Output, secret) || strings.Contains(st.Error, secret) {
-		r.problem("the secret is in the command output the agent logs: %q", clip(st.Output, 600))
+	for _, s := range rep.Steps {
+		if strings.Contains(s.Output, secret) || strings.Contains(s.Error, secret) {
+			r.problem("the secret is in the %s output the agent logs: %q", s.Verb, clip(s.Output, 600))
+		}
 	}
 	r.count("secretHits", len(seen))
 	if len(seen) > 0 {
@@ -623,17 +635,19 @@ func (v *VM) secretCredentials(ctx context.Context) {
 		r.problem("%v", err)
 		return
 	}
-	st, ok := r.recordStep(rep, "install")
+	st, ok := r.recordStep(rep, "enable")
 	if !ok {
 		return
 	}
 	// Credentials in the URL are refused (53): the handler would otherwise
 	// have to put them into a world-readable sources file.
 	if st.ExitCode != 53 {
-		r.problem("install exited %d, want 53 (credentials in the URL are refused): %s", st.ExitCode, clip(r.Message, 300))
+		r.problem("enable (reporting install's outcome) exited %d, want 53 (credentials in the URL are refused): %s", st.ExitCode, clip(r.Message, 300))
 	}
-	if strings.Contains(st.Output, secret) || strings.Contains(st.Error, secret) {
-		r.problem("the password is in the command output the agent logs")
+	for _, s := range rep.Steps {
+		if strings.Contains(s.Output, secret) || strings.Contains(s.Error, secret) {
+			r.problem("the password is in the %s output the agent logs", s.Verb)
+		}
 	}
 	r.secretHits(v.grepVM(secret, append(v.auditDirs(), "/etc/apt", "/var/lib/apt/lists")...), "password")
 	r.Converged = len(r.Problems) == 0

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/aadsshlogin-extension-linux/test/agentsim"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fakeimds"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 )
@@ -253,37 +254,6 @@ func (e *Env) checkProxy(out io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// statusMessage returns the message of the newest status file of the
-// handler in the VM.
-func (e *Env) statusMessage() (string, error) {
-	files, _ := filepath.Glob(filepath.Join(e.ChrootDir, "var/lib/waagent", HandlerName+"-*", "status", "*.status"))
-	var newest string
-	var when time.Time
-	for _, f := range files {
-		if st, err := os.Stat(f); err == nil && (newest == "" || st.ModTime().After(when)) {
-			newest, when = f, st.ModTime()
-		}
-	}
-	if newest == "" {
-		return "", errors.New("the handler wrote no status file")
-	}
-	data, err := os.ReadFile(newest)
-	if err != nil {
-		return "", err
-	}
-	var st []struct {
-		Status struct {
-			FormattedMessage struct {
-				Message string `json:"message"`
-			} `json:"formattedMessage"`
-		} `json:"status"`
-	}
-	if err := json.Unmarshal(data, &st); err != nil || len(st) == 0 {
-		return "", fmt.Errorf("status file %s: not a status array: %v", newest, err)
-	}
-	return st[0].Status.FormattedMessage.Message, nil
-}
-
 // Inner is the inner side of Run: it enters the sandbox and runs the plan.
 func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 	e, err := Enter(ctx, cfgPath, "")
@@ -295,6 +265,11 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 	if err := e.describeProxy(out); err != nil {
 		return err
 	}
+	if err := e.setup(ctx, e.Config.Plan.Setup, out); err != nil {
+		return err
+	}
+	run := e.newAgentRun()
+	sims := map[int]agentsim.Report{}
 	for i, ph := range e.Config.Plan.Phases {
 		fmt.Fprintf(out, "\n## %d. %s\n", i+1, ph.Title)
 		if ph.Check != "" {
@@ -309,38 +284,27 @@ func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
 			}
 			continue
 		}
-		args := []string{"-scenario", ph.Scenario, "-settings", e.SettingsFile}
-		switch {
-		case ph.Scenario == "update" && ph.Downgrade:
-			args = append(args, "-zip", e.Zips[1], "-zip2", e.Zips[0])
-		case ph.Scenario == "update":
-			args = append(args, "-zip", e.Zips[0], "-zip2", e.Zips[1])
-		case ph.Zip == 2:
-			args = append(args, "-zip", e.Zips[1])
-		default:
-			args = append(args, "-zip", e.Zips[0])
+		if ph.Fix != "" {
+			if err := e.fix(ctx, ph.Fix, out); err != nil {
+				return fmt.Errorf("phase %q: %w", ph.Title, err)
+			}
+			continue
 		}
-		if ph.Protected {
-			args = append(args, "-protected", e.ProtectedFile)
-		}
-		for _, x := range ph.Expect {
-			args = append(args, "-expect", x)
-		}
-		cmd := e.Agentsim(ctx, args...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("phase %q: agentsim: %w", ph.Title, err)
-		}
-		if len(ph.StatusHas) > 0 {
-			msg, err := e.statusMessage()
+		if ph.Sim != "" {
+			rep, err := e.simPhase(ctx, ph.Sim, ph.Protected, out)
 			if err != nil {
 				return fmt.Errorf("phase %q: %w", ph.Title, err)
 			}
-			fmt.Fprintf(out, "status message: %s\n", msg)
-			for _, w := range ph.StatusHas {
-				if !strings.Contains(msg, w) {
-					return fmt.Errorf("phase %q: the status message lacks %q", ph.Title, w)
-				}
+			sims[i+1] = rep
+			continue
+		}
+		rep, err := e.agentPhase(ctx, run, ph, out)
+		if err != nil {
+			return fmt.Errorf("phase %q: %w", ph.Title, err)
+		}
+		if ph.SameAs != 0 {
+			if err := agrees(sims[ph.SameAs], rep, out); err != nil {
+				return fmt.Errorf("phase %q: agentsim and the real agent disagree: %w", ph.Title, err)
 			}
 		}
 	}

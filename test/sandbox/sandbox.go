@@ -2,21 +2,24 @@
 // from real parts, and is what `make demo`, the end-to-end tests and the
 // fault batteries use:
 //
-//   - a Debian 12 chroot (mmdebstrap, cached) whose apt, dpkg and os-release
+//   - a Debian 12 chroot (or 13, Plan.Suite; mmdebstrap, cached) whose apt, dpkg and os-release
 //     are the ones a VM has;
 //   - a network namespace created for the run, in which a fake IMDS answers
 //     on 169.254.169.254:80 and a loopback HTTPS repository, laid out and
 //     signed like packages.microsoft.com, serves fake aadsshlogin packages
 //     (the handler reaches it through its private-mirror setting);
-//   - the guest-agent simulator (test/agentsim), run inside the chroot and the
-//     namespace, driving the zip through install, enable, settings change,
-//     agent restart, version update and removal.
+//   - the real guest agent, Debian's waagent package installed in the
+//     chroot, driven by test/realagent through goal states (install, enable,
+//     settings change with encrypted protected settings, agent restart,
+//     disable, version update and downgrade, removal); what it would upload
+//     to Azure is read back with its own status-report code.
 //
 // Nothing leaves the machine: the namespace has only its own loopback.
 //
 // The host side (Run) prepares the chroot, repository and binaries, creates
 // the namespace and re-executes a binary in it (ip netns exec … <self> inner);
-// that inner side (Inner) starts the servers and runs the simulator.
+// that inner side (Inner) starts the servers and hands the agent its goal
+// states.
 package sandbox
 
 import (
@@ -33,6 +36,7 @@ import (
 	"time"
 
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
+	"github.com/Azure/aadsshlogin-extension-linux/test/realagent"
 )
 
 // HandlerName is the extension's name as the agent knows it.
@@ -48,7 +52,9 @@ type Options struct {
 	// Self is a binary that runs Inner when called as `<Self> inner <config>`
 	// (the demo command itself, or a test-built copy of it).
 	Self string
-	// Agentsim is a static build of test/agentsim/cmd/agentsim.
+	// Agentsim, when set, is a static build of test/agentsim/cmd/agentsim,
+	// copied into the VM for the fault batteries (the scenarios use the
+	// real guest agent).
 	Agentsim string
 	// WorkDir is a scratch folder (deleted afterwards unless Keep).
 	WorkDir string
@@ -59,29 +65,101 @@ type Options struct {
 	Out io.Writer
 }
 
-// Phase is one agentsim invocation (or machine check) of a scenario.
+// Phase is one goal state handed to the real guest agent (or a machine
+// check, or a fix a person makes) of a scenario.
 type Phase struct {
 	Title string `json:"title"`
-	// Scenario is the agentsim scenario run ("" for a check).
-	Scenario string `json:"scenario,omitempty"`
-	// Zip selects the package: 1 = Zip, 2 = NextZip (update).
+	// Agent is what the guest agent is asked to do: AgentSet (a new
+	// sequence number with the extension enabled: `az vm extension set`),
+	// AgentRestart (the agent restarts and processes its goal state again),
+	// AgentDisable, AgentUninstall (`az vm extension delete`); "" for a
+	// check, fix or diagnose phase.
+	Agent string `json:"agent,omitempty"`
+	// Zip selects the handler version of an AgentSet phase: 1 = Zip,
+	// 2 = NextZip (a different version than installed is an update or a
+	// downgrade, which the agent itself carries out).
 	Zip int `json:"zip,omitempty"`
-	// Downgrade makes an update phase go from NextZip back to Zip.
-	Downgrade bool `json:"downgrade,omitempty"`
-	// Expect are agentsim -expect arguments (verb=N).
-	Expect []string `json:"expect,omitempty"`
-	// Check, for a check phase: "installed" or "absent" (aadsshlogin in
-	// dpkg), or one of the first-boot checks (firstboot.go).
-	Check string `json:"check,omitempty"`
-	// Protected adds protected settings carrying the mirror URL.
+	// Protected adds protected settings carrying the mirror URL, encrypted
+	// to the tenant certificate.
 	Protected bool `json:"protected,omitempty"`
+	// Want is what the agent must report after the phase.
+	Want *Want `json:"want,omitempty"`
+	// Sim runs the guest-agent simulator's scenario of that name instead
+	// of the real agent (needs Options.Agentsim); SameAs, on a real-agent
+	// phase, is the 1-based index of a Sim phase whose commands,
+	// environment and reported status the real agent must match.
+	Sim    string `json:"sim,omitempty"`
+	SameAs int    `json:"sameAs,omitempty"`
+	// Check, for a check phase: "installed" or "absent" (aadsshlogin in dpkg).
+	Check string `json:"check,omitempty"`
+	// Fix removes the cause of a failure as the user would: FixIdentity
+	// (`az vm identity assign`: IMDS starts issuing tokens), FixLegacy
+	// (the AADLoginForLinux extension is deleted: its aadlogin package is
+	// purged).
+	Fix string `json:"fix,omitempty"`
+	// HoldLock makes another process hold the handler's lock
+	// (/var/lib/aadsshlogin-extension/lock) during the phase.
+	HoldLock bool `json:"holdLock,omitempty"`
+	// Session logs an Entra user in (a live process with a utmp record)
+	// before the phase.
+	Session bool `json:"session,omitempty"`
 	// Diagnose runs the installed handler's `diagnose` command as a person
 	// would; DiagnoseExit is the exit code expected from it.
 	Diagnose     bool `json:"diagnose,omitempty"`
 	DiagnoseExit int  `json:"diagnoseExit,omitempty"`
-	// StatusHas, after an agentsim phase, prints the handler's last status
-	// message in full and requires each of these substrings in it.
-	StatusHas []string `json:"statusHas,omitempty"`
+}
+
+// Agent operations of a phase.
+const (
+	AgentSet       = "set"
+	AgentRestart   = "restart"
+	AgentDisable   = "disable"
+	AgentUninstall = "uninstall"
+)
+
+// Setups of a plan: VM conditions each failure code stands for.
+const (
+	// SetupUnsupported makes the VM a Debian 8 (os-release): 51.
+	SetupUnsupported = "unsupported"
+	// SetupRepoDown makes the repository answer 503 to everything: 52.
+	SetupRepoDown = "repo-down"
+	// SetupLowMemory shows the handler a 512 MiB /proc/meminfo: 54.
+	SetupLowMemory = "low-memory"
+	// SetupBadSSHD gives sshd_config a keyword sshd rejects: 57.
+	SetupBadSSHD = "bad-sshd"
+)
+
+// Fixes of a phase.
+const (
+	FixIdentity = "identity"
+	FixLegacy   = "legacy"
+)
+
+// Want is what the agent reports for the extension after a phase (empty
+// fields are not checked).
+type Want struct {
+	// Verbs are the handler commands the agent ran, "version verb".
+	Verbs []string `json:"verbs,omitempty"`
+	// Handler is the handler status (Ready, NotReady); Absent means the
+	// agent reports nothing for the extension (it was removed).
+	Handler string `json:"handler,omitempty"`
+	Absent  bool   `json:"absent,omitempty"`
+	// Status, Code and Operation are the extension status the agent
+	// uploads; Has are substrings its message must contain.
+	Status    string   `json:"status,omitempty"`
+	Code      int      `json:"code,omitempty"`
+	Operation string   `json:"operation,omitempty"`
+	Has       []string `json:"has,omitempty"`
+	// Lacks are substrings the message must not contain (e.g. a promise
+	// that the agent will retry: it does not).
+	Lacks []string `json:"lacks,omitempty"`
+	// IdentityChecks and Refreshes, when set, are the number of IMDS token
+	// requests and of repository index downloads (InRelease) the phase
+	// may cause.
+	IdentityChecks *int `json:"identityChecks,omitempty"`
+	Refreshes      *int `json:"refreshes,omitempty"`
+	// SessionsEnded requires the Entra session of a Session phase to be gone.
+	SessionsEnded bool `json:"sessionsEnded,omitempty"`
 }
 
 // Proxy modes of a plan: the guest agent's service carries http_proxy and
@@ -108,94 +186,184 @@ type Plan struct {
 	Arc bool `json:"arc,omitempty"`
 	// Proxy is "", ProxyUp or ProxyDown.
 	Proxy string `json:"proxy,omitempty"`
-	// FirstBoot plays a VM still booting (see firstboot.go).
-	FirstBoot bool    `json:"firstBoot,omitempty"`
-	Phases    []Phase `json:"phases"`
+	// Setup makes the VM unfit before the first phase: one of the Setup…
+	// constants.
+	Setup string `json:"setup,omitempty"`
+	// Suite is the Debian suite of the VM: "" for bookworm (waagent
+	// 2.7.3.0), "trixie" for Debian 13 with its waagent 2.12.
+	Suite string `json:"suite,omitempty"`
+	// BadSettings gives the extension public settings it must refuse (53).
+	BadSettings bool    `json:"badSettings,omitempty"`
+	Phases      []Phase `json:"phases"`
 }
 
-// Scenarios lists the plans by name.
+// ready is the start of the handler's success message.
+const ready = "Microsoft Entra ID sign-in is ready"
+
+// Scenarios lists the plans by name. In Want.Verbs, v1 and v2 stand for the
+// versions of Zip and NextZip.
 func Scenarios() map[string]Plan {
+	installed := Phase{Title: "aadsshlogin is installed", Check: "installed"}
+	absent := Phase{Title: "aadsshlogin is not installed", Check: "absent"}
+	success := func(verbs ...string) *Want {
+		return &Want{Verbs: verbs, Handler: "Ready", Status: "success", Has: []string{ready}}
+	}
+	removal := func(zip int, v string) []Phase {
+		return []Phase{
+			{Title: "removal (`az vm extension delete`): the agent disables, then uninstalls and deletes the extension folder",
+				Agent: AgentUninstall, Zip: zip, Want: &Want{Verbs: []string{v + " disable", v + " uninstall"}, Absent: true}},
+			{Title: "aadsshlogin is gone", Check: "absent"},
+		}
+	}
+	// fixed is a failure that the extension reports as transitioning with
+	// our code, then, once the cause is fixed and the extension set again
+	// (new sequence number), success.
+	fixed := func(code int, has, fix, fixTitle string) []Phase {
+		return []Phase{
+			{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+				Handler: "NotReady", Status: "transitioning", Code: code, Has: []string{has}}},
+			absent,
+			{Title: fixTitle, Fix: fix},
+			{Title: "the extension is set again (new sequence number): enable converges", Agent: AgentSet, Zip: 1,
+				Want: success("v1 enable")},
+			installed,
+		}
+	}
+	failed := func(code int, has ...string) []Phase {
+		return []Phase{
+			{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+				Handler: "NotReady", Status: "error", Code: code, Has: has}},
+			absent,
+		}
+	}
+	one := 1
 	return map[string]Plan{
-		"full": {Name: "full", IMDSScenario: "present",
-			Description: "install, enable, settings change, agent restart, update to the next version, removal",
+		"first-once": {Name: "first-once", IMDSScenario: "present",
+			Description: "a first deployment (install + enable of one sequence number) checks the identity once and refreshes the repository once",
 			Phases: []Phase{
-				{Title: "first deployment: install + enable", Scenario: "first", Zip: 1},
-				{Title: "aadsshlogin is installed", Check: "installed"},
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+					Handler: "Ready", Status: "success", Has: []string{ready}, IdentityChecks: &one, Refreshes: &one}},
+				installed,
+			}},
+		"unsupported": {Name: "unsupported", IMDSScenario: "present", Setup: SetupUnsupported,
+			Description: "Debian 8: the agent reports error 51 naming the distribution", Phases: failed(51, `VERSION_ID="8"`)},
+		"repo-down": {Name: "repo-down", IMDSScenario: "present", Setup: SetupRepoDown,
+			Description: "the repository answers 503: the agent reports error 52", Phases: failed(52, "503")},
+		"bad-settings": {Name: "bad-settings", IMDSScenario: "present", BadSettings: true,
+			Description: "a plain-HTTP mirror URL in the settings: the agent reports error 53", Phases: failed(53, "mirror.url")},
+		"low-memory": {Name: "low-memory", IMDSScenario: "present", Setup: SetupLowMemory,
+			Description: "512 MiB of memory: the agent reports error 54", Phases: failed(54, "resize the VM")},
+		"bad-sshd": {Name: "bad-sshd", IMDSScenario: "present", Setup: SetupBadSSHD,
+			Description: "sshd rejects its configuration: the agent reports error 57", Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+					Handler: "NotReady", Status: "error", Code: 57, Has: []string{"sshd"}}},
+			}},
+		"agentsim-agrees": {Name: "agentsim-agrees", IMDSScenario: "present",
+			Description: "the simulator's first deployment, settings change, restart and removal (what the fault batteries use) against the real agent's: same commands, environment and reported status",
+			Phases: []Phase{
+				{Title: "agentsim: first deployment", Sim: "first"},
+				{Title: "agentsim: settings change with protected settings", Sim: "settings", Protected: true},
+				{Title: "agentsim: agent restart", Sim: "restart"},
+				{Title: "agentsim: removal", Sim: "remove"},
+				absent,
+				{Title: "real agent: first deployment", Agent: AgentSet, Zip: 1, SameAs: 1, Want: success("v1 install", "v1 enable")},
+				{Title: "real agent: settings change with protected settings", Agent: AgentSet, Zip: 1, Protected: true, SameAs: 2, Want: success("v1 enable")},
+				{Title: "real agent: restart", Agent: AgentRestart, SameAs: 3, Want: success("v1 enable")},
+				{Title: "real agent: removal", Agent: AgentUninstall, Zip: 1, SameAs: 4, Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true}},
+				absent,
+			}},
+		"trixie-agent": {Name: "trixie-agent", IMDSScenario: "present", Suite: "trixie",
+			Description: "Debian 13 with its own waagent (2.12): the agent reports our 51 (Debian 13 is not in the support matrix), runs enable again after a restart, and removes the extension",
+			Phases: []Phase{
+				{Title: "first deployment on Debian 13", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
+					Handler: "NotReady", Status: "error", Code: 51, Has: []string{`VERSION_ID="13"`}}},
+				{Title: "agent restart", Agent: AgentRestart, Want: &Want{Verbs: []string{"v1 enable"}, Handler: "NotReady", Status: "error", Code: 51}},
+				{Title: "removal: enable failed, so the handler is Installed, not Enabled, and the agent runs uninstall without disable",
+					Agent: AgentUninstall, Zip: 1, Want: &Want{Verbs: []string{"v1 uninstall"}, Absent: true}},
+				absent,
+			}},
+		"remove-busy": {Name: "remove-busy", IMDSScenario: "present",
+			Description: "removal while another process holds the handler's lock: the failing disable stops the removal and is reported; deleting again removes",
+			Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				{Title: "removal while another process holds the handler's lock: disable fails, so the agent does not uninstall, keeps the extension and reports the failure",
+					Agent: AgentUninstall, Zip: 1, HoldLock: true, Want: &Want{Verbs: []string{"v1 disable"}, Handler: "NotReady",
+						Status: "error", Code: 56, Operation: "Disable"}},
+				installed,
+				{Title: "removal again once the lock is free (the user deletes the extension again)", Agent: AgentUninstall, Zip: 1,
+					Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true}},
+				absent,
+			}},
+		"busy": {Name: "busy", IMDSScenario: "present",
+			Description: "a settings change while another run holds the handler's lock past its 120 s wait: the agent reports error 56",
+			Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				{Title: "settings change while another process holds the handler's lock", Agent: AgentSet, Zip: 1, HoldLock: true,
+					Want: &Want{Verbs: []string{"v1 enable"}, Handler: "NotReady", Status: "error", Code: 56,
+						Has: []string{"another run of this extension is still in progress"}, Lacks: []string{"will retry"}}},
+			}},
+		"entra-session": {Name: "entra-session", IMDSScenario: "present",
+			Description: "removal while an Entra user is logged in: announced grace, the session is ended, the packages are removed",
+			Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				installed,
+				{Title: "removal while alice@contoso.com is logged in", Agent: AgentUninstall, Zip: 1, Session: true,
+					Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true, SessionsEnded: true}},
+				{Title: "aadsshlogin is gone", Check: "absent"},
+			}},
+		"full": {Name: "full", IMDSScenario: "present",
+			Description: "install, enable, settings change, agent restart, disable, update to the next version and back, removal",
+			Phases: append([]Phase{
+				{Title: "first deployment: the agent runs install, then enable", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				installed,
 				{Title: "an operator runs `diagnose` (read-only; the sandbox has no internet, so the Entra endpoints fail with 52)",
 					Diagnose: true, DiagnoseExit: 52},
-				{Title: "settings change: new sequence number, enable only", Scenario: "settings", Zip: 1, Protected: true},
-				{Title: "agent restart: enable again with the same sequence number (no-op)", Scenario: "restart", Zip: 1},
-				{Title: "version update: old disable, new update, old uninstall, new install + enable", Scenario: "update", Zip: 2},
-				{Title: "aadsshlogin is still installed after the update", Check: "installed"},
-				{Title: "removal: disable, uninstall", Scenario: "remove", Zip: 2},
-				{Title: "aadsshlogin is gone", Check: "absent"},
-			}},
+				{Title: "settings change with protected settings (encrypted to the tenant certificate): new sequence number, enable only",
+					Agent: AgentSet, Zip: 1, Protected: true, Want: success("v1 enable")},
+				{Title: "agent restart: the agent processes the same goal state again, enable with the same sequence number",
+					Agent: AgentRestart, Want: success("v1 enable")},
+				{Title: "disable: nothing is removed", Agent: AgentDisable, Zip: 1,
+					Want: &Want{Verbs: []string{"v1 disable"}, Handler: "NotReady", Status: "success"}},
+				installed,
+				{Title: "update to the next version: the agent runs the new update, the old uninstall, the new install and enable",
+					Agent: AgentSet, Zip: 2, Want: success("v2 update", "v1 uninstall", "v2 install", "v2 enable")},
+				installed,
+				{Title: "downgrade: the agent disables the newer version, runs its update and uninstall, then the old install and enable",
+					Agent: AgentSet, Zip: 1, Want: success("v2 disable", "v2 update", "v2 uninstall", "v1 install", "v1 enable")},
+				installed,
+			}, removal(1, "v1")...)},
 		"no-identity": {Name: "no-identity", IMDSScenario: "missing",
-			Description: "the VM has no system-assigned managed identity: install reports transitioning and exits 22",
-			Phases: []Phase{
-				{Title: "first deployment without a managed identity", Scenario: "first", Zip: 1, Expect: []string{"install=22"}},
-				{Title: "nothing was installed", Check: "absent"},
-			}},
+			Description: "the VM has no system-assigned managed identity: the agent reports transitioning with code 22, then success once it is assigned",
+			Phases:      fixed(22, "az vm identity assign", FixIdentity, "the user assigns a system-assigned identity (`az vm identity assign`)")},
+		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
+			Description: "the legacy AADLoginForLinux package aadlogin is installed: transitioning with code 23, then success once it is removed",
+			Phases:      fixed(23, "AADLoginForLinux", FixLegacy, "the user deletes the AADLoginForLinux extension (its aadlogin package is purged)")},
 		"downgrade": {Name: "downgrade", IMDSScenario: "present",
 			Description: "install the next version, then downgrade: the agent runs the newer version's update, the packages stay",
-			Phases: []Phase{
-				{Title: "first deployment of the next version", Scenario: "first", Zip: 2},
-				{Title: "downgrade: old disable, the newer version's update, old uninstall, new install + enable", Scenario: "update", Downgrade: true},
-				{Title: "aadsshlogin is still installed after the downgrade", Check: "installed"},
-				{Title: "removal", Scenario: "remove", Zip: 1},
-				{Title: "aadsshlogin is gone", Check: "absent"},
-			}},
+			Phases: append([]Phase{
+				{Title: "first deployment of the next version", Agent: AgentSet, Zip: 2, Want: success("v2 install", "v2 enable")},
+				{Title: "downgrade", Agent: AgentSet, Zip: 1, Want: success("v2 disable", "v2 update", "v2 uninstall", "v1 install", "v1 enable")},
+				installed,
+			}, removal(1, "v1")...)},
 		"arc": {Name: "arc", IMDSScenario: "arc-present", Arc: true,
 			Description: "an Azure Arc-enabled server: the identity comes from HIMDS and its key-file challenge",
-			Phases: []Phase{
-				{Title: "first deployment on an Arc-enabled server", Scenario: "first", Zip: 1},
-				{Title: "aadsshlogin is installed", Check: "installed"},
-				{Title: "removal", Scenario: "remove", Zip: 1},
-				{Title: "aadsshlogin is gone", Check: "absent"},
-			}},
+			Phases: append([]Phase{
+				{Title: "first deployment on an Arc-enabled server", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				installed,
+			}, removal(1, "v1")...)},
 		"arc-hostile-realm": {Name: "arc-hostile-realm", IMDSScenario: "arc-traversal", Arc: true,
 			Description: "HIMDS points its challenge outside /var/opt/azcmagent/tokens: the handler refuses to read it (exit 52)",
-			Phases: []Phase{
-				{Title: "first deployment with a hostile HIMDS challenge", Scenario: "first", Zip: 1, Expect: []string{"install=52"}},
-				{Title: "nothing was installed", Check: "absent"},
-			}},
+			Phases:      failed(52, `the path contains ".."`)},
 		"proxy": {Name: "proxy", IMDSScenario: "present", Proxy: ProxyUp,
 			Description: "the agent's service sets http_proxy/https_proxy (no_proxy without 169.254.169.254): apt goes through the proxy, IMDS never does",
 			Phases: []Phase{
-				{Title: "first deployment behind a proxy: install + enable", Scenario: "first", Zip: 1},
-				{Title: "aadsshlogin is installed", Check: "installed"},
+				{Title: "first deployment behind a proxy", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				installed,
 			}},
 		"proxy-down": {Name: "proxy-down", IMDSScenario: "present", Proxy: ProxyDown,
-			Description: "the agent's proxy is down: install exits 52 and says how to set the proxy on walinuxagent.service",
-			Phases: []Phase{
-				{Title: "first deployment with a dead proxy", Scenario: "first", Zip: 1, Expect: []string{"install=52"},
-					StatusHas: []string{"cannot be reached through the proxy. Check that the proxy http://127.0.0.1:", "is up and lets the VM reach", "walinuxagent.service", "no_proxy=169.254.169.254"}},
-				{Title: "nothing was installed", Check: "absent"},
-			}},
-		"first-boot": {Name: "first-boot", IMDSScenario: "present", FirstBoot: true,
-			Description: "a VM still booting: sshd not started, unattended-upgrades taking the dpkg locks between steps, a 1 GiB VM's MemTotal, another product rewriting microsoft-prod.list",
-			Phases: []Phase{
-				{Title: "the freshly booted VM", Check: CheckFirstBoot},
-				{Title: "first deployment: install + enable while the locks change hands", Scenario: "first", Zip: 1,
-					StatusHas: []string{"Microsoft Entra ID sign-in is ready", "sshd has not started yet"}},
-				{Title: "aadsshlogin is installed", Check: "installed"},
-				{Title: "the handler waited for unattended-upgrades between its steps", Check: CheckLockWaits},
-				{Title: "an operator runs `diagnose`: memory is a 1 GiB VM's (the Entra endpoints fail with 52 offline)",
-					Diagnose: true, DiagnoseExit: 52},
-				{Title: "another Microsoft product rewrites microsoft-prod.list", Check: CheckForeignRepo},
-				{Title: "settings change: enable leaves that file alone", Scenario: "settings", Zip: 1, Protected: true,
-					StatusHas: []string{"Microsoft Entra ID sign-in is ready"}},
-				{Title: "microsoft-prod.list is still the other product's", Check: CheckForeignRepoIntact},
-				{Title: "removal: disable, uninstall", Scenario: "remove", Zip: 1},
-				{Title: "aadsshlogin is gone", Check: "absent"},
-				{Title: "microsoft-prod.list is still the other product's", Check: CheckForeignRepoIntact},
-			}},
-		"legacy": {Name: "legacy", IMDSScenario: "present", Legacy: true,
-			Description: "the legacy AADLoginForLinux package aadlogin is installed: install reports transitioning and exits 23",
-			Phases: []Phase{
-				{Title: "first deployment next to the legacy aadlogin package", Scenario: "first", Zip: 1, Expect: []string{"install=23"}},
-				{Title: "aadsshlogin was not installed", Check: "absent"},
-			}},
+			Description: "the agent's proxy is down: the agent reports error 52 saying how to set the proxy on walinuxagent.service",
+			Phases: failed(52, "cannot be reached through the proxy. Check that the proxy http://127.0.0.1:", "is up and lets the VM reach",
+				"walinuxagent.service", "no_proxy=169.254.169.254")},
 	}
 }
 
@@ -298,8 +466,12 @@ func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 			h.Close()
 		}
 	}()
-	fmt.Fprintf(out, "-- preparing a Debian 12 chroot (cache %s)\n", cache)
-	h.Chroot, err = fixtures.NewChroot(cache, filepath.Join(opt.WorkDir, "chroot"))
+	spec := fixtures.Bookworm
+	if plan.Suite == "trixie" {
+		spec = realagent.Trixie
+	}
+	fmt.Fprintf(out, "-- preparing a Debian %s chroot (cache %s)\n", spec.Suite, cache)
+	h.Chroot, err = spec.NewChroot(cache, filepath.Join(opt.WorkDir, "chroot"))
 	if err != nil {
 		return nil, fmt.Errorf("chroot: %w", err)
 	}
@@ -316,11 +488,6 @@ func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 	repoRoot := filepath.Join(opt.WorkDir, "pmc")
 	if h.PMC, err = fixtures.BuildPMC(repoRoot, h.Key, fixtures.DefaultPackages()); err != nil {
 		return nil, fmt.Errorf("repository: %w", err)
-	}
-	if plan.FirstBoot {
-		if err := prepareFirstBoot(h, opt.WorkDir, out); err != nil {
-			return nil, fmt.Errorf("first boot: %w", err)
-		}
 	}
 	if plan.Legacy {
 		fmt.Fprintln(out, "-- installing the legacy aadlogin package in the VM")
@@ -340,6 +507,9 @@ func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 	}
 	cfg := innerConfig{HostNetNS: hostNS, Plan: plan, ChrootDir: h.Chroot.Dir, RepoRoot: repoRoot, WorkDir: opt.WorkDir, PublicKey: string(h.Key.Armored)}
 	if err := os.MkdirAll(h.Chroot.Path(InsideDir), 0o755); err != nil {
+		return nil, err
+	}
+	if err := realagent.Install(h.Chroot.Dir, AgentDir); err != nil {
 		return nil, err
 	}
 	if opt.Agentsim != "" {

@@ -27,7 +27,7 @@ func requireEnv(t *testing.T, name string) string {
 }
 
 // buildBinaries builds the demo command (which is also the sandbox's inner
-// side) and a static agentsim.
+// side) and a static agentsim (for the agentsim-agrees scenario).
 func buildBinaries(t *testing.T) (demo, agentsim string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -58,27 +58,41 @@ func TestScenarios(t *testing.T) {
 		want []string
 	}{
 		{scenario: "full", want: []string{
-			`first    install     v1.0.0.1`, `ext=success "Microsoft Entra ID sign-in is ready: aadsshlogin 1.0.030000001 from private mirror`,
-			`https://127.0.0.1:`, `/… (from prote`,
+			`waagent 2.7.3.0 ran: 1.0.0.1 install, 1.0.0.1 enable`,
+			`extension seq=0 Enable success code=0 "Microsoft Entra ID sign-in is ready: aadsshlogin 1.0.030000001 from private mirror https://127.0.0.1:`,
+			`/… (from protected settings)`,
 			`managed identity         ok`, `endpoint: packages       ok`, `(exit 52)`,
-			`update   uninstall   v1.0.0.1`, `the aadsshlogin packages stay installed.`,
+			`Disable success code=0 "Extension disabled.`,
+			`waagent 2.7.3.0 ran: 1.0.0.2 update, 1.0.0.1 uninstall, 1.0.0.2 install, 1.0.0.2 enable`,
+			`waagent 2.7.3.0 ran: 1.0.0.2 disable, 1.0.0.2 update, 1.0.0.2 uninstall, 1.0.0.1 install, 1.0.0.1 enable`,
 			`dpkg-query aadsshlogin: install ok installed 1.0.030000001`,
-			`The aadsshlogin packages and the repository configuration this extension added were removed.`,
+			`waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`, `agent reports: nothing for the extension`,
 			`scenario "full" passed`,
 		}},
-		{scenario: "no-identity", want: []string{`exit=22`, `ext=transitioning`, `az vm identity assign`, `scenario "no-identity" passed`}},
-		{scenario: "downgrade", want: []string{`update      v1.0.0.2`, `dpkg-query aadsshlogin: install ok installed`, `scenario "downgrade" passed`}},
-		{scenario: "arc", want: []string{`ext=success "Microsoft Entra ID sign-in is ready`, `scenario "arc" passed`}},
-		{scenario: "arc-hostile-realm", want: []string{`exit=52`, `the path contains ".."`, `scenario "arc-hostile-realm" passed`}},
-		{scenario: "proxy", want: []string{`ext=success "Microsoft Entra ID sign-in is ready`,
+		{scenario: "no-identity", want: []string{`transitioning code=22`, `az vm identity assign`, `Enable success code=0`, `scenario "no-identity" passed`}},
+		{scenario: "downgrade", want: []string{`1.0.0.2 update, 1.0.0.2 uninstall, 1.0.0.1 install`, `dpkg-query aadsshlogin: install ok installed`, `scenario "downgrade" passed`}},
+		{scenario: "arc", want: []string{`Enable success code=0 "Microsoft Entra ID sign-in is ready`, `scenario "arc" passed`}},
+		{scenario: "arc-hostile-realm", want: []string{`error code=52`, `the path contains \"..\"`, `scenario "arc-hostile-realm" passed`}},
+		{scenario: "proxy", want: []string{`Enable success code=0 "Microsoft Entra ID sign-in is ready`,
 			`dpkg-query aadsshlogin: install ok installed`, `, 0 to IMDS,`, `token request(s) direct, 0 in proxy form`,
 			`scenario "proxy" passed`}},
-		{scenario: "proxy-down", want: []string{`exit=52`, `ext=error`, `walinuxagent.service`,
+		{scenario: "proxy-down", want: []string{`error code=52`, `walinuxagent.service`,
 			`repository: 0 request(s) reached it directly`, `, 0 in proxy form`, `scenario "proxy-down" passed`}},
-		{scenario: "legacy", want: []string{`exit=23`, `ext=transitioning`, `AADLoginForLinux`, `scenario "legacy" passed`}},
-		{scenario: "first-boot", want: []string{`Missing privilege separation directory: /run/sshd`, `MemTotal:       862208 kB`,
-			`ext=success "Microsoft Entra ID sign-in is ready`, `sshd has not started yet`, `holds`, `unattended-upgr`,
-			`memory                   ok      842 MiB`, `is still the other product's, byte for byte`, `scenario "first-boot" passed`}},
+		{scenario: "first-once", want: []string{`this goal state: 1 IMDS token request(s), 1 repository index download(s)`, `scenario "first-once" passed`}},
+		{scenario: "unsupported", want: []string{`Enable error code=51`, `scenario "unsupported" passed`}},
+		{scenario: "repo-down", want: []string{`Enable error code=52`, `scenario "repo-down" passed`}},
+		{scenario: "bad-settings", want: []string{`Enable error code=53`, `scenario "bad-settings" passed`}},
+		{scenario: "low-memory", want: []string{`Enable error code=54`, `scenario "low-memory" passed`}},
+		{scenario: "busy", want: []string{`Enable error code=56`, `scenario "busy" passed`}},
+		{scenario: "bad-sshd", want: []string{`Enable error code=57`, `scenario "bad-sshd" passed`}},
+		{scenario: "entra-session", want: []string{`alice@contoso.com logged in on pts/7`,
+			`waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`, `the session process ended: signal: hangup`,
+			`ending 1 Microsoft Entra user session(s) after the 60 s grace period: alice@contoso.com on pts/7`,
+			`no packages found matching aadsshlogin`, `scenario "entra-session" passed`}},
+		{scenario: "agentsim-agrees", want: []string{`agentsim agrees`, `scenario "agentsim-agrees" passed`}},
+		{scenario: "trixie-agent", want: []string{`waagent 2.12.0.2 ran: 1.0.0.1 install, 1.0.0.1 enable`, `Enable error code=51`, `waagent 2.12.0.2 ran: 1.0.0.1 uninstall`, `scenario "trixie-agent" passed`}},
+		{scenario: "remove-busy", want: []string{`Disable error code=56`, `waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`, `scenario "remove-busy" passed`}},
+		{scenario: "legacy", want: []string{`transitioning code=23`, `AADLoginForLinux`, `Enable success code=0`, `scenario "legacy" passed`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.scenario, func(t *testing.T) {

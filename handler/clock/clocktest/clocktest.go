@@ -65,3 +65,11 @@ func (f *Fake) Sleeps() []time.Duration {
 	defer f.mu.Unlock()
 	return append([]time.Duration(nil), f.sleeps...)
 }
+
+// Set steps the clock to t, backwards or forwards, as NTP or an RTC kept
+// in local time can step a real clock at boot.
+func (f *Fake) Set(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = t
+}
