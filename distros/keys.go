@@ -2,14 +2,17 @@ package distros
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"embed"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 //go:embed keys/*.asc
@@ -95,8 +98,9 @@ func KeyFingerprints(armored []byte) ([]string, error) {
 // no secret key material. It returns the fingerprints.
 func ValidateArmoredKey(data []byte) ([]string, error) { return KeyFingerprints(data) }
 
-// Dearmor decodes an ASCII-armored public key block (RFC 4880 §6) and checks
-// its CRC24 when present. Text before the BEGIN line is ignored.
+// Dearmor decodes an ASCII-armored public key block (RFC 4880 §6) with
+// go-crypto's armor reader and checks its CRC24 when present. Text before
+// the BEGIN line is ignored.
 func Dearmor(armored []byte) ([]byte, error) {
 	text := strings.ReplaceAll(string(armored), "\r\n", "\n")
 	if strings.Contains(text, "PRIVATE KEY BLOCK-----") {
@@ -106,66 +110,56 @@ func Dearmor(armored []byte) ([]byte, error) {
 	if start < 0 {
 		return nil, fmt.Errorf("%w: no %q line", ErrNotPublicKey, armorPublicBegin)
 	}
-	rest := text[start+len(armorPublicBegin)+1:]
-	end := strings.Index(rest, armorPublicEnd)
-	if end < 0 {
+	body, _, found := strings.Cut(text[start+len(armorPublicBegin)+1:], armorPublicEnd)
+	if !found {
 		return nil, fmt.Errorf("%w: no %q line", ErrBadArmor, armorPublicEnd)
 	}
-	lines := strings.Split(rest[:end], "\n")
-	// Armor headers run up to the first empty line; a block without
-	// headers may start with the data right away.
-	i := 0
-	if hasArmorHeaders(lines) {
-		for i < len(lines) && strings.TrimSpace(lines[i]) != "" {
-			i++
-		}
+	// The armor reader wants the blank line that ends the header section;
+	// keys pasted without headers and without that line are accepted too
+	// (base64 never contains the ':' of a header).
+	if first, _, _ := strings.Cut(body, "\n"); strings.TrimSpace(first) != "" && !strings.Contains(first, ":") {
+		body = "\n" + body
 	}
-	var body strings.Builder
-	var crc string
-	for _, l := range lines[i:] {
-		l = strings.TrimSpace(l)
-		switch {
-		case l == "":
-		case strings.HasPrefix(l, "="):
-			crc = l[1:]
-		case crc != "":
-			return nil, fmt.Errorf("%w: data after the checksum line", ErrBadArmor)
-		default:
-			body.WriteString(l)
-		}
+	block, err := armor.Decode(strings.NewReader(armorPublicBegin + "\n" + body + armorPublicEnd + "\n"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the header section does not end", ErrBadArmor)
 	}
-	bin, err := base64.StdEncoding.DecodeString(body.String())
+	bin, err := io.ReadAll(block.Body)
+	if errors.Is(err, armor.ArmorCorrupt) {
+		return nil, fmt.Errorf("%w: a line is longer than 96 characters; give the key as gpg --armor --export writes it", ErrBadArmor)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: base64: %v", ErrBadArmor, err)
 	}
 	if len(bin) == 0 {
 		return nil, fmt.Errorf("%w: empty key block", ErrBadArmor)
 	}
-	if crc != "" {
-		want, err := base64.StdEncoding.DecodeString(crc)
-		if err != nil || len(want) != 3 {
-			return nil, fmt.Errorf("%w: bad checksum line %q", ErrBadArmor, crc)
-		}
-		got := crc24(bin)
-		if uint32(want[0])<<16|uint32(want[1])<<8|uint32(want[2]) != got {
-			return nil, fmt.Errorf("%w: CRC24 mismatch (the key was damaged in transit)", ErrBadArmor)
-		}
+	if err := checkCRC(body, bin); err != nil {
+		return nil, err
 	}
 	return bin, nil
 }
 
-func hasArmorHeaders(lines []string) bool {
-	for _, l := range lines {
+// checkCRC compares the armor's "=XXXX" checksum line, if any, with the
+// decoded data. go-crypto no longer checks it (RFC 9580 §6.1 makes it
+// optional), but a mismatch means the key was damaged on its way into the
+// settings, and it is better said now than by the package manager.
+func checkCRC(body string, bin []byte) error {
+	for l := range strings.Lines(body) {
 		l = strings.TrimSpace(l)
-		if l == "" {
-			return true
-		}
-		if strings.Contains(l, ": ") {
+		if len(l) != 5 || l[0] != '=' { // the line the armor reader stops at
 			continue
 		}
-		return false
+		want, err := base64.StdEncoding.DecodeString(l[1:])
+		if err != nil || len(want) != 3 {
+			return fmt.Errorf("%w: bad checksum line", ErrBadArmor)
+		}
+		if uint32(want[0])<<16|uint32(want[1])<<8|uint32(want[2]) != crc24(bin) {
+			return fmt.Errorf("%w: CRC24 mismatch (the key was damaged in transit)", ErrBadArmor)
+		}
+		return nil
 	}
-	return false
+	return nil
 }
 
 // crc24 is the OpenPGP armor checksum (RFC 4880 §6.1).
@@ -184,91 +178,37 @@ func crc24(data []byte) uint32 {
 	return crc & 0xFFFFFF
 }
 
-// packet is one OpenPGP packet.
-type packet struct {
-	tag  int
-	body []byte
-}
-
-// readPacket parses one packet header (old or new format, RFC 4880 §4.2).
-// Partial body lengths are rejected: key material never uses them.
-func readPacket(data []byte) (packet, []byte, error) {
-	if len(data) < 2 {
-		return packet{}, nil, errors.New("truncated packet header")
-	}
-	h := data[0]
-	if h&0x80 == 0 {
-		return packet{}, nil, fmt.Errorf("invalid packet header byte 0x%02x", h)
-	}
-	var tag, hdr int
-	var n uint64
-	if h&0x40 != 0 { // new format
-		tag = int(h & 0x3f)
-		switch l := data[1]; {
-		case l < 192:
-			n, hdr = uint64(l), 2
-		case l < 224:
-			if len(data) < 3 {
-				return packet{}, nil, errors.New("truncated packet length")
-			}
-			n, hdr = (uint64(l)-192)<<8+uint64(data[2])+192, 3
-		case l == 255:
-			if len(data) < 6 {
-				return packet{}, nil, errors.New("truncated packet length")
-			}
-			n, hdr = uint64(binary.BigEndian.Uint32(data[2:6])), 6
-		default:
-			return packet{}, nil, errors.New("partial body length in a key block")
-		}
-	} else { // old format
-		tag = int(h>>2) & 0x0f
-		switch h & 3 {
-		case 0:
-			n, hdr = uint64(data[1]), 2
-		case 1:
-			if len(data) < 3 {
-				return packet{}, nil, errors.New("truncated packet length")
-			}
-			n, hdr = uint64(binary.BigEndian.Uint16(data[1:3])), 3
-		case 2:
-			if len(data) < 5 {
-				return packet{}, nil, errors.New("truncated packet length")
-			}
-			n, hdr = uint64(binary.BigEndian.Uint32(data[1:5])), 5
-		default:
-			return packet{}, nil, errors.New("indeterminate packet length in a key block")
-		}
-	}
-	if n > uint64(len(data)-hdr) {
-		return packet{}, nil, errors.New("packet longer than the key block")
-	}
-	end := hdr + int(n)
-	return packet{tag: tag, body: data[hdr:end]}, data[end:], nil
-}
-
-// fingerprintsOf walks the packets of a binary key block.
+// fingerprintsOf walks the packets of a binary key block with go-crypto's
+// packet reader: the block starts with a public key, holds no secret key
+// material, and every primary key parses as a v4 key.
 func fingerprintsOf(bin []byte) ([]string, error) {
 	var fps []string
-	first := true
-	for len(bin) > 0 {
-		p, rest, err := readPacket(bin)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotPublicKey, err)
+	rest := bytes.NewReader(bin)
+	r := packet.NewOpaqueReader(rest)
+	for first := true; ; first = false {
+		header := bin[len(bin)-rest.Len():]
+		op, err := r.Next()
+		if err == io.EOF {
+			break
 		}
-		bin = rest
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s", ErrNotPublicKey, describe(err))
+		}
+		if !definiteLength(header) {
+			return nil, fmt.Errorf("%w: a packet has no definite length", ErrNotPublicKey)
+		}
 		switch {
-		case p.tag == tagSecretKey || p.tag == tagSecretSubkey:
+		case op.Tag == tagSecretKey || op.Tag == tagSecretSubkey:
 			return nil, fmt.Errorf("%w: it contains secret key material; give the public key only", ErrNotPublicKey)
-		case first && p.tag != tagPublicKey:
-			return nil, fmt.Errorf("%w: first packet has tag %d, want a public key (6)", ErrNotPublicKey, p.tag)
-		case p.tag == tagPublicKey:
-			fp, err := v4Fingerprint(p.body)
+		case first && op.Tag != tagPublicKey:
+			return nil, fmt.Errorf("%w: first packet has tag %d, want a public key (6)", ErrNotPublicKey, op.Tag)
+		case op.Tag == tagPublicKey:
+			fp, err := v4Fingerprint(op)
 			if err != nil {
 				return nil, err
 			}
 			fps = append(fps, fp)
 		}
-		first = false
 	}
 	if len(fps) == 0 {
 		return nil, fmt.Errorf("%w: no public key packet", ErrNotPublicKey)
@@ -276,22 +216,57 @@ func fingerprintsOf(bin []byte) ([]string, error) {
 	return fps, nil
 }
 
-// v4Fingerprint is SHA-1 over 0x99, the 2-byte body length and the body of
-// a version 4 public-key packet (RFC 4880 §12.2).
-func v4Fingerprint(body []byte) (string, error) {
-	if len(body) < 6 {
-		return "", fmt.Errorf("%w: public key packet too short", ErrNotPublicKey)
+// definiteLength reports whether the packet header go-crypto just framed
+// gives the body's length. go-crypto also frames partial and indeterminate
+// lengths, which RFC 4880 §4.2.2.4 allows for data packets only, not in a
+// key block (main's hand parser refused them too).
+func definiteLength(header []byte) bool {
+	if header[0]&0x40 == 0 { // old format: length type 3 is indeterminate
+		return header[0]&3 != 3
 	}
-	if body[0] != 4 {
-		return "", fmt.Errorf("%w: key version %d is not supported (only v4 keys)", ErrNotPublicKey, body[0])
+	return header[1] < 224 || header[1] == 255 // 224–254 start a partial length
+}
+
+// v4Fingerprint parses a public-key packet and returns its fingerprint.
+func v4Fingerprint(op *packet.OpaquePacket) (string, error) {
+	if len(op.Contents) > 0 && op.Contents[0] != 4 {
+		return "", fmt.Errorf("%w: key version %d is not supported (only v4 keys)", ErrNotPublicKey, op.Contents[0])
 	}
-	if len(body) > 0xffff {
-		return "", fmt.Errorf("%w: public key packet too long", ErrNotPublicKey)
+	p, err := op.Parse()
+	if err != nil {
+		return "", fmt.Errorf("%w: public key packet: %s", ErrNotPublicKey, describe(err))
 	}
-	h := sha1.New()
-	h.Write([]byte{0x99, byte(len(body) >> 8), byte(len(body))})
-	h.Write(body)
-	return strings.ToUpper(hex.EncodeToString(h.Sum(nil))), nil
+	pk, ok := p.(*packet.PublicKey)
+	if !ok || pk.Version != 4 || !serializesTo(pk, op.Contents) {
+		// go-crypto hashes the key it understood; bytes it skipped would
+		// give GnuPG, apt and rpm another fingerprint than the one we show.
+		return "", fmt.Errorf("%w: public key packet has data after the key", ErrNotPublicKey)
+	}
+	return strings.ToUpper(hex.EncodeToString(pk.Fingerprint)), nil
+}
+
+// serializesTo reports whether go-crypto writes pk back as exactly body.
+func serializesTo(pk *packet.PublicKey, body []byte) bool {
+	var b bytes.Buffer
+	if pk.Serialize(&b) != nil {
+		return false
+	}
+	op, err := packet.NewOpaqueReader(&b).Next()
+	return err == nil && bytes.Equal(op.Contents, body)
+}
+
+// describe names the kind of a go-crypto error without its text, which
+// may quote bytes of the key (an unknown curve OID, say).
+func describe(err error) string {
+	var unsupported pgperrors.UnsupportedError
+	switch {
+	case errors.As(err, &unsupported):
+		return "it uses an algorithm or parameter that is not supported"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "it is truncated"
+	default:
+		return "it is malformed"
+	}
 }
 
 // FormatFingerprint groups a fingerprint in blocks of four for messages.

@@ -102,7 +102,7 @@ func TestSourceForHostileMirror(t *testing.T) {
 		{"missing key", "https://mirror.example.com/", nil, "no signing key", "mirror.example.com"},
 		{"key without url", "", key, "without a mirror URL", ""},
 		{"garbage key", "https://mirror.example.com/", []byte("not a key"), "unusable", "mirror.example.com"},
-		{"private key", "https://mirror.example.com/", armor("PRIVATE KEY BLOCK", []byte{0xC5, 1, 4}, ""), "PRIVATE", ""},
+		{"private key", "https://mirror.example.com/", armored("PRIVATE KEY BLOCK", []byte{0xC5, 1, 4}, nil), "PRIVATE", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
