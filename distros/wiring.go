@@ -43,7 +43,7 @@ func (in *Installer) verifyWiring(ctx context.Context, res *Result) error {
 	}
 	if len(missing) > 0 {
 		return failure.New(failure.NotWiredIn,
-			"aadsshlogin is installed but not wired in; missing: %s. Fix the cause and reinstall the extension", strings.Join(missing, "; "))
+			"aadsshlogin is installed but not wired in; missing: %s. Fix the cause, then %s", strings.Join(missing, "; "), failure.Reinstall)
 	}
 	const flag = "-T"
 	for _, p := range []string{"/usr/sbin/sshd", "/sbin/sshd"} {

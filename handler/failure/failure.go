@@ -58,6 +58,9 @@ const (
 const (
 	// SetAgain follows the fix of a failure's cause.
 	SetAgain = "then run `az vm extension set -n " + manifest.Type + " --publisher " + manifest.Publisher + " -g <rg> --vm-name <vm>` again"
+	// Reinstall follows a broken installation of the extension itself (its
+	// agent files, or the package wiring it cannot repair in place).
+	Reinstall = "reinstall the extension"
 	// ProxyCredentials answers a proxy's HTTP 407; the machine's proxy
 	// advice (distros.ProxyAdvice) follows it.
 	ProxyCredentials = "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): "

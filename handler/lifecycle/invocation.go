@@ -39,14 +39,14 @@ type invocation struct {
 func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int {
 	env, err := agent.LoadEnvironment(d.Getenv, d.Executable)
 	if err != nil {
-		fmt.Fprintf(d.Stderr, "%s failed (exit %d): the agent's HandlerEnvironment.json is unusable, so no status can be reported: %v. Reinstall the extension; if it persists, collect /var/log/waagent.log.\n",
-			cmd.operation, failure.BadEnvironment, err)
+		fmt.Fprintf(d.Stderr, "%s failed (exit %d): the agent's HandlerEnvironment.json is unusable, so no status can be reported: %v; %s, and if it persists, collect /var/log/waagent.log.\n",
+			cmd.operation, failure.BadEnvironment, err, failure.Reinstall)
 		return int(failure.BadEnvironment)
 	}
 	seq, err := agent.SequenceNumber(d.Getenv, env.ConfigFolder)
 	if err != nil {
-		fmt.Fprintf(d.Stderr, "%s failed (exit %d): %v. The agent sets ConfigSequenceNumber and writes config/<n>.settings; reinstall the extension.\n",
-			cmd.operation, failure.BadEnvironment, err)
+		fmt.Fprintf(d.Stderr, "%s failed (exit %d): %v. The agent sets ConfigSequenceNumber and writes config/<n>.settings; %s.\n",
+			cmd.operation, failure.BadEnvironment, err, failure.Reinstall)
 		return int(failure.BadEnvironment)
 	}
 	var logw io.Writer = io.Discard
