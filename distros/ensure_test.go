@@ -72,7 +72,7 @@ func newHarness(t *testing.T, osFile string, src Source) *harness {
 	if src.BaseURL == "" {
 		src, _ = SourceFor(cloud.ForEnvironment(""), "", nil)
 	}
-	h := &harness{root: sysroot.Root(t.TempDir()), fake: &runtest.Fake{Strict: true, Responses: map[string]runtest.Response{}}}
+	h := &harness{root: sysroot.Root(t.TempDir()), fake: runtest.New(t, nil)}
 	h.in = &Installer{
 		Root: h.root, Runner: h.fake, Clock: clocktest.New(time.Unix(1e9, 0)), Platform: p, Source: src,
 		StateDir: t.TempDir(), Locks: noLocks{}, Progress: func(s string) { h.progress = append(h.progress, s) },

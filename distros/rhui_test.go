@@ -58,7 +58,9 @@ func TestEnsureRHUI(t *testing.T) {
 			if tt.repo != "" {
 				writeFile(t, h.root.Path("/etc/yum.repos.d/rh-cloud.repo"), tt.repo)
 			}
-			h.on(bin+" -y --disablerepo=* --enablerepo=rhui-", tt.rhui)
+			if tt.wantFirst != "" {
+				h.on(tt.wantFirst, tt.rhui)
+			}
 			h.on(bin+" -y install", tt.install)
 			h.after(bin+" -y install", rpmQueryMain, runtest.Response{Stdout: "aadsshlogin\t1.0.034210009-1\n"})
 			res, err := h.in.Ensure(context.Background())

@@ -71,7 +71,15 @@ func newHarness(t *testing.T) *harness {
 	h.file("/proc/meminfo", "MemTotal:        4005432 kB\nMemFree:  100 kB\n")
 	h.file("/etc/ssh/sshd_config", "PasswordAuthentication no\n")
 	h.file(state.BootIDFile, "6f0c1a52-4a3b-4e0e-9a55-0d6f1c2b3a4d\n")
-	h.runner = &runtest.Fake{Responses: map[string]runtest.Response{}}
+	// What a fresh Debian 12 machine answers to the commands every verb may
+	// run; anything else fails the test (the fake is strict).
+	h.runner = runtest.New(t, map[string]runtest.Response{
+		"dpkg --audit":  {},
+		"dpkg-query -W": {ExitCode: 1, Stderr: "dpkg-query: no packages found matching aadsshlogin\n"},
+		"sshd -V":       {ExitCode: 1, Stderr: "OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024\n"},
+		"ssh -V":        {Stderr: "OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024\n"},
+		"sshd -T":       {Stdout: "port 22\npasswordauthentication no\n"},
+	})
 	h.env = map[string]string{
 		"AZURE_GUEST_AGENT_EXTENSION_PATH":               h.base,
 		"AZURE_GUEST_AGENT_EXTENSION_VERSION":            h.version,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -336,7 +337,11 @@ func fakeDebian(h *harness) {
 			return runtest.Response{Stdout: "amd64\n"}, true
 		case c.Path == "apt-cache" && strings.Contains(line, "policy aadsshlogin"):
 			return runtest.Response{Stdout: "aadsshlogin:\n  Installed: " + orNone(installed["aadsshlogin"]) + "\n  Candidate: 1.0.030000001\n"}, true
-		case c.Path == "apt-get" && len(c.Args) > 0 && c.Args[0] == "install":
+		case c.Path == "apt-get" && len(c.Args) > 0 && c.Args[0] == "update":
+			return runtest.Response{}, true
+		// Only aadsshlogin: installing anything else (aadsshlogin-selinux
+		// on this machine without SELinux) is a branch no test scripted.
+		case c.Path == "apt-get" && len(c.Args) > 0 && c.Args[0] == "install" && slices.Contains(c.Args, "aadsshlogin"):
 			installed["aadsshlogin"] = "1.0.030000001"
 			h.file("/etc/nsswitch.conf", "passwd: files aad\ngroup: files aad\n")
 			h.file("/etc/pam.d/common-auth", "auth optional pam_aad.so\n")

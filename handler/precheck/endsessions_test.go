@@ -40,7 +40,7 @@ type enderRig struct {
 
 func newEnderRig(t *testing.T) *enderRig {
 	r := &enderRig{root: t.TempDir(), clk: clocktest.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)),
-		runner: &runtest.Fake{Responses: map[string]runtest.Response{}}, notices: map[string]*bytes.Buffer{}}
+		runner: runtest.New(t, nil), notices: map[string]*bytes.Buffer{}}
 	for _, p := range []string{"/proc/1/stat", "/proc/1001/stat", "/proc/1002/stat"} {
 		r.write(t, p, "x")
 	}
@@ -112,6 +112,7 @@ func TestSessionEnder(t *testing.T) {
 		{name: "logind ends the user's sessions",
 			setup: func(t *testing.T, r *enderRig) {
 				r.write(t, "/run/systemd/system/.keep", "")
+				r.runner.Responses["loginctl terminate-user alice@contoso.com"] = runtest.Response{}
 				r.runner.Hook = func(c run.Cmd) {
 					if c.Path == "loginctl" {
 						r.logout(1002)

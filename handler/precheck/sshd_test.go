@@ -391,7 +391,7 @@ func TestSSHD(t *testing.T) {
 				responses["sshd -V"] = runtest.Response{Stderr: v96}
 			}
 			maps.Copy(responses, tc.responses)
-			fake := &runtest.Fake{Responses: responses, Strict: true}
+			fake := runtest.New(t, responses)
 			var got []Warning
 			var err error
 			if tc.known == nil {
@@ -445,7 +445,7 @@ func countLines(lines []string, line string) int {
 func TestSSHDCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	fake := &runtest.Fake{Responses: map[string]runtest.Response{"sshd": {Err: context.Canceled}, "ssh": {Err: context.Canceled}}}
+	fake := runtest.New(t, map[string]runtest.Response{"sshd": {Err: context.Canceled}, "ssh": {Err: context.Canceled}})
 	_, err := SSHD(ctx, tree(t, map[string]string{"/etc/ssh/sshd_config": "Port 22\n"}), fake, SSHDKnown{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)

@@ -10,6 +10,12 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
 
+// TB is the part of testing.TB the fake reports to.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
 // Response is what the fake answers for one command.
 type Response struct {
 	ExitCode int
@@ -20,18 +26,33 @@ type Response struct {
 }
 
 // Fake records every command and answers from Responses, matched by the
-// command line's prefix (the longest matching key wins). Unmatched commands
-// succeed with empty output unless Strict is set.
+// command line's leading words (the longest matching key wins; the key
+// "apt-get install aadsshlogin" does not answer aadsshlogin-selinux).
+//
+// It is strict: a command nothing answers fails the test (T) with the
+// command named and returns an error, so a test cannot run a branch it did
+// not script (the SELinux branch once ran unnoticed because unknown commands
+// succeeded). There is no "anything succeeds" switch; a test that truly
+// accepts any command says so in Respond, with the reason beside it.
+// Create it with New.
 type Fake struct {
 	mu        sync.Mutex
+	T         TB
 	Responses map[string]Response
-	Strict    bool
 	Calls     []run.Cmd
 	// Hook, when set, runs for every command before the response is chosen
 	// (tests use it to create files the real program would create).
 	Hook func(run.Cmd)
 	// Respond, when set, answers first; ok=false falls back to Responses.
 	Respond func(run.Cmd) (resp Response, ok bool)
+}
+
+// New returns a strict fake that reports unexpected commands to t.
+func New(t TB, responses map[string]Response) *Fake {
+	if responses == nil {
+		responses = map[string]Response{}
+	}
+	return &Fake{T: t, Responses: responses}
 }
 
 // Run implements run.Runner.
@@ -42,12 +63,11 @@ func (f *Fake) Run(_ context.Context, c run.Cmd) (run.Result, error) {
 	line := c.String()
 	best, found := "", false
 	for k := range f.Responses {
-		if strings.HasPrefix(line, k) && len(k) >= len(best) {
+		if wordPrefix(line, k) && len(k) >= len(best) {
 			best, found = k, true
 		}
 	}
 	resp := f.Responses[best]
-	strict := f.Strict
 	f.mu.Unlock()
 	if hook != nil {
 		hook(c)
@@ -57,7 +77,11 @@ func (f *Fake) Run(_ context.Context, c run.Cmd) (run.Result, error) {
 			resp, found = r, true
 		}
 	}
-	if !found && strict {
+	if !found {
+		if f.T != nil {
+			f.T.Helper()
+			f.T.Errorf("unexpected command %q", line)
+		}
 		return run.Result{ExitCode: -1}, fmt.Errorf("runtest: unexpected command %q", line)
 	}
 	if resp.Err != nil {
@@ -68,6 +92,12 @@ func (f *Fake) Run(_ context.Context, c run.Cmd) (run.Result, error) {
 		return res, &run.ExitError{Cmd: c, Result: res}
 	}
 	return res, nil
+}
+
+// wordPrefix reports whether key is line or its first words.
+func wordPrefix(line, key string) bool {
+	rest, ok := strings.CutPrefix(line, key)
+	return ok && (rest == "" || rest[0] == ' ' || strings.HasSuffix(key, " "))
 }
 
 // Lines returns the recorded command lines.
