@@ -1,5 +1,6 @@
 # AADSSHLoginForLinux VM extension handler.
 #   make demo    the handler driven by the real guest agent (Debian's waagent) in a sandbox
+#   make unit    the tests that need neither root, network namespaces nor chroots (fast)
 #   make check   every test, as CI runs it
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -29,7 +30,7 @@ STATICCHECK_VERSION := v0.8.2
 APT_PACKAGES := openssl zip unzip iproute2 gnupg ca-certificates dpkg-dev apt-utils \
 	mmdebstrap debootstrap rpm createrepo-c dnf zypper openssh-server strace
 
-.PHONY: build package package-next deps test fuzz lint check demo bench clean
+.PHONY: build package package-next deps unit test fuzz lint check demo bench clean
 
 build: $(foreach a,$(ARCHES),$(BINDIR)/$(BIN)-$(a))
 
@@ -71,6 +72,12 @@ lint:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
+
+# The developers' loop: every test that needs neither root, network
+# namespaces nor chroots. The others skip under -short unless
+# AADSSH_REQUIRE_INTEGRATION=1 (fixtures.RequireIntegration), so it is unset.
+unit:
+	env -u AADSSH_REQUIRE_INTEGRATION $(GO) test -race -short -count=1 ./...
 
 # End-to-end tests drive the real zips; integration tests fail instead of
 # skipping when a tool they need is missing.

@@ -40,21 +40,8 @@ type env struct {
 
 func requireIntegration(t *testing.T) {
 	t.Helper()
-	var why []string
-	if os.Geteuid() != 0 {
-		why = append(why, "needs root (mounts, chroot)")
-	}
-	if m := fixtures.HaveTools("mmdebstrap", "tar", "gpg", "dpkg-deb", "apt-ftparchive", "rpmbuild", "rpmsign", "createrepo_c", "ip", "nsenter"); len(m) > 0 {
-		why = append(why, "missing tools: "+strings.Join(m, ", "))
-	}
-	if len(why) == 0 {
-		return
-	}
-	msg := "distros integration tests: " + strings.Join(why, "; ")
-	if os.Getenv("AADSSH_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg + " (AADSSH_REQUIRE_INTEGRATION=1 makes this a failure)")
+	fixtures.RequireIntegration(t, "distros integration tests (mounts, chroot)",
+		fixtures.Lacks(true, "mmdebstrap", "tar", "gpg", "dpkg-deb", "apt-ftparchive", "rpmbuild", "rpmsign", "createrepo_c", "ip", "nsenter")...)
 }
 
 func newEnv(t *testing.T) *env {

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,6 +28,7 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/identity"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fakeimds"
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 )
 
 const (
@@ -65,12 +65,7 @@ func TestNetnsDefaultIMDS(t *testing.T) {
 	if os.Getenv(helperEnv) != "" {
 		t.Skip("helper process")
 	}
-	if runtime.GOOS != "linux" {
-		needIntegration(t, "network namespaces need Linux")
-	}
-	if os.Geteuid() != 0 {
-		needIntegration(t, "needs root to create a network namespace")
-	}
+	fixtures.RequireIntegration(t, "the netns IMDS test (network namespace)", fixtures.Lacks(true, "ip")...)
 	ipBin, err := exec.LookPath("ip")
 	if err != nil {
 		needIntegration(t, "iproute2's ip command not found: %v", err)

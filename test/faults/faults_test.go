@@ -21,23 +21,10 @@ import (
 // when the batteries cannot run, and returns the two zips.
 func requireIntegration(t *testing.T) (zip, next string) {
 	t.Helper()
-	strict := os.Getenv("AADSSH_REQUIRE_INTEGRATION") == "1"
-	skip := func(format string, a ...any) {
-		t.Helper()
-		if strict {
-			t.Fatalf(format, a...)
-		}
-		t.Skipf(format, a...)
-	}
-	if testing.Short() && !strict {
-		t.Skip("fault batteries take minutes; not in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		skip("the fault batteries need root (chroot, network namespaces)")
-	}
+	fixtures.RequireIntegration(t, "the fault batteries (chroot, network namespaces)", fixtures.Lacks(true)...)
 	zip, next = os.Getenv("AADSSH_ZIP"), os.Getenv("AADSSH_NEXT_ZIP")
 	if zip == "" || next == "" {
-		skip("AADSSH_ZIP and AADSSH_NEXT_ZIP are not set; run through `make test`")
+		fixtures.RequireIntegration(t, "the fault batteries", "AADSSH_ZIP and AADSSH_NEXT_ZIP (run through `make test`)")
 	}
 	return zip, next
 }

@@ -17,19 +17,7 @@ import (
 // root and mmdebstrap, and returns a fresh chroot of spec (with waagent).
 func requireChroot(t *testing.T, spec fixtures.ChrootSpec) *fixtures.Chroot {
 	t.Helper()
-	var why []string
-	if os.Geteuid() != 0 {
-		why = append(why, "not root")
-	}
-	if m := fixtures.HaveTools("mmdebstrap"); len(m) > 0 {
-		why = append(why, "missing "+strings.Join(m, ", "))
-	}
-	if len(why) > 0 {
-		if os.Getenv("AADSSH_REQUIRE_INTEGRATION") == "1" {
-			t.Fatalf("the real agent needs %s", strings.Join(why, "; "))
-		}
-		t.Skipf("the real agent needs %s", strings.Join(why, "; "))
-	}
+	fixtures.RequireIntegration(t, "the real agent (chroot)", fixtures.Lacks(true, "mmdebstrap")...)
 	cache, err := fixtures.DefaultCacheDir()
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 )
 
 // requireEnv returns the value of an environment variable the end-to-end
@@ -43,12 +45,7 @@ func buildBinaries(t *testing.T) (demo, agentsim string) {
 }
 
 func TestScenarios(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("AADSSH_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("the sandbox needs root")
-		}
-		t.Skip("the sandbox needs root")
-	}
+	fixtures.RequireIntegration(t, "the sandbox (chroots, network namespaces)", fixtures.Lacks(true)...)
 	zip := requireEnv(t, "AADSSH_ZIP")
 	next := requireEnv(t, "AADSSH_NEXT_ZIP")
 	demo, agentsim := buildBinaries(t)
