@@ -118,8 +118,8 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 	case AgentRestart:
 		fmt.Fprintln(out, "agent: restart (processes its current goal state again)")
 		rep, err = r.agent.Restart(ctx)
-	case AgentSet, AgentDisable, AgentUninstall:
-		state := map[string]string{AgentSet: realagent.Enabled, AgentDisable: realagent.Disabled, AgentUninstall: realagent.Uninstall}[ph.Agent]
+	case AgentSet, AgentEnable, AgentDisable, AgentUninstall:
+		state := map[string]string{AgentSet: realagent.Enabled, AgentEnable: realagent.Enabled, AgentDisable: realagent.Disabled, AgentUninstall: realagent.Uninstall}[ph.Agent]
 		if ph.Agent == AgentSet {
 			r.seq++
 		}

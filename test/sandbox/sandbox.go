@@ -72,6 +72,8 @@ type Phase struct {
 	// Agent is what the guest agent is asked to do: AgentSet (a new
 	// sequence number with the extension enabled: `az vm extension set`),
 	// AgentRestart (the agent restarts and processes its goal state again),
+	// AgentEnable (the extension is enabled again with the same sequence
+	// number and settings, e.g. after a disable),
 	// AgentDisable, AgentUninstall (`az vm extension delete`); "" for a
 	// check, fix or diagnose phase.
 	Agent string `json:"agent,omitempty"`
@@ -113,6 +115,7 @@ type Phase struct {
 // Agent operations of a phase.
 const (
 	AgentSet       = "set"
+	AgentEnable    = "enable"
 	AgentRestart   = "restart"
 	AgentDisable   = "disable"
 	AgentUninstall = "uninstall"
@@ -345,8 +348,10 @@ func Scenarios() map[string]Plan {
 				{Title: "disable: nothing is removed", Agent: AgentDisable, Zip: 1,
 					Want: &Want{Verbs: []string{"v1 disable"}, Handler: "NotReady", Status: "success"}},
 				installed,
-				{Title: "update to the next version: the agent runs the new update, the old uninstall, the new install and enable",
-					Agent: AgentSet, Zip: 2, Want: success("v2 update", "v1 uninstall", "v2 install", "v2 enable")},
+				{Title: "enable again with the same sequence number (no settings change): the status says enabled, not disabled",
+					Agent: AgentEnable, Want: &Want{Verbs: []string{"v1 enable"}, Handler: "Ready", Status: "success", Operation: "Enable", Has: []string{ready}, Lacks: []string{"disabled"}}},
+				{Title: "update to the next version: the agent runs the old disable, the new update, the old uninstall, the new install and enable",
+					Agent: AgentSet, Zip: 2, Want: success("v1 disable", "v2 update", "v1 uninstall", "v2 install", "v2 enable")},
 				installed,
 				{Title: "downgrade: the agent disables the newer version, runs its update and uninstall, then the old install and enable",
 					Agent: AgentSet, Zip: 1, Want: success("v2 disable", "v2 update", "v2 uninstall", "v1 install", "v1 enable")},

@@ -63,7 +63,7 @@ func TestScenarios(t *testing.T) {
 			`/… (from protected settings)`,
 			`managed identity         ok`, `endpoint: packages       ok`, `(exit 52)`,
 			`Disable success code=0 "Extension disabled.`,
-			`waagent 2.7.3.0 ran: 1.0.0.2 update, 1.0.0.1 uninstall, 1.0.0.2 install, 1.0.0.2 enable`,
+			`waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.2 update, 1.0.0.1 uninstall, 1.0.0.2 install, 1.0.0.2 enable`,
 			`waagent 2.7.3.0 ran: 1.0.0.2 disable, 1.0.0.2 update, 1.0.0.2 uninstall, 1.0.0.1 install, 1.0.0.1 enable`,
 			`dpkg-query aadsshlogin: install ok installed 1.0.030000001`,
 			`waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`, `agent reports: nothing for the extension`,
