@@ -118,8 +118,8 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 	case AgentRestart:
 		fmt.Fprintln(out, "agent: restart (processes its current goal state again)")
 		rep, err = r.agent.Restart(ctx)
-	case AgentSet, AgentDisable, AgentUninstall:
-		state := map[string]string{AgentSet: realagent.Enabled, AgentDisable: realagent.Disabled, AgentUninstall: realagent.Uninstall}[ph.Agent]
+	case AgentSet, AgentEnable, AgentDisable, AgentUninstall:
+		state := map[string]string{AgentSet: realagent.Enabled, AgentEnable: realagent.Enabled, AgentDisable: realagent.Disabled, AgentUninstall: realagent.Uninstall}[ph.Agent]
 		if ph.Agent == AgentSet {
 			r.seq++
 		}
@@ -137,6 +137,13 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 		fmt.Fprintln(out, "agent reports: nothing for the extension")
 	} else {
 		fmt.Fprintf(out, "agent reports: %s\n", rep.Handler.Summary())
+		if x := rep.Handler.Extension; x != nil {
+			for _, sub := range x.Substatus {
+				if sub.Status != "success" {
+					fmt.Fprintf(out, "  substatus %s %s: %s\n", sub.Name, sub.Status, sub.Message)
+				}
+			}
+		}
 	}
 	for _, l := range rep.Errors {
 		fmt.Fprintf(out, "agent logged: %s\n", clip(l, 600))

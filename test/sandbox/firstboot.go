@@ -64,13 +64,33 @@ const (
 // unattended-upgrades has in ps). It watches for apt-get, apt and dpkg
 // processes; when one ends it takes the dpkg and apt lists locks with
 // fcntl (as apt does) for holdSeconds, unless they are taken already
-// (apt-get still running its dpkg), and logs each grab.
+// (apt-get still running its dpkg), and logs each grab. It starts holding
+// the locks, as apt-daily does at boot, and keeps them until the handler's
+// log shows it waiting for them (or a minute passes): the first package
+// step always meets a held lock, whatever the timing of the later grabs.
 const lockTakerScript = `import fcntl, os, sys, time
 hold = float(sys.argv[1])
 open('/proc/self/comm', 'w').write('unattended-upgr')
 locks = ['/var/lib/dpkg/lock-frontend', '/var/lib/dpkg/lock', '/var/lib/apt/lists/lock']
 log = open(sys.argv[2], 'a', buffering=1)
-log.write('started pid %d\n' % os.getpid())
+boot = []
+for l in locks:
+    f = open(l, 'a')
+    fcntl.lockf(f, fcntl.LOCK_EX)
+    boot.append(f)
+log.write('started pid %d, holding the dpkg and apt locks as at boot\n' % os.getpid())
+end = time.time() + 60
+while time.time() < end:
+    try:
+        if 'waiting for the package manager' in open(sys.argv[3]).read():
+            break
+    except OSError:
+        pass
+    time.sleep(0.05)
+time.sleep(hold)
+for f in boot:
+    f.close()
+log.write('boot hold released\n')
 seen = {}
 def scan():
     out = {}
@@ -136,7 +156,7 @@ func prepareFirstBoot(h *Host, workDir string, out io.Writer) error {
 	if err := os.WriteFile(h.Chroot.Path(script), []byte(lockTakerScript), 0o644); err != nil {
 		return err
 	}
-	_, stop, err := h.Chroot.StartBackground("python3", script, "1.5", lockTakerLog)
+	_, stop, err := h.Chroot.StartBackground("python3", script, "1.5", lockTakerLog, handlerLog)
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,8 @@ type Phase struct {
 	// Agent is what the guest agent is asked to do: AgentSet (a new
 	// sequence number with the extension enabled: `az vm extension set`),
 	// AgentRestart (the agent restarts and processes its goal state again),
+	// AgentEnable (the extension is enabled again with the same sequence
+	// number and settings, e.g. after a disable),
 	// AgentDisable, AgentUninstall (`az vm extension delete`); "" for a
 	// check, fix or diagnose phase.
 	Agent string `json:"agent,omitempty"`
@@ -90,7 +92,8 @@ type Phase struct {
 	// environment and reported status the real agent must match.
 	Sim    string `json:"sim,omitempty"`
 	SameAs int    `json:"sameAs,omitempty"`
-	// Check, for a check phase: "installed" or "absent" (aadsshlogin in dpkg).
+	// Check, for a check phase: "installed" or "absent" (aadsshlogin in
+	// dpkg), or one of the first-boot checks (firstboot.go).
 	Check string `json:"check,omitempty"`
 	// Fix removes the cause of a failure as the user would: FixIdentity
 	// (`az vm identity assign`: IMDS starts issuing tokens), FixLegacy
@@ -112,6 +115,7 @@ type Phase struct {
 // Agent operations of a phase.
 const (
 	AgentSet       = "set"
+	AgentEnable    = "enable"
 	AgentRestart   = "restart"
 	AgentDisable   = "disable"
 	AgentUninstall = "uninstall"
@@ -193,8 +197,10 @@ type Plan struct {
 	// 2.7.3.0), "trixie" for Debian 13 with its waagent 2.12.
 	Suite string `json:"suite,omitempty"`
 	// BadSettings gives the extension public settings it must refuse (53).
-	BadSettings bool    `json:"badSettings,omitempty"`
-	Phases      []Phase `json:"phases"`
+	BadSettings bool `json:"badSettings,omitempty"`
+	// FirstBoot plays a VM still booting (see firstboot.go).
+	FirstBoot bool    `json:"firstBoot,omitempty"`
+	Phases    []Phase `json:"phases"`
 }
 
 // ready is the start of the handler's success message.
@@ -205,6 +211,7 @@ const ready = "Microsoft Entra ID sign-in is ready"
 func Scenarios() map[string]Plan {
 	installed := Phase{Title: "aadsshlogin is installed", Check: "installed"}
 	absent := Phase{Title: "aadsshlogin is not installed", Check: "absent"}
+	foreignIntact := Phase{Title: "microsoft-prod.list is still the other product's", Check: CheckForeignRepoIntact}
 	success := func(verbs ...string) *Want {
 		return &Want{Verbs: verbs, Handler: "Ready", Status: "success", Has: []string{ready}}
 	}
@@ -272,6 +279,22 @@ func Scenarios() map[string]Plan {
 				{Title: "real agent: removal", Agent: AgentUninstall, Zip: 1, SameAs: 4, Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true}},
 				absent,
 			}},
+		"first-boot": {Name: "first-boot", IMDSScenario: "present", FirstBoot: true,
+			Description: "a VM still booting: sshd not started, unattended-upgrades taking the dpkg locks between steps, a 1 GiB VM's MemTotal, another product rewriting microsoft-prod.list",
+			Phases: append([]Phase{
+				{Title: "the freshly booted VM", Check: CheckFirstBoot},
+				{Title: "first deployment: the agent runs install, then enable, while the locks change hands", Agent: AgentSet, Zip: 1,
+					Want: &Want{Verbs: []string{"v1 install", "v1 enable"}, Handler: "Ready", Status: "success",
+						Has: []string{ready, "sshd has not started yet"}}},
+				installed,
+				{Title: "the handler waited for unattended-upgrades between its steps", Check: CheckLockWaits},
+				{Title: "an operator runs `diagnose`: memory is a 1 GiB VM's (the Entra endpoints fail with 52 offline)",
+					Diagnose: true, DiagnoseExit: 52},
+				{Title: "another Microsoft product rewrites microsoft-prod.list", Check: CheckForeignRepo},
+				{Title: "settings change (new sequence number): enable leaves that file alone, warns and writes its own", Agent: AgentSet, Zip: 1, Protected: true,
+					Want: &Want{Verbs: []string{"v1 enable"}, Handler: "Ready", Status: "success", Has: []string{ready, "1 warning(s) below"}}},
+				foreignIntact,
+			}, append(removal(1, "v1"), foreignIntact)...)},
 		"trixie-agent": {Name: "trixie-agent", IMDSScenario: "present", Suite: "trixie",
 			Description: "Debian 13 with its own waagent (2.12): the agent reports our 51 (Debian 13 is not in the support matrix), runs enable again after a restart, and removes the extension",
 			Phases: []Phase{
@@ -325,8 +348,10 @@ func Scenarios() map[string]Plan {
 				{Title: "disable: nothing is removed", Agent: AgentDisable, Zip: 1,
 					Want: &Want{Verbs: []string{"v1 disable"}, Handler: "NotReady", Status: "success"}},
 				installed,
-				{Title: "update to the next version: the agent runs the new update, the old uninstall, the new install and enable",
-					Agent: AgentSet, Zip: 2, Want: success("v2 update", "v1 uninstall", "v2 install", "v2 enable")},
+				{Title: "enable again with the same sequence number (no settings change): the status says enabled, not disabled",
+					Agent: AgentEnable, Want: &Want{Verbs: []string{"v1 enable"}, Handler: "Ready", Status: "success", Operation: "Enable", Has: []string{ready}, Lacks: []string{"disabled"}}},
+				{Title: "update to the next version: the agent runs the old disable, the new update, the old uninstall, the new install and enable",
+					Agent: AgentSet, Zip: 2, Want: success("v1 disable", "v2 update", "v1 uninstall", "v2 install", "v2 enable")},
 				installed,
 				{Title: "downgrade: the agent disables the newer version, runs its update and uninstall, then the old install and enable",
 					Agent: AgentSet, Zip: 1, Want: success("v2 disable", "v2 update", "v2 uninstall", "v1 install", "v1 enable")},
@@ -526,6 +551,12 @@ func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 			return nil, err
 		}
 		cfg.Zips[i] = inside
+	}
+	// Last, so that the lock taker sees only the handler's apt and dpkg.
+	if plan.FirstBoot {
+		if err := prepareFirstBoot(h, opt.WorkDir, out); err != nil {
+			return nil, fmt.Errorf("first boot: %w", err)
+		}
 	}
 	h.ConfigPath = filepath.Join(opt.WorkDir, "inner.json")
 	data, _ := json.MarshalIndent(cfg, "", "  ")

@@ -60,7 +60,7 @@ func TestScenarios(t *testing.T) {
 			`/… (from protected settings)`,
 			`managed identity         ok`, `endpoint: packages       ok`, `(exit 52)`,
 			`Disable success code=0 "Extension disabled.`,
-			`waagent 2.7.3.0 ran: 1.0.0.2 update, 1.0.0.1 uninstall, 1.0.0.2 install, 1.0.0.2 enable`,
+			`waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.2 update, 1.0.0.1 uninstall, 1.0.0.2 install, 1.0.0.2 enable`,
 			`waagent 2.7.3.0 ran: 1.0.0.2 disable, 1.0.0.2 update, 1.0.0.2 uninstall, 1.0.0.1 install, 1.0.0.1 enable`,
 			`dpkg-query aadsshlogin: install ok installed 1.0.030000001`,
 			`waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`, `agent reports: nothing for the extension`,
@@ -89,6 +89,12 @@ func TestScenarios(t *testing.T) {
 		{scenario: "agentsim-agrees", want: []string{`agentsim agrees`, `scenario "agentsim-agrees" passed`}},
 		{scenario: "trixie-agent", want: []string{`waagent 2.12.0.2 ran: 1.0.0.1 install, 1.0.0.1 enable`, `Enable error code=51`, `waagent 2.12.0.2 ran: 1.0.0.1 uninstall`, `scenario "trixie-agent" passed`}},
 		{scenario: "remove-busy", want: []string{`Disable error code=56`, `waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`, `scenario "remove-busy" passed`}},
+		{scenario: "first-boot", want: []string{`Missing privilege separation directory: /run/sshd`, `MemTotal:       862208 kB`,
+			`waagent 2.7.3.0 ran: 1.0.0.1 install, 1.0.0.1 enable`, `Enable success code=0 "Microsoft Entra ID sign-in is ready`,
+			`sshd has not started yet`, `holds`, `unattended-upgr`, `memory                   ok      842 MiB`,
+			"substatus packages warning: /etc/apt/sources.list.d/microsoft-prod.list was rewritten by another program",
+			`is still the other product's, byte for byte`, `waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`,
+			`scenario "first-boot" passed`}},
 		{scenario: "legacy", want: []string{`transitioning code=23`, `AADLoginForLinux`, `Enable success code=0`, `scenario "legacy" passed`}},
 	}
 	for _, tc := range tests {
