@@ -27,12 +27,16 @@ type AgentFirst struct {
 	Handler Sample `json:"handler"`
 	PM      Sample `json:"pm"`
 	Own     Sample `json:"own"`
+	// Checks is the part of Own spent in other programs the handler ran.
+	Checks Sample `json:"checks"`
 	// Tokens and Refreshes are the IMDS token requests and repository
 	// index downloads of each deployment.
 	Tokens    []int `json:"tokens"`
 	Refreshes []int `json:"refreshes"`
-	// PMCommands are the package-manager runs of the last deployment.
-	PMCommands []TimelineCommand `json:"pmCommands"`
+	// PMCommands and CheckCommands are the package-manager runs and the
+	// handler's other programs in the last deployment.
+	PMCommands    []TimelineCommand `json:"pmCommands"`
+	CheckCommands []TimelineCommand `json:"checkCommands"`
 }
 
 // AgentSplit divides a straced goal state into the handler's commands and
@@ -40,6 +44,10 @@ type AgentFirst struct {
 type AgentSplit struct {
 	HandlerMS, PMMS float64
 	PM              []TimelineCommand
+	// Checks are the other programs the handler ran (dpkg-query, apt-cache
+	// policy, …), outermost only; ChecksMS the time one of them ran.
+	Checks   []TimelineCommand
+	ChecksMS float64
 }
 
 // OwnMS is the handler's own time: its commands' time without apt-get.
@@ -51,8 +59,9 @@ func (s AgentSplit) OwnMS() float64 { return s.HandlerMS - s.PMMS }
 // package manager's runs every apt-get; both are unions of spans.
 func SplitAgentTrace(out string) AgentSplit {
 	t := ParseTimeline(out)
-	var handler, pm [][2]float64
+	var handler, pm, checks [][2]float64
 	var split AgentSplit
+	var others []TimelineCommand
 	for _, c := range t.All {
 		span := [2]float64{c.StartMS, c.StartMS + c.WallMS}
 		f := strings.Fields(c.Argv)
@@ -63,6 +72,24 @@ func SplitAgentTrace(out string) AgentSplit {
 			split.PM = append(split.PM, c)
 		case isHandlerCommand(f):
 			handler = append(handler, span)
+		default:
+			others = append(others, c)
+		}
+	}
+	// A check starts while the handler runs and outside apt-get and any
+	// earlier check (their children are part of them).
+	within := func(x float64, spans [][2]float64) bool {
+		for _, s := range spans {
+			if x >= s[0] && x < s[1] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range others {
+		if within(c.StartMS, handler) && !within(c.StartMS, pm) && !within(c.StartMS, checks) {
+			checks = append(checks, [2]float64{c.StartMS, c.StartMS + c.WallMS})
+			split.Checks = append(split.Checks, c)
 		}
 	}
 	// unionMS works in seconds.
@@ -77,6 +104,9 @@ func SplitAgentTrace(out string) AgentSplit {
 	}
 	if len(pm) > 0 {
 		split.PMMS = unionMS(toS(pm))
+	}
+	if len(checks) > 0 {
+		split.ChecksMS = unionMS(toS(checks))
 	}
 	return split
 }
@@ -113,8 +143,9 @@ func (b *bencher) agentFirst(ctx context.Context, res *Results) error {
 		af.Handler.Add(msDuration(split.HandlerMS))
 		af.PM.Add(msDuration(split.PMMS))
 		af.Own.Add(msDuration(split.OwnMS()))
+		af.Checks.Add(msDuration(split.ChecksMS))
 		af.Tokens, af.Refreshes = append(af.Tokens, tokens), append(af.Refreshes, refreshes)
-		af.PMCommands = split.PM
+		af.PMCommands, af.CheckCommands = split.PM, split.Checks
 		fmt.Fprintf(b.log, "   agent %d: ready %s, handler %.0f ms, apt-get %.0f ms, own %.0f ms, %d token request(s), %d index download(s)\n",
 			i+1, wall.Round(time.Millisecond), split.HandlerMS, split.PMMS, split.OwnMS(), tokens, refreshes)
 	}

@@ -603,12 +603,17 @@ func (b *bencher) refresh(ctx context.Context, res *Results) error {
 			return err
 		}
 		for _, e := range ents {
-			if e.Name() == "lock" || e.Name() == "partial" {
+			if e.Name() == "lock" {
 				continue
 			}
+			// partial/ too: apt takes a complete file left there for
+			// downloaded and would not fetch it again.
 			if err := os.RemoveAll(filepath.Join(lists, e.Name())); err != nil {
 				return err
 			}
+		}
+		if err := os.MkdirAll(filepath.Join(lists, "partial"), 0o700); err != nil {
+			return err
 		}
 		for _, f := range []string{"pkgcache.bin", "srcpkgcache.bin"} {
 			_ = os.Remove(v.c.Path("/var/cache/apt/" + f))
@@ -616,6 +621,17 @@ func (b *bencher) refresh(ctx context.Context, res *Results) error {
 		return nil
 	}
 	distroHits := func() int { return srv.HitsUnder("/dists/") }
+	// indexFetches counts the distro's Packages.xz answered in full since
+	// log line `from`: a cold full refresh must download every suite's.
+	indexFetches := func(from int) int {
+		n := 0
+		for _, l := range srv.Log()[from:] {
+			if strings.HasSuffix(l, "/Packages.xz 200") {
+				n++
+			}
+		}
+		return n
+	}
 	coldSeries := func(targetedS, fullS *Sample) error {
 		for i := 0; i < b.opt.RefreshRuns; i++ {
 			if err := clean(); err != nil {
@@ -633,11 +649,15 @@ func (b *bencher) refresh(ctx context.Context, res *Results) error {
 			if err := clean(); err != nil {
 				return err
 			}
+			log0 := len(srv.Log())
 			if m, err = must(full.run()); err != nil {
 				return fmt.Errorf("full refresh: %w", err)
 			}
 			if distroHits() == h0 || strings.Contains(m.Output, "Err:") || strings.Contains(m.Output, "W: ") {
 				return fmt.Errorf("the full refresh did not fetch the distro repository cleanly: %s", m.Output)
+			}
+			if n := indexFetches(log0); n != len(b.opt.Suites) {
+				return fmt.Errorf("the full refresh downloaded %d of the distro's %d Packages.xz: %s", n, len(b.opt.Suites), m.Output)
 			}
 			fullS.Add(m.Wall)
 		}
