@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -353,6 +356,22 @@ func TestWriteIndexAndRelease(t *testing.T) {
 	} {
 		if !strings.Contains(rel, want) {
 			t.Errorf("Release lacks %q:\n%s", want, rel)
+		}
+	}
+	// apt fetches an index only if the Release lists its uncompressed
+	// name (pkgAcqIndex looks up the MetaKey "main/binary-amd64/Packages");
+	// a Release with only the .xz made apt skip every distro index.
+	root := t.TempDir()
+	if _, raw, err := BuildDistroRepo(root, []Suite{{"s", 3}}, "amd64", time.Now()); err != nil || raw == 0 {
+		t.Fatalf("BuildDistroRepo: %v (%d raw bytes)", err, raw)
+	}
+	built, err := os.ReadFile(filepath.Join(root, "dists", "s", "Release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"main/binary-amd64/Packages", "main/binary-amd64/Packages.xz", "main/i18n/Translation-en", "main/i18n/Translation-en.xz"} {
+		if !regexp.MustCompile(`(?m)^ [0-9a-f]{64} [0-9]+ ` + regexp.QuoteMeta(name) + `$`).Match(built) {
+			t.Errorf("the built Release does not list %s:\n%s", name, built)
 		}
 	}
 	if got := DistroSuites(40000); got[0].Packages != 40000 || len(got) != 4 {
