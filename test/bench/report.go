@@ -120,7 +120,7 @@ func Summary(r Results) []Row {
 		rows = append(rows, Row{
 			Metric: "refresh Microsoft source / full (" + series.name + ")",
 			Short:  fmt.Sprintf("%.2fx", t/fl),
-			Method: fmt.Sprintf("median of %d each, lists emptied before each run; %d signed suites, %d packages (%.1f MiB of .xz indexes) on loopback, %s",
+			Method: fmt.Sprintf("median of %d each, lists emptied before each run; %d signed suites, %d packages (%.1f MiB of .xz indexes); network: %s",
 				len(series.targeted), len(f.Suites), f.DistroPackages, float64(f.DistroXZBytes)/(1<<20), series.name),
 			Measured: fmt.Sprintf("%.2fx (%.0f ms / %.0f ms)", t/fl, t, fl),
 			Target:   fmt.Sprintf("<= %.1fx", targetRefreshRatio),
