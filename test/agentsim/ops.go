@@ -41,7 +41,9 @@ type Step struct {
 	// old disable/uninstall with continueOnUpdateFailure).
 	Swallowed bool `json:"swallowed,omitempty"`
 	// HandlerState and HandlerStatus are read after the step (of the
-	// version that ran it); Status is the extension status for Seq.
+	// version that ran it); Status is the extension status for Seq, nil
+	// when the agent reports none (agent actions; a failure that leaves
+	// the handler NotInstalled, e.g. install exiting non-zero).
 	HandlerState  string         `json:"handlerState,omitempty"`
 	HandlerStatus *HandlerStatus `json:"handlerStatus,omitempty"`
 	Status        *ExtStatus     `json:"status,omitempty"`
@@ -113,7 +115,12 @@ func (s *Simulator) record(ctx context.Context, out *Outcome, in instance, st St
 	if _, err := os.Stat(in.baseDir()); err == nil {
 		st.HandlerState = s.HandlerState(in.version)
 		st.HandlerStatus = s.readHandlerStatus(in)
-		if !st.Agent || st.Verb == "copy-status" {
+		// A failure the agent does not swallow ends the goal state, and the
+		// agent reports the state it ends in: for a NotInstalled handler
+		// (install exited non-zero) report_ext_handler_status collects no
+		// extension status, only the handler status (NotReady 1007).
+		unreported := st.Failed() && !st.Swallowed && st.HandlerState == StateNotInstalled
+		if (!st.Agent || st.Verb == "copy-status") && !unreported {
 			es := s.readStatus(ctx, in, st.Seq)
 			st.Status = &es
 		}

@@ -184,9 +184,20 @@ func TestScenarios(t *testing.T) {
 			wantSteps: []string{":setup@" + v1, "install@" + v1},
 			wantCalls: []string{"install 1.0.0.1 0"},
 			wantCode:  CodeInstallFailed,
-			check: func(t *testing.T, h *harness, _ Outcome) {
+			check: func(t *testing.T, h *harness, out Outcome) {
 				if got := h.sim.HandlerState(v1); got != StateNotInstalled {
 					t.Errorf("HandlerState = %s, want NotInstalled", got)
+				}
+				// The real agent (report_ext_handler_status) collects no
+				// extension status while the handler is NotInstalled: the
+				// install's "transitioning" status file never reaches Azure,
+				// only the handler status NotReady 1007 does.
+				st := out.Steps[1]
+				if st.Status != nil {
+					t.Errorf("install status = %+v, want none reported (handler NotInstalled)", st.Status)
+				}
+				if st.HandlerState != StateNotInstalled || st.HandlerStatus == nil || st.HandlerStatus.Code != CodeInstallFailed || st.HandlerStatus.Status != "NotReady" {
+					t.Errorf("handler = %s %+v, want NotInstalled NotReady 1007", st.HandlerState, st.HandlerStatus)
 				}
 			},
 		},

@@ -91,6 +91,9 @@ func BuildDistroRepo(root string, suites []Suite, arch string, now time.Time) (x
 				return 0, 0, err
 			}
 			files[name] = xz
+			// apt looks an index up by its uncompressed name; like
+			// Debian's, the Release lists it too (not on the server).
+			files[strings.TrimSuffix(name, ".xz")] = raw.Bytes()
 		}
 		if err := os.WriteFile(filepath.Join(root, "dists", s.Name, "Release"), ReleaseFile(s.Name, arch, now, files), 0o644); err != nil {
 			return 0, 0, err

@@ -29,17 +29,21 @@ import (
 
 // innerOptions are handed from the host side to the inner side.
 type innerOptions struct {
-	CacheDir     string  `json:"cacheDir"`
-	WorkDir      string  `json:"workDir"`
-	Hello        string  `json:"hello"`
-	DistroRoot   string  `json:"distroRoot"`
-	Suites       []Suite `json:"suites"`
-	LatencyMS    int     `json:"latencyMs"`
-	Runs         int     `json:"runs"`
-	ColdRuns     int     `json:"coldRuns"`
-	RefreshRuns  int     `json:"refreshRuns"`
-	IdentityRuns int     `json:"identityRuns"`
-	Out          string  `json:"out"`
+	CacheDir   string  `json:"cacheDir"`
+	WorkDir    string  `json:"workDir"`
+	Hello      string  `json:"hello"`
+	DistroRoot string  `json:"distroRoot"`
+	Suites     []Suite `json:"suites"`
+	LatencyMS  int     `json:"latencyMs"`
+	// ModelLatencyMS and ModelMbit model a VM's network to its mirror.
+	ModelLatencyMS float64 `json:"modelLatencyMs"`
+	ModelMbit      float64 `json:"modelMbit"`
+	AgentRuns      int     `json:"agentRuns"`
+	Runs           int     `json:"runs"`
+	ColdRuns       int     `json:"coldRuns"`
+	RefreshRuns    int     `json:"refreshRuns"`
+	IdentityRuns   int     `json:"identityRuns"`
+	Out            string  `json:"out"`
 }
 
 const (
@@ -80,6 +84,7 @@ func runInner(ctx context.Context, cfgPath, optPath string, log io.Writer) error
 		{"identity", b.identity},
 		{"cold install and warm enable", b.coldAndWarm},
 		{"refresh", b.refresh},
+		{"first deployment through the real agent", b.agentFirst},
 	}
 	for _, s := range steps {
 		fmt.Fprintf(log, "-- bench: %s\n", s.name)
@@ -598,12 +603,17 @@ func (b *bencher) refresh(ctx context.Context, res *Results) error {
 			return err
 		}
 		for _, e := range ents {
-			if e.Name() == "lock" || e.Name() == "partial" {
+			if e.Name() == "lock" {
 				continue
 			}
+			// partial/ too: apt takes a complete file left there for
+			// downloaded and would not fetch it again.
 			if err := os.RemoveAll(filepath.Join(lists, e.Name())); err != nil {
 				return err
 			}
+		}
+		if err := os.MkdirAll(filepath.Join(lists, "partial"), 0o700); err != nil {
+			return err
 		}
 		for _, f := range []string{"pkgcache.bin", "srcpkgcache.bin"} {
 			_ = os.Remove(v.c.Path("/var/cache/apt/" + f))
@@ -611,6 +621,17 @@ func (b *bencher) refresh(ctx context.Context, res *Results) error {
 		return nil
 	}
 	distroHits := func() int { return srv.HitsUnder("/dists/") }
+	// indexFetches counts the distro's Packages.xz answered in full since
+	// log line `from`: a cold full refresh must download every suite's.
+	indexFetches := func(from int) int {
+		n := 0
+		for _, l := range srv.Log()[from:] {
+			if strings.HasSuffix(l, "/Packages.xz 200") {
+				n++
+			}
+		}
+		return n
+	}
 	coldSeries := func(targetedS, fullS *Sample) error {
 		for i := 0; i < b.opt.RefreshRuns; i++ {
 			if err := clean(); err != nil {
@@ -628,11 +649,15 @@ func (b *bencher) refresh(ctx context.Context, res *Results) error {
 			if err := clean(); err != nil {
 				return err
 			}
+			log0 := len(srv.Log())
 			if m, err = must(full.run()); err != nil {
 				return fmt.Errorf("full refresh: %w", err)
 			}
 			if distroHits() == h0 || strings.Contains(m.Output, "Err:") || strings.Contains(m.Output, "W: ") {
 				return fmt.Errorf("the full refresh did not fetch the distro repository cleanly: %s", m.Output)
+			}
+			if n := indexFetches(log0); n != len(b.opt.Suites) {
+				return fmt.Errorf("the full refresh downloaded %d of the distro's %d Packages.xz: %s", n, len(b.opt.Suites), m.Output)
 			}
 			fullS.Add(m.Wall)
 		}
@@ -662,6 +687,16 @@ func (b *bencher) refresh(ctx context.Context, res *Results) error {
 	if err != nil {
 		return err
 	}
+	link := fixtures.Link{Latency: msDuration(b.opt.ModelLatencyMS), BitsPerSecond: int64(b.opt.ModelMbit * 1e6)}
+	rf.ModelLatencyMS, rf.ModelMbit = b.opt.ModelLatencyMS, b.opt.ModelMbit
+	srv.SetLink(link)
+	b.e.Repo.SetLink(link)
+	err = coldSeries(&rf.TargetedModel, &rf.FullModel)
+	srv.SetLink(fixtures.Link{})
+	b.e.Repo.SetLink(fixtures.Link{})
+	if err != nil {
+		return err
+	}
 	if _, err := must(full.run()); err != nil {
 		return err
 	}
@@ -676,8 +711,9 @@ func (b *bencher) refresh(ctx context.Context, res *Results) error {
 		}
 		rf.FullWarm.Add(m.Wall)
 	}
-	fmt.Fprintf(b.log, "   refresh: targeted %.0f ms, full %.0f ms (empty lists); %.0f ms, %.0f ms (+%.0f ms per request); %.0f ms, %.0f ms (lists present)\n",
-		rf.TargetedCold.Median(), rf.FullCold.Median(), rf.TargetedLatency.Median(), rf.FullLatency.Median(), rf.LatencyMS, rf.TargetedWarm.Median(), rf.FullWarm.Median())
+	fmt.Fprintf(b.log, "   refresh: targeted %.0f ms, full %.0f ms (empty lists); %.0f ms, %.0f ms (+%.0f ms per request); %.0f ms, %.0f ms (modelled VM network); %.0f ms, %.0f ms (lists present)\n",
+		rf.TargetedCold.Median(), rf.FullCold.Median(), rf.TargetedLatency.Median(), rf.FullLatency.Median(), rf.LatencyMS,
+		rf.TargetedModel.Median(), rf.FullModel.Median(), rf.TargetedWarm.Median(), rf.FullWarm.Median())
 	return nil
 }
 

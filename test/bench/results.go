@@ -31,6 +31,8 @@ type Results struct {
 	Commands []CommandCost `json:"commands"`
 	// InstallTimeline is one straced cold install.
 	InstallTimeline Timeline `json:"installTimeline"`
+	// AgentFirst is the first deployment through the real guest agent.
+	AgentFirst AgentFirst `json:"agentFirst"`
 
 	Refresh Refresh `json:"refresh"`
 
@@ -142,6 +144,12 @@ type Refresh struct {
 	LatencyMS       float64 `json:"latencyMs"`
 	TargetedLatency Sample  `json:"targetedLatency"`
 	FullLatency     Sample  `json:"fullLatency"`
+	// ModelLatencyMS and ModelMbit are the modelled VM network of the
+	// TargetedModel/FullModel series (fixtures.Link on both servers).
+	ModelLatencyMS float64 `json:"modelLatencyMs"`
+	ModelMbit      float64 `json:"modelMbit"`
+	TargetedModel  Sample  `json:"targetedModel"`
+	FullModel      Sample  `json:"fullModel"`
 	// Floor is apt-get update with an empty source list: apt's fixed cost.
 	Floor        Sample `json:"floor"`
 	TargetedWarm Sample `json:"targetedWarm"`

@@ -289,6 +289,10 @@ func (e *Env) setup(ctx context.Context, what string, out io.Writer) error {
 	return fmt.Errorf("unknown setup %q", what)
 }
 
+// Counts is the number of IMDS token requests and of repository index
+// downloads (InRelease requests) so far.
+func (e *Env) Counts() (tokens, refreshes int) { return e.counts() }
+
 // counts are the IMDS token requests and repository index downloads so far.
 func (e *Env) counts() (tokens, refreshes int) {
 	for _, l := range e.Repo.Log() {

@@ -54,8 +54,8 @@ func lastStatus(rep agentsim.Report) *agentsim.ExtStatus {
 
 // agrees compares what agentsim did and reported with what the real agent
 // did and reported for the same goal state: the commands in order, the
-// variables the agent set for each, and (when the real agent reports the
-// extension) the extension status, code and operation.
+// variables the agent set for each, and the extension status, code and
+// operation (or that neither reports one).
 func agrees(sim agentsim.Report, real realagent.Report, out io.Writer) error {
 	var simVerbs []string
 	var simEnv []map[string]string
@@ -75,7 +75,14 @@ func agrees(sim agentsim.Report, real realagent.Report, out io.Writer) error {
 			}
 		}
 	}
-	if x := real.Handler.Extension; x != nil {
+	if x := real.Handler.Extension; x == nil {
+		// The agent reports the state the goal state ended in; agentsim's
+		// last step is that state.
+		if n := len(sim.Steps); n > 0 && sim.Steps[n-1].Status != nil {
+			st := sim.Steps[n-1].Status
+			errs = append(errs, fmt.Errorf("extension status: agentsim %s %s %s, the real agent reports none", st.Operation, st.Status, st.Code))
+		}
+	} else {
 		st := lastStatus(sim)
 		if st == nil {
 			errs = append(errs, errors.New("agentsim reports no extension status, the real agent does"))

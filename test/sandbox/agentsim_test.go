@@ -45,6 +45,31 @@ func TestAgrees(t *testing.T) {
 		})},
 		{name: "no status", wantErr: "agentsim reports no extension status", sim: sim(func(r *agentsim.Report) { r.Steps[1].Status = nil })},
 	}
+	// A failed install: the real agent leaves the handler NotInstalled and
+	// reports no extension status.
+	const install = "/var/lib/waagent/" + realagent.Name + "-1.0.0.1/scripts/aadsshlogin-shim install"
+	failed := realagent.Report{
+		Commands: []realagent.Launch{{Cmd: install, Env: env}},
+		Handler:  realagent.HandlerStatus{Name: realagent.Name, Status: "NotReady", Code: 1007},
+	}
+	failedSim := func(st *agentsim.ExtStatus) agentsim.Report {
+		return agentsim.Report{Steps: []agentsim.Step{{Verb: "setup", Agent: true}, {Verb: "install", Version: "1.0.0.1", Env: env, ExitCode: 22, Code: 1007, Status: st}}}
+	}
+	for _, tt := range []struct {
+		name    string
+		sim     agentsim.Report
+		wantErr string
+	}{
+		{name: "failed install, no status", sim: failedSim(nil)},
+		{name: "failed install, status the agent does not report", wantErr: "the real agent reports none", sim: failedSim(&agentsim.ExtStatus{Status: "transitioning", Code: json.RawMessage("22"), Operation: "Install"})},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := agrees(tt.sim, failed, io.Discard)
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("agrees: %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := agrees(tt.sim, real, io.Discard)
