@@ -323,7 +323,7 @@ func Scenarios() map[string]Plan {
 				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
 				{Title: "settings change while another process holds the handler's lock", Agent: AgentSet, Zip: 1, HoldLock: true,
 					Want: &Want{Verbs: []string{"v1 enable"}, Handler: "NotReady", Status: "error", Code: 56,
-						Has: []string{"another run of this extension is still in progress"}, Lacks: []string{"will retry"}}},
+						Has: []string{"another run of this extension (pid ", "is still in progress"}, Lacks: []string{"will retry"}}},
 			}},
 		"entra-session": {Name: "entra-session", IMDSScenario: "present",
 			Description: "removal while an Entra user is logged in: announced grace, the session is ended, the packages are removed",
