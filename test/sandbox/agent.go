@@ -92,6 +92,11 @@ func (e *Env) newAgentRun() *agentRun {
 func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writer) (realagent.Report, error) {
 	var rep realagent.Report
 	var err error
+	if ph.StuckSession {
+		if err := e.stuckEntraLogin(out); err != nil {
+			return rep, err
+		}
+	}
 	if ph.Session {
 		sess, err := e.entraLogin(ctx, out)
 		if err != nil {
@@ -183,6 +188,11 @@ func (r *agentRun) check(rep realagent.Report, w Want) error {
 			errs = append(errs, fmt.Errorf("the agent ran %q, want %q", got, want))
 		}
 	}
+	for _, l := range w.Logged {
+		if !slices.ContainsFunc(rep.Errors, func(e string) bool { return strings.Contains(e, l) }) {
+			errs = append(errs, fmt.Errorf("the agent logged no error line containing %q", l))
+		}
+	}
 	h := rep.Handler
 	if w.Absent {
 		if h.Name != "" {
@@ -235,6 +245,12 @@ func (e *Env) fix(ctx context.Context, what string, out io.Writer) error {
 		sc, _ := fakeimds.Lookup("present")
 		e.IMDS.SetScenario(sc)
 		fmt.Fprintln(out, "IMDS now issues tokens for the system-assigned identity")
+		return nil
+	case FixSession:
+		if err := os.WriteFile(e.utmpPath(), nil, 0o664); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s logged out (utmp emptied)\n", entraUser)
 		return nil
 	case FixLegacy:
 		res, err := runCmd(ctx, "chroot", e.ChrootDir, "dpkg", "--purge", "aadlogin")

@@ -106,6 +106,9 @@ type Phase struct {
 	// Session logs an Entra user in (a live process with a utmp record)
 	// before the phase.
 	Session bool `json:"session,omitempty"`
+	// StuckSession logs an Entra user in with a session the handler cannot
+	// end (its utmp record names pid 1) before the phase.
+	StuckSession bool `json:"stuckSession,omitempty"`
 	// Diagnose runs the installed handler's `diagnose` command as a person
 	// would; DiagnoseExit is the exit code expected from it.
 	Diagnose     bool `json:"diagnose,omitempty"`
@@ -137,6 +140,8 @@ const (
 const (
 	FixIdentity = "identity"
 	FixLegacy   = "legacy"
+	// FixSession: the Entra user of a StuckSession logs out.
+	FixSession = "session"
 )
 
 // Want is what the agent reports for the extension after a phase (empty
@@ -164,6 +169,9 @@ type Want struct {
 	Refreshes      *int `json:"refreshes,omitempty"`
 	// SessionsEnded requires the Entra session of a Session phase to be gone.
 	SessionsEnded bool `json:"sessionsEnded,omitempty"`
+	// Logged are substrings of error lines the agent must have logged (what
+	// it swallows, e.g. a failed uninstall, shows only there).
+	Logged []string `json:"logged,omitempty"`
 }
 
 // Proxy modes of a plan: the guest agent's service carries http_proxy and
@@ -333,6 +341,20 @@ func Scenarios() map[string]Plan {
 				{Title: "removal while alice@contoso.com is logged in", Agent: AgentUninstall, Zip: 1, Session: true,
 					Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true, SessionsEnded: true}},
 				{Title: "aadsshlogin is gone", Check: "absent"},
+			}},
+		"entra-session-stuck": {Name: "entra-session-stuck", IMDSScenario: "present",
+			Description: "removal while an Entra session cannot be ended: the agent swallows exit 55 and deletes the extension; the packages stay and the removal is pending until the extension is set again, which repairs it",
+			Phases: []Phase{
+				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				{Title: "removal while alice@contoso.com has a session that cannot be ended: uninstall exits 55, the agent logs it and deletes the extension anyway",
+					Agent: AgentUninstall, Zip: 1, StuckSession: true,
+					Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true, Logged: []string{"Non-zero exit code: 55", "Entra sign-in was not removed; left behind: aadsshlogin"}}},
+				installed,
+				{Title: "the user logs out", Fix: FixSession},
+				{Title: "the extension is set again (new sequence number): install finishes the pending removal's repair and converges",
+					Agent: AgentSet, Zip: 1, Want: success("v1 install", "v1 enable")},
+				{Title: "removal now succeeds", Agent: AgentUninstall, Zip: 1, Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true}},
+				absent,
 			}},
 		"full": {Name: "full", IMDSScenario: "present",
 			Description: "install, enable, settings change, agent restart, disable, update to the next version and back, removal",

@@ -37,18 +37,36 @@ func (e *Env) entraLogin(ctx context.Context, out io.Writer) (*loginSession, err
 	s := &loginSession{cmd: cmd, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
 	rec := fixtures.UtmpRecord(7, int32(cmd.Process.Pid), "pts/7", entraUser, "203.0.113.8")
-	// /var/run is usually a link to /run: resolve it inside the chroot, never
-	// on the host (an absolute link would lead to the host's own utmp).
-	path := filepath.Join(e.ChrootDir, "var/run/utmp")
-	if fi, err := os.Lstat(filepath.Join(e.ChrootDir, "var/run")); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-		path = filepath.Join(e.ChrootDir, "run/utmp")
-	}
+	path := e.utmpPath()
 	if err := os.WriteFile(path, rec, 0o664); err != nil {
 		s.end()
 		return nil, fmt.Errorf("write utmp: %w", err)
 	}
 	fmt.Fprintf(out, "%s logged in on pts/7 (session process %d, utmp record in %s)\n", entraUser, cmd.Process.Pid, path)
 	return s, nil
+}
+
+// utmpPath is the VM's utmp. /var/run is usually a link to /run: resolve
+// it inside the chroot, never on the host (an absolute link would lead to
+// the host's own utmp).
+func (e *Env) utmpPath() string {
+	if fi, err := os.Lstat(filepath.Join(e.ChrootDir, "var/run")); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return filepath.Join(e.ChrootDir, "run/utmp")
+	}
+	return filepath.Join(e.ChrootDir, "var/run/utmp")
+}
+
+// stuckEntraLogin records an Entra session that cannot be ended: its utmp
+// record names pid 1, a process that is alive and that the handler never
+// signals (as a session stuck in uninterruptible sleep would resist), so
+// the fake package's removal script keeps refusing.
+func (e *Env) stuckEntraLogin(out io.Writer) error {
+	rec := fixtures.UtmpRecord(7, 1, "pts/7", entraUser, "203.0.113.8")
+	if err := os.WriteFile(e.utmpPath(), rec, 0o664); err != nil {
+		return fmt.Errorf("write utmp: %w", err)
+	}
+	fmt.Fprintf(out, "%s logged in on pts/7 with a session that cannot be ended (utmp names pid 1)\n", entraUser)
+	return nil
 }
 
 // ended reports how the session ended (waiting at most a few seconds) and
