@@ -24,6 +24,14 @@ import (
 // DefaultDir is the state folder on a real machine.
 const DefaultDir = "/var/lib/aadsshlogin-extension"
 
+// The JSON records in the state folder.
+const (
+	markerFile  = "update-in-progress.json"
+	handOffFile = "install-handoff.json"
+	pendingFile = "removal-pending.json"
+	recordFile  = "last-success.json"
+)
+
 // Dir is the state folder.
 type Dir struct {
 	Path  string
@@ -144,10 +152,6 @@ type UpdateMarker struct {
 	Time time.Time `json:"time"`
 }
 
-func (d Dir) marker() stateFile[UpdateMarker] {
-	return stateFile[UpdateMarker]{d, "update-in-progress.json"}
-}
-
 // WriteUpdateMarker records an update in progress in the current boot.
 func (d Dir) WriteUpdateMarker(m UpdateMarker) error {
 	m.Boot = d.Boot
@@ -192,8 +196,6 @@ type HandOff struct {
 	Time time.Time `json:"time"`
 }
 
-func (d Dir) handOff() stateFile[HandOff] { return stateFile[HandOff]{d, "install-handoff.json"} }
-
 // WriteHandOff records install's outcome for the current boot.
 func (d Dir) WriteHandOff(h HandOff) error {
 	h.Boot = d.Boot
@@ -226,10 +228,6 @@ type RemovalPending struct {
 	Time time.Time `json:"time"`
 }
 
-func (d Dir) pending() stateFile[RemovalPending] {
-	return stateFile[RemovalPending]{d, "removal-pending.json"}
-}
-
 // WriteRemovalPending records an unfinished removal.
 func (d Dir) WriteRemovalPending(p RemovalPending) error { return d.pending().write(p) }
 
@@ -250,8 +248,6 @@ type Record struct {
 	Notes   []Note `json:"notes,omitempty"`
 }
 
-func (d Dir) record() stateFile[Record] { return stateFile[Record]{d, "last-success.json"} }
-
 // WriteRecord stores the last successful enable.
 func (d Dir) WriteRecord(r Record) error { return d.record().write(r) }
 
@@ -261,16 +257,22 @@ func (d Dir) LastSuccess() (Record, bool) { return d.record().found() }
 // Forget removes the record (after uninstall).
 func (d Dir) Forget() error { return d.record().remove() }
 
-// stateFile is the JSON file name in the state folder d holding one T.
-type stateFile[T any] struct {
+// jsonFile is the JSON file name in the state folder d holding one T.
+type jsonFile[T any] struct {
 	d    Dir
 	name string
 }
 
-func (f stateFile[T]) path() string { return filepath.Join(f.d.Path, f.name) }
+// The records, by their file names.
+func (d Dir) marker() jsonFile[UpdateMarker]    { return jsonFile[UpdateMarker]{d, markerFile} }
+func (d Dir) handOff() jsonFile[HandOff]        { return jsonFile[HandOff]{d, handOffFile} }
+func (d Dir) pending() jsonFile[RemovalPending] { return jsonFile[RemovalPending]{d, pendingFile} }
+func (d Dir) record() jsonFile[Record]          { return jsonFile[Record]{d, recordFile} }
+
+func (f jsonFile[T]) path() string { return filepath.Join(f.d.Path, f.name) }
 
 // write stores v atomically, creating the state folder first.
-func (f stateFile[T]) write(v T) error {
+func (f jsonFile[T]) write(v T) error {
 	if err := f.d.Ensure(); err != nil {
 		return err
 	}
@@ -283,7 +285,7 @@ func (f stateFile[T]) write(v T) error {
 
 // read decodes the file, of at most 64 KiB; a larger one fails to decode
 // (it is cut off), so it counts as absent like any corrupt file.
-func (f stateFile[T]) read() (T, error) {
+func (f jsonFile[T]) read() (T, error) {
 	var v T
 	r, err := os.Open(f.path())
 	if err != nil {
@@ -295,13 +297,13 @@ func (f stateFile[T]) read() (T, error) {
 }
 
 // found is read for callers that only ask whether a valid record exists.
-func (f stateFile[T]) found() (T, bool) {
+func (f jsonFile[T]) found() (T, bool) {
 	v, err := f.read()
 	return v, err == nil
 }
 
 // remove deletes the file; a missing one is fine.
-func (f stateFile[T]) remove() error {
+func (f jsonFile[T]) remove() error {
 	if err := os.Remove(f.path()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
