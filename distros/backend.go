@@ -61,12 +61,8 @@ func (in *Installer) backend() (backend, error) {
 	switch in.Platform.Manager {
 	case Apt:
 		return &aptBackend{in: in}, nil
-	case Dnf:
-		return &dnfBackend{rpmTools{in: in, bin: "dnf"}}, nil
-	case Yum:
-		return &yumBackend{rpmTools{in: in, bin: "yum"}}, nil
-	case Tdnf:
-		return &tdnfBackend{rpmTools{in: in, bin: "tdnf"}}, nil
+	case Dnf, Yum, Tdnf:
+		return newDnfFamily(in, in.Platform.Manager), nil
 	case Zypper:
 		return &zypperBackend{rpmTools{in: in, bin: "zypper"}}, nil
 	}

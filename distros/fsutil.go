@@ -46,6 +46,15 @@ func writeSys(root sysroot.Root, p string, data []byte) error {
 	return atomicfile.WriteFile(full, data, 0o644)
 }
 
+// restoreSys puts back what p held before this extension wrote it:
+// previous when it existed, no file otherwise.
+func restoreSys(root sysroot.Root, p string, existed bool, previous []byte) error {
+	if existed {
+		return writeSys(root, p, previous)
+	}
+	return removeSys(root, p)
+}
+
 // removeSys removes a system file below root; a missing file is fine.
 func removeSys(root sysroot.Root, p string) error {
 	err := os.Remove(root.Path(p))

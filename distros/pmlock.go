@@ -150,14 +150,10 @@ func managerLockFiles(k ManagerKind) []string {
 	switch k {
 	case Apt:
 		return (&aptBackend{}).lockFiles()
-	case Dnf:
-		return (&dnfBackend{}).lockFiles()
-	case Yum:
-		return (&yumBackend{}).lockFiles()
+	case Dnf, Yum, Tdnf:
+		return newDnfFamily(nil, k).lockFiles()
 	case Zypper:
 		return (&zypperBackend{}).lockFiles()
-	case Tdnf:
-		return (&tdnfBackend{}).lockFiles()
 	}
 	return nil
 }

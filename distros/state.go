@@ -283,13 +283,7 @@ func (tx *fileTx) rollback() error {
 	var errs []error
 	for i := len(tx.undo) - 1; i >= 0; i-- {
 		u := tx.undo[i]
-		var err error
-		if u.existed {
-			err = writeSys(tx.root, u.path, u.previous)
-		} else {
-			err = removeSys(tx.root, u.path)
-		}
-		if err != nil {
+		if err := restoreSys(tx.root, u.path, u.existed, u.previous); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -324,12 +318,7 @@ func (in *Installer) removeManaged(s *repoState) error {
 			in.progress("left %s as it is: another program has rewritten it since this extension wrote it", f.Path)
 			continue
 		}
-		if f.HadPrevious {
-			err = writeSys(in.Root, f.Path, f.Previous)
-		} else {
-			err = removeSys(in.Root, f.Path)
-		}
-		if err != nil {
+		if err := restoreSys(in.Root, f.Path, f.HadPrevious, f.Previous); err != nil {
 			errs = append(errs, err)
 			keep = append(keep, f)
 		}

@@ -24,6 +24,14 @@ import (
 // DefaultDir is the state folder on a real machine.
 const DefaultDir = "/var/lib/aadsshlogin-extension"
 
+// The JSON records in the state folder.
+const (
+	markerFile  = "update-in-progress.json"
+	handOffFile = "install-handoff.json"
+	pendingFile = "removal-pending.json"
+	recordFile  = "last-success.json"
+)
+
 // Dir is the state folder.
 type Dir struct {
 	Path  string
@@ -144,30 +152,25 @@ type UpdateMarker struct {
 	Time time.Time `json:"time"`
 }
 
-func (d Dir) markerPath() string { return filepath.Join(d.Path, "update-in-progress.json") }
-
 // WriteUpdateMarker records an update in progress in the current boot.
 func (d Dir) WriteUpdateMarker(m UpdateMarker) error {
-	if err := d.Ensure(); err != nil {
-		return err
-	}
 	m.Boot = d.Boot
-	return writeJSON(d.markerPath(), m)
+	return d.marker().write(m)
 }
 
 // ActiveUpdate returns the marker when it protects the packages from the
 // uninstall of version: an update from version (or from an unknown
 // version) to another one, recorded in this boot.
 func (d Dir) ActiveUpdate(version string) (UpdateMarker, bool) {
-	var m UpdateMarker
-	if readJSON(d.markerPath(), &m) != nil {
+	m, err := d.marker().read()
+	if err != nil {
 		return m, false
 	}
 	return m, m.Boot == d.Boot && m.To != version && (m.From == version || m.From == "")
 }
 
 // ClearUpdateMarker removes the marker; a missing marker is fine.
-func (d Dir) ClearUpdateMarker() error { return removeIfExists(d.markerPath()) }
+func (d Dir) ClearUpdateMarker() error { return d.marker().remove() }
 
 // Note is one warning carried by a hand-off (a substatus).
 type Note struct {
@@ -193,26 +196,20 @@ type HandOff struct {
 	Time time.Time `json:"time"`
 }
 
-func (d Dir) handOffPath() string { return filepath.Join(d.Path, "install-handoff.json") }
-
 // WriteHandOff records install's outcome for the current boot.
 func (d Dir) WriteHandOff(h HandOff) error {
-	if err := d.Ensure(); err != nil {
-		return err
-	}
 	h.Boot = d.Boot
-	return writeJSON(d.handOffPath(), h)
+	return d.handOff().write(h)
 }
 
 // TakeHandOff consumes the hand-off: it is removed whatever it says, and
 // returned only when it was written by version for seq in this boot.
 func (d Dir) TakeHandOff(version string, seq int) (HandOff, bool, error) {
-	var h HandOff
-	err := readJSON(d.handOffPath(), &h)
+	h, err := d.handOff().read()
 	if errors.Is(err, os.ErrNotExist) {
 		return h, false, nil
 	}
-	if rerr := removeIfExists(d.handOffPath()); rerr != nil {
+	if rerr := d.handOff().remove(); rerr != nil {
 		// A hand-off that cannot be removed would be reported again.
 		return h, false, rerr
 	}
@@ -231,24 +228,14 @@ type RemovalPending struct {
 	Time time.Time `json:"time"`
 }
 
-func (d Dir) pendingPath() string { return filepath.Join(d.Path, "removal-pending.json") }
-
 // WriteRemovalPending records an unfinished removal.
-func (d Dir) WriteRemovalPending(p RemovalPending) error {
-	if err := d.Ensure(); err != nil {
-		return err
-	}
-	return writeJSON(d.pendingPath(), p)
-}
+func (d Dir) WriteRemovalPending(p RemovalPending) error { return d.pending().write(p) }
 
 // PendingRemoval returns the record of an unfinished removal, if any.
-func (d Dir) PendingRemoval() (RemovalPending, bool) {
-	var p RemovalPending
-	return p, readJSON(d.pendingPath(), &p) == nil
-}
+func (d Dir) PendingRemoval() (RemovalPending, bool) { return d.pending().found() }
 
 // ClearRemovalPending removes the record; a missing one is fine.
-func (d Dir) ClearRemovalPending() error { return removeIfExists(d.pendingPath()) }
+func (d Dir) ClearRemovalPending() error { return d.pending().remove() }
 
 // Record describes the last successful enable.
 type Record struct {
@@ -261,47 +248,64 @@ type Record struct {
 	Notes   []Note `json:"notes,omitempty"`
 }
 
-func (d Dir) recordPath() string { return filepath.Join(d.Path, "last-success.json") }
-
 // WriteRecord stores the last successful enable.
-func (d Dir) WriteRecord(r Record) error {
-	if err := d.Ensure(); err != nil {
-		return err
-	}
-	return writeJSON(d.recordPath(), r)
-}
+func (d Dir) WriteRecord(r Record) error { return d.record().write(r) }
 
 // LastSuccess returns the record of the last successful enable, if any.
-func (d Dir) LastSuccess() (Record, bool) {
-	var r Record
-	return r, readJSON(d.recordPath(), &r) == nil
-}
+func (d Dir) LastSuccess() (Record, bool) { return d.record().found() }
 
 // Forget removes the record (after uninstall).
-func (d Dir) Forget() error { return removeIfExists(d.recordPath()) }
+func (d Dir) Forget() error { return d.record().remove() }
 
-func removeIfExists(p string) error {
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
+// jsonFile is the JSON file name in the state folder d holding one T.
+type jsonFile[T any] struct {
+	d    Dir
+	name string
 }
 
-func writeJSON(path string, v any) error {
+// The records, by their file names.
+func (d Dir) marker() jsonFile[UpdateMarker]    { return jsonFile[UpdateMarker]{d, markerFile} }
+func (d Dir) handOff() jsonFile[HandOff]        { return jsonFile[HandOff]{d, handOffFile} }
+func (d Dir) pending() jsonFile[RemovalPending] { return jsonFile[RemovalPending]{d, pendingFile} }
+func (d Dir) record() jsonFile[Record]          { return jsonFile[Record]{d, recordFile} }
+
+func (f jsonFile[T]) path() string { return filepath.Join(f.d.Path, f.name) }
+
+// write stores v atomically, creating the state folder first.
+func (f jsonFile[T]) write(v T) error {
+	if err := f.d.Ensure(); err != nil {
+		return err
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, data, 0o600)
+	return atomicfile.WriteFile(f.path(), data, 0o600)
 }
 
-// readJSON decodes a state file of at most 64 KiB; a larger one fails to
-// decode (it is cut off), so it counts as absent like any corrupt file.
-func readJSON(path string, v any) error {
-	f, err := os.Open(path)
+// read decodes the file, of at most 64 KiB; a larger one fails to decode
+// (it is cut off), so it counts as absent like any corrupt file.
+func (f jsonFile[T]) read() (T, error) {
+	var v T
+	r, err := os.Open(f.path())
 	if err != nil {
+		return v, err
+	}
+	defer r.Close()
+	err = json.NewDecoder(io.LimitReader(r, 64<<10)).Decode(&v)
+	return v, err
+}
+
+// found is read for callers that only ask whether a valid record exists.
+func (f jsonFile[T]) found() (T, bool) {
+	v, err := f.read()
+	return v, err == nil
+}
+
+// remove deletes the file; a missing one is fine.
+func (f jsonFile[T]) remove() error {
+	if err := os.Remove(f.path()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	defer f.Close()
-	return json.NewDecoder(io.LimitReader(f, 64<<10)).Decode(v)
+	return nil
 }

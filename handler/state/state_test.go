@@ -174,13 +174,13 @@ func TestHandOff(t *testing.T) {
 			t.Errorf("%s: hand-off taken twice", tc.name)
 		}
 	}
-	if err := os.WriteFile(d.handOffPath(), []byte("{garbage"), 0o600); err != nil {
+	if err := os.WriteFile(d.handOff().path(), []byte("{garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, err := d.TakeHandOff("1.0.0.1", 3); ok || err != nil {
 		t.Errorf("corrupt hand-off: %v %v", ok, err)
 	}
-	if _, err := os.Stat(d.handOffPath()); err == nil {
+	if _, err := os.Stat(d.handOff().path()); err == nil {
 		t.Error("corrupt hand-off left in place")
 	}
 }
@@ -237,14 +237,14 @@ func TestRecord(t *testing.T) {
 	if !ok || !cmp.Equal(r, got) {
 		t.Fatalf("LastSuccess = %+v, %v", got, ok)
 	}
-	if err := os.WriteFile(d.recordPath(), []byte("{garbage"), 0o600); err != nil {
+	if err := os.WriteFile(d.record().path(), []byte("{garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.LastSuccess(); ok {
 		t.Error("corrupt record accepted")
 	}
 	big := `{"version":"` + strings.Repeat("x", 70<<10) + `","seq":1}`
-	if err := os.WriteFile(d.recordPath(), []byte(big), 0o600); err != nil {
+	if err := os.WriteFile(d.record().path(), []byte(big), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.LastSuccess(); ok {
