@@ -43,8 +43,10 @@ type innerOptions struct {
 	ColdRuns       int     `json:"coldRuns"`
 	RefreshRuns    int     `json:"refreshRuns"`
 	IdentityRuns   int     `json:"identityRuns"`
-	Out            string  `json:"out"`
 }
+
+// modeBench is the benchmark's inner side (sandbox.Mode).
+const modeBench = "bench"
 
 const (
 	handlerVersion = "1.0.0.1"
@@ -54,29 +56,20 @@ const (
 )
 
 // runInner is the side inside the network namespace.
-func runInner(ctx context.Context, cfgPath, optPath string, log io.Writer) error {
+func runInner(ctx context.Context, e *sandbox.Env, args json.RawMessage, log io.Writer) (any, error) {
 	var opt innerOptions
-	data, err := os.ReadFile(optPath)
-	if err != nil {
-		return err
+	if err := json.Unmarshal(args, &opt); err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(data, &opt); err != nil {
-		return err
-	}
-	e, err := sandbox.Enter(ctx, cfgPath, "present")
-	if err != nil {
-		return err
-	}
-	defer e.Close()
+	var err error
 	b := &bencher{e: e, opt: opt, log: log}
 	if b.zip, err = os.ReadFile(filepath.Join(e.ChrootDir, e.Zips[0])); err != nil {
-		return err
+		return nil, err
 	}
 	if b.settings, err = os.ReadFile(filepath.Join(e.ChrootDir, e.SettingsFile)); err != nil {
-		return err
+		return nil, err
 	}
 	res := Results{Runs: opt.Runs, LoadBefore: loadavg()}
-	defer func() { res.LoadAfter = loadavg() }()
 	steps := []struct {
 		name string
 		fn   func(context.Context, *Results) error
@@ -90,13 +83,12 @@ func runInner(ctx context.Context, cfgPath, optPath string, log io.Writer) error
 		fmt.Fprintf(log, "-- bench: %s\n", s.name)
 		start := time.Now()
 		if err := s.fn(ctx, &res); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 		fmt.Fprintf(log, "-- bench: %s done in %s\n", s.name, time.Since(start).Round(time.Millisecond))
 	}
 	res.LoadAfter = loadavg()
-	out, _ := json.MarshalIndent(res, "", "  ")
-	return os.WriteFile(opt.Out, out, 0o644)
+	return res, nil
 }
 
 type bencher struct {

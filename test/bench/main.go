@@ -6,7 +6,7 @@
 //
 // The host side builds a static hello-world binary and a large synthetic
 // distro repository, prepares the sandbox and re-executes itself inside the
-// network namespace (`bench inner <config> <options>`), where the fake IMDS
+// network namespace (sandbox.Host.Call), where the fake IMDS
 // and the loopback repositories run; it then adds binary sizes, the Go
 // benchmarks of the parsers and the machine facts and renders the report.
 package main
@@ -30,13 +30,7 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 4 && os.Args[1] == "inner" {
-		if err := runInner(context.Background(), os.Args[2], os.Args[3], os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, "bench inner:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	sandbox.Serve(map[string]sandbox.Mode{modeBench: runInner})
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -90,10 +84,6 @@ func run() error {
 	}
 	dir, _ = filepath.Abs(dir)
 	zipAbs, _ := filepath.Abs(*zipPath)
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	res := Results{Machine: machine()}
 	start := time.Now()
 
@@ -133,28 +123,15 @@ func run() error {
 		CacheDir: cache, WorkDir: filepath.Join(dir, "inner"), Hello: hello, DistroRoot: distroRoot, Suites: suites, LatencyMS: *latency,
 		Runs: *runs, ColdRuns: *coldRuns, RefreshRuns: *refreshRuns, IdentityRuns: *identityRuns,
 		ModelLatencyMS: *modelLatency, ModelMbit: *modelMbit, AgentRuns: *agentRuns,
-		Out: filepath.Join(dir, "inner-results.json"),
 	}
 	if err := os.MkdirAll(opt.WorkDir, 0o755); err != nil {
 		return err
 	}
-	optPath := filepath.Join(dir, "inner-options.json")
-	data, _ := json.Marshal(opt)
-	if err := os.WriteFile(optPath, data, 0o600); err != nil {
+	var inner Results
+	if err := h.Call(ctx, sandbox.Call{Mode: modeBench, IMDS: "present", Args: opt, Out: os.Stderr}, &inner); err != nil {
 		return err
-	}
-	if err := h.Exec(ctx, os.Stderr, self, "inner", optPath); err != nil {
-		return fmt.Errorf("inner side: %w", err)
 	}
 	h.Close()
-	data, err = os.ReadFile(opt.Out)
-	if err != nil {
-		return err
-	}
-	var inner Results
-	if err := json.Unmarshal(data, &inner); err != nil {
-		return err
-	}
 	inner.Machine = res.Machine
 	res = inner
 	res.Refresh.DistroXZBytes, res.Refresh.DistroBytes = xzBytes, rawBytes

@@ -19,13 +19,7 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == "inner" {
-		if err := sandbox.Inner(context.Background(), os.Args[2], os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, "sandbox:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	sandbox.Serve(nil)
 	os.Exit(run())
 }
 
@@ -57,11 +51,6 @@ func run() int {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		return 1
-	}
 	abs := func(p string) string {
 		if p == "" {
 			return ""
@@ -69,8 +58,8 @@ func run() int {
 		a, _ := filepath.Abs(p)
 		return a
 	}
-	err = sandbox.Run(ctx, sandbox.Options{
-		Zip: abs(*zip), NextZip: abs(*zip2), Scenario: *scenario, Self: self, Agentsim: abs(*agentsim),
+	err := sandbox.Run(ctx, sandbox.Options{
+		Zip: abs(*zip), NextZip: abs(*zip2), Scenario: *scenario, Agentsim: abs(*agentsim),
 		WorkDir: filepath.Join(dir, "sandbox"), Out: os.Stdout,
 	})
 	if err != nil {

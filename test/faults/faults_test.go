@@ -29,23 +29,26 @@ func requireIntegration(t *testing.T) (zip, next string) {
 	return zip, next
 }
 
-// buildBinaries builds faultsim (the inner side) and a static agentsim.
-func buildBinaries(t *testing.T) (faultsim, agentsimBin string) {
+// TestMain makes the test binary the batteries' inner side (sandbox.Serve).
+func TestMain(m *testing.M) {
+	sandbox.Serve(Modes())
+	os.Exit(m.Run())
+}
+
+// buildAgentsim builds a static agentsim, which the batteries run in the VM.
+func buildAgentsim(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	faultsim, agentsimBin = filepath.Join(dir, "faultsim"), filepath.Join(dir, "agentsim")
-	for out, pkg := range map[string]string{faultsim: "./cmd/faultsim", agentsimBin: "../agentsim/cmd/agentsim"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
+	out := filepath.Join(t.TempDir(), "agentsim")
+	cmd := exec.Command("go", "build", "-o", out, "../agentsim/cmd/agentsim")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build agentsim: %v\n%s", err, b)
 	}
-	return faultsim, agentsimBin
+	return out
 }
 
 type rig struct {
-	zip, next, faultsim, agentsim string
+	zip, next, agentsim string
 }
 
 func (g rig) prepare(t *testing.T, ctx context.Context, name string) *sandbox.Host {
@@ -59,32 +62,19 @@ func (g rig) prepare(t *testing.T, ctx context.Context, name string) *sandbox.Ho
 	return h
 }
 
-// exec runs one faultsim battery in h and returns its results; the
-// transcript is logged.
-func (g rig) exec(t *testing.T, ctx context.Context, h *sandbox.Host, battery string, args ...string) []Result {
+// run runs one battery in h and returns its results; the transcript is
+// logged.
+func run(t *testing.T, ctx context.Context, h *sandbox.Host, battery, imds string, a Args) []Result {
 	t.Helper()
 	var out bytes.Buffer
+	var rs []Result
 	start := time.Now()
-	err := h.Exec(ctx, &out, g.faultsim, battery, args...)
-	t.Logf("faultsim %s %s (%s):\n%s", battery, strings.Join(args, " "), time.Since(start).Round(time.Second), nonResultLines(out.String()))
+	err := h.Call(ctx, sandbox.Call{Mode: battery, IMDS: imds, Args: a, Out: &out}, &rs)
+	t.Logf("battery %s %+v (%s):\n%s", battery, a, time.Since(start).Round(time.Second), out.String())
 	if err != nil {
-		t.Errorf("faultsim %s: %v", battery, err)
-	}
-	rs, perr := ParseResults(out.String())
-	if perr != nil {
-		t.Error(perr)
+		t.Errorf("battery %s: %v", battery, err)
 	}
 	return rs
-}
-
-func nonResultLines(s string) string {
-	var keep []string
-	for _, l := range strings.Split(s, "\n") {
-		if !strings.HasPrefix(l, ResultPrefix) && l != "" {
-			keep = append(keep, l)
-		}
-	}
-	return strings.Join(keep, "\n")
 }
 
 // report fails the test for every problem of the results.
@@ -120,8 +110,8 @@ func TestFaultBatteries(t *testing.T) {
 	if missing := fixtures.HaveTools("ip", "mmdebstrap", "chroot", "dpkg-deb", "apt-ftparchive", "gpg"); len(missing) > 0 {
 		t.Fatalf("missing tools: %v (run `make deps`)", missing)
 	}
-	faultsim, agentsimBin := buildBinaries(t)
-	g := rig{zip: zip, next: next, faultsim: faultsim, agentsim: agentsimBin}
+	agentsimBin := buildAgentsim(t)
+	g := rig{zip: zip, next: next, agentsim: agentsimBin}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 
@@ -155,11 +145,10 @@ func TestFaultBatteries(t *testing.T) {
 			}
 			defer h.Close()
 			var out bytes.Buffer
-			if err := h.Exec(ctx, &out, faultsim, "imds", "-imds", scenario, "-want", fmt.Sprint(want)); err != nil {
-				fmt.Fprintf(&out, "faultsim: %v\n", err)
+			if err := h.Call(ctx, sandbox.Call{Mode: "imds", IMDS: scenario, Args: Args{IMDS: scenario, Want: want}, Out: &out}, &imdsResults[i]); err != nil {
+				fmt.Fprintf(&out, "battery imds: %v\n", err)
 			}
 			imdsLogs[i] = out.String()
-			imdsResults[i], _ = ParseResults(out.String())
 		}(i, c.scenario, c.want)
 	}
 
@@ -167,10 +156,10 @@ func TestFaultBatteries(t *testing.T) {
 		if !wanted("kill") {
 			t.Skip("not selected by AADSSH_FAULTS")
 		}
-		rs := g.exec(t, ctx, h, "kill", "-reps", "2")
+		rs := run(t, ctx, h, "kill", "present", Args{Reps: 2})
 		for i := 0; i < 2; i++ {
 			// A fresh fake IMDS each time: its first token answer is 500.
-			rs = append(rs, g.exec(t, ctx, h, "kill-identity", "-imds", "error-then-present", "-reps", "1")...)
+			rs = append(rs, run(t, ctx, h, "kill-identity", "error-then-present", Args{Reps: 1})...)
 		}
 		report(t, rs)
 		points := map[string]int{}
@@ -203,7 +192,7 @@ func TestFaultBatteries(t *testing.T) {
 		if !wanted("concurrent") {
 			t.Skip("not selected by AADSSH_FAULTS")
 		}
-		rs := g.exec(t, ctx, h, "concurrent")
+		rs := run(t, ctx, h, "concurrent", "present", Args{})
 		report(t, rs)
 		if len(rs) != 1 {
 			t.Fatalf("want 1 result, got %d", len(rs))
@@ -217,7 +206,7 @@ func TestFaultBatteries(t *testing.T) {
 		if !wanted("package") {
 			t.Skip("not selected by AADSSH_FAULTS")
 		}
-		rs := g.exec(t, ctx, h, "package")
+		rs := run(t, ctx, h, "package", "present", Args{})
 		other, err := fixtures.NewKey(t.TempDir(), "wrong-key")
 		if err != nil {
 			t.Fatal(err)
@@ -226,7 +215,7 @@ func TestFaultBatteries(t *testing.T) {
 		if err := h.PMC.Resign(other); err != nil {
 			t.Fatal(err)
 		}
-		rs = append(rs, g.exec(t, ctx, h, "package", "-case", "wrongkey")...)
+		rs = append(rs, run(t, ctx, h, "package", "present", Args{Case: "wrongkey"})...)
 		if err := h.PMC.Resign(h.Key); err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +234,7 @@ func TestFaultBatteries(t *testing.T) {
 		if !wanted("security") {
 			t.Skip("not selected by AADSSH_FAULTS")
 		}
-		rs := g.exec(t, ctx, h, "security")
+		rs := run(t, ctx, h, "security", "present", Args{})
 		report(t, rs)
 		hits, modes := 0, 0
 		for _, r := range rs {
@@ -262,7 +251,7 @@ func TestFaultBatteries(t *testing.T) {
 		imdsWG.Wait()
 		var rs []Result
 		for i, c := range imdsCases {
-			t.Logf("IMDS %s:\n%s", c.scenario, nonResultLines(imdsLogs[i]))
+			t.Logf("IMDS %s:\n%s", c.scenario, imdsLogs[i])
 			if len(imdsResults[i]) != 1 {
 				t.Errorf("IMDS %s: no result", c.scenario)
 			}

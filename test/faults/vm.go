@@ -5,10 +5,9 @@
 // The batteries run the real zip on the sandbox of package test/sandbox (a
 // Debian 12 chroot with real apt and dpkg, a fake IMDS and a signed HTTPS
 // mirror in a network namespace the test creates). The test (faults_test.go)
-// prepares the sandbox on the host and runs cmd/faultsim inside the
-// namespace; faultsim calls sandbox.Enter and then one battery of this
-// package, which prints one Result line per case. The test collects those
-// lines, prints the counts and fails on every problem a case reported.
+// prepares the sandbox on the host and runs each battery inside the
+// namespace as a sandbox.Mode (Modes), which returns one Result per case;
+// the test prints the counts and fails on every problem a case reported.
 package faults
 
 import (
@@ -28,9 +27,6 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/test/agentsim"
 	"github.com/Azure/aadsshlogin-extension-linux/test/sandbox"
 )
-
-// ResultPrefix starts every result line faultsim prints.
-const ResultPrefix = "faultsim-result "
 
 // Result is the outcome of one case of a battery.
 type Result struct {
@@ -72,22 +68,6 @@ func (r *Result) count(k string, n int) {
 	r.Counts[k] += n
 }
 
-// ParseResults extracts the results from faultsim's output.
-func ParseResults(out string) ([]Result, error) {
-	var rs []Result
-	for _, l := range strings.Split(out, "\n") {
-		if !strings.HasPrefix(l, ResultPrefix) {
-			continue
-		}
-		var r Result
-		if err := json.Unmarshal([]byte(strings.TrimPrefix(l, ResultPrefix)), &r); err != nil {
-			return rs, fmt.Errorf("result line %q: %w", l, err)
-		}
-		rs = append(rs, r)
-	}
-	return rs, nil
-}
-
 // Paths inside the VM.
 const (
 	libDir    = "/var/lib/waagent"
@@ -106,6 +86,8 @@ type VM struct {
 	snapshot map[string]bool
 	// modeChecked counts the files auditModes looked at.
 	modeChecked int
+	// results are the cases' results so far (Emit).
+	results []Result
 }
 
 // NewVM wraps an entered sandbox.
@@ -134,10 +116,9 @@ func (v *VM) logf(format string, a ...any) {
 	fmt.Fprintf(v.Out, "   "+format+"\n", a...)
 }
 
-// Emit prints a result line.
+// Emit records the result of a case.
 func (v *VM) Emit(r Result) {
-	b, _ := json.Marshal(r)
-	fmt.Fprintf(v.Out, "%s%s\n", ResultPrefix, b)
+	v.results = append(v.results, r)
 }
 
 // run runs a command in the VM and returns its combined output.

@@ -76,6 +76,8 @@ func Enter(ctx context.Context, cfgPath, imdsScenario string) (*Env, error) {
 	if err := checkIsolated(cfg.HostNetNS); err != nil {
 		return nil, err
 	}
+	// A namespace entered before (another Call) already has the address.
+	_ = exec.CommandContext(ctx, "ip", "addr", "del", "169.254.169.254/32", "dev", "lo").Run()
 	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", "169.254.169.254/32", "dev", "lo"}} {
 		if res, err := runCmd(ctx, "ip", args...); err != nil {
 			return nil, fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, res)
@@ -254,13 +256,8 @@ func (e *Env) checkProxy(out io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// Inner is the inner side of Run: it enters the sandbox and runs the plan.
-func Inner(ctx context.Context, cfgPath string, out io.Writer) error {
-	e, err := Enter(ctx, cfgPath, "")
-	if err != nil {
-		return err
-	}
-	defer e.Close()
+// RunPlan runs the plan the host prepared: its setup, then every phase.
+func (e *Env) RunPlan(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "-- private mirror %s (signing key of the sandbox repository)\n", e.MirrorURL)
 	if err := e.describeProxy(out); err != nil {
 		return err

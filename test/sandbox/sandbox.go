@@ -16,10 +16,10 @@
 //
 // Nothing leaves the machine: the namespace has only its own loopback.
 //
-// The host side (Run) prepares the chroot, repository and binaries, creates
-// the namespace and re-executes a binary in it (ip netns exec … <self> inner);
-// that inner side (Inner) starts the servers and hands the agent its goal
-// states.
+// The host side (Prepare) builds the chroot, repository and namespace;
+// Host.Call re-executes a binary inside the namespace, where Serve enters
+// the sandbox (starts the servers) and runs a Mode: the plan's phases
+// (Run, `make demo`), a fault battery or the benchmark (rig.go).
 package sandbox
 
 import (
@@ -49,8 +49,8 @@ type Options struct {
 	Zip, NextZip string
 	// Scenario is one of Scenarios().
 	Scenario string
-	// Self is a binary that runs Inner when called as `<Self> inner <config>`
-	// (the demo command itself, or a test-built copy of it).
+	// Self is the binary re-executed inside the namespace; its main (or
+	// TestMain) must call Serve first ("" = this process's own binary).
 	Self string
 	// Agentsim, when set, is a static build of test/agentsim/cmd/agentsim,
 	// copied into the VM for the fault batteries (the scenarios use the
@@ -444,7 +444,7 @@ func Run(ctx context.Context, opt Options) error {
 	defer h.Close()
 	fmt.Fprintf(out, "-- network namespace %s: fake IMDS (%s) on 169.254.169.254:80, HTTPS repository on 127.0.0.1 (prepared in %s)\n",
 		h.NetNS, plan.IMDSScenario, time.Since(start).Round(time.Second))
-	if err := h.Exec(ctx, out, opt.Self, "inner"); err != nil {
+	if err := h.Call(ctx, Call{Mode: ModeScenario, Self: opt.Self, Out: out}, nil); err != nil {
 		return fmt.Errorf("scenario %q failed: %w", plan.Name, err)
 	}
 	fmt.Fprintf(out, "== sandbox: scenario %q passed in %s\n", plan.Name, time.Since(start).Round(time.Second))
@@ -477,15 +477,6 @@ func (h *Host) Close() {
 		h.cleanups[i]()
 	}
 	h.cleanups = nil
-}
-
-// Exec runs `ip netns exec <ns> <self> <mode> <config>`: self's main must
-// call Enter (or Inner) for that mode. Output goes to out.
-func (h *Host) Exec(ctx context.Context, out io.Writer, self, mode string, extra ...string) error {
-	args := append([]string{"netns", "exec", h.NetNS, self, mode, h.ConfigPath}, extra...)
-	cmd := exec.CommandContext(ctx, "ip", args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	return cmd.Run()
 }
 
 // InsideDir is where the sandbox puts its files inside the chroot.

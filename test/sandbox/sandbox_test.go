@@ -28,27 +28,30 @@ func requireEnv(t *testing.T, name string) string {
 	return ""
 }
 
-// buildBinaries builds the demo command (which is also the sandbox's inner
-// side) and a static agentsim (for the agentsim-agrees scenario).
-func buildBinaries(t *testing.T) (demo, agentsim string) {
+// TestMain makes the test binary the sandbox's inner side too (Host.Call
+// re-executes it inside the namespace).
+func TestMain(m *testing.M) {
+	Serve(nil)
+	os.Exit(m.Run())
+}
+
+// buildAgentsim builds a static agentsim (for the agentsim-agrees scenario).
+func buildAgentsim(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	demo, agentsim = filepath.Join(dir, "demo"), filepath.Join(dir, "agentsim")
-	for out, pkg := range map[string]string{demo: "../demo", agentsim: "../agentsim/cmd/agentsim"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
+	out := filepath.Join(t.TempDir(), "agentsim")
+	cmd := exec.Command("go", "build", "-o", out, "../agentsim/cmd/agentsim")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build agentsim: %v\n%s", err, b)
 	}
-	return demo, agentsim
+	return out
 }
 
 func TestScenarios(t *testing.T) {
 	fixtures.RequireIntegration(t, "the sandbox (chroots, network namespaces)", fixtures.Lacks(true)...)
 	zip := requireEnv(t, "AADSSH_ZIP")
 	next := requireEnv(t, "AADSSH_NEXT_ZIP")
-	demo, agentsim := buildBinaries(t)
+	agentsim := buildAgentsim(t)
 	tests := []struct {
 		scenario string
 		// want are lines (substrings) the transcript must contain.
@@ -105,7 +108,7 @@ func TestScenarios(t *testing.T) {
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
-			err := Run(ctx, Options{Zip: zip, NextZip: next, Scenario: tc.scenario, Self: demo, Agentsim: agentsim,
+			err := Run(ctx, Options{Zip: zip, NextZip: next, Scenario: tc.scenario, Agentsim: agentsim,
 				WorkDir: filepath.Join(t.TempDir(), "work"), Out: &out})
 			t.Log("\n" + out.String())
 			if err != nil {
