@@ -9,19 +9,35 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
 
-// The normalised families.
+// The normalised families (the os-release IDs they stand for), grouped by
+// package manager.
+
+// apt.
 const (
-	Ubuntu       Family = "ubuntu"
-	Debian       Family = "debian"
-	RHEL         Family = "rhel"
-	CentOS       Family = "centos"
-	AlmaLinux    Family = "almalinux"
-	Rocky        Family = "rocky"
-	Oracle       Family = "ol"
+	Ubuntu Family = "ubuntu"
+	Debian Family = "debian"
+)
+
+// dnf, or yum on release 7: Enterprise Linux and its derivatives. CentOS has
+// no row in the matrix (the public doc does not list it): Resolve rejects it.
+const (
+	RHEL      Family = "rhel"
+	CentOS    Family = "centos"
+	AlmaLinux Family = "almalinux"
+	Rocky     Family = "rocky"
+	Oracle    Family = "ol"
+)
+
+// zypper.
+const (
 	SLES         Family = "sles"
 	OpenSUSELeap Family = "opensuse-leap"
-	Mariner      Family = "mariner"
-	AzureLinux   Family = "azurelinux"
+)
+
+// tdnf.
+const (
+	Mariner    Family = "mariner"
+	AzureLinux Family = "azurelinux"
 )
 
 // suseLastPinned is the aadsshlogin version SUSE releases older than 15.6

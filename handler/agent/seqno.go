@@ -30,6 +30,13 @@ func ParseSeq(s string) (int, error) {
 	return n, nil
 }
 
+// seqFile is <folder>/<seq><ext>: the agent names the files of one sequence
+// number that way (<seq>.settings in the config folder, <seq>.status in the
+// status folder).
+func seqFile(folder string, seq int, ext string) string {
+	return filepath.Join(folder, strconv.Itoa(seq)+ext)
+}
+
 // SequenceNumber returns the sequence number to act on: ConfigSequenceNumber
 // when set, else the most recently modified <N>.settings in configFolder
 // (ties broken by the larger N), which is how the agent itself infers it.

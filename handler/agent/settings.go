@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
@@ -162,7 +161,7 @@ func (o OpenSSL) Decrypt(ctx context.Context, der []byte, certFile, keyFile stri
 // certificate pair <THUMBPRINT>.crt/.prv lives two folders above configFolder
 // (the agent's lib dir).
 func ReadSettings(ctx context.Context, env Environment, seq int, dec Decrypter) (Settings, error) {
-	path := filepath.Join(env.ConfigFolder, strconv.Itoa(seq)+".settings")
+	path := seqFile(env.ConfigFolder, seq, ".settings")
 	data, err := readCapped(path, maxSettingsSize)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -133,13 +131,13 @@ func (w StatusWriter) Write(seq int, r Report) error {
 	if err := os.MkdirAll(w.Folder, 0o700); err != nil {
 		return fmt.Errorf("status folder: %w", err)
 	}
-	return atomicfile.WriteFile(filepath.Join(w.Folder, strconv.Itoa(seq)+".status"), data, 0o600)
+	return atomicfile.WriteFile(seqFile(w.Folder, seq, ".status"), data, 0o600)
 }
 
 // Read returns the status type and message of <Folder>/<seq>.status, for
 // checks such as "was this sequence number already completed".
 func (w StatusWriter) Read(seq int) (StatusType, string, error) {
-	data, err := readCapped(filepath.Join(w.Folder, strconv.Itoa(seq)+".status"), 4*MaxStatusFile)
+	data, err := readCapped(seqFile(w.Folder, seq, ".status"), 4*MaxStatusFile)
 	if err != nil {
 		return "", "", err
 	}

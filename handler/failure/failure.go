@@ -18,24 +18,39 @@ import (
 // Code is a process exit code of the handler.
 type Code int
 
-// The complete set of exit codes. Keep README.md's table in step with it.
+// The complete set of exit codes (Codes lists them), grouped by where each
+// number comes from. Keep README.md's table in step with them.
+
+// The handler's own: success, a bug, a command line it does not understand.
 const (
 	OK Code = 0
 	// Internal is an unexpected condition: a bug or an unclassified error.
 	Internal Code = 1
 	// Usage is a command line the handler does not understand.
 	Usage Code = 2
-	// NoSystemIdentity: the VM has no system-assigned managed identity (public doc: 22).
+)
+
+// The public documentation's; both are reported as "transitioning".
+const (
+	// NoSystemIdentity: the VM has no system-assigned managed identity.
 	NoSystemIdentity Code = 22
-	// LegacyExtension: AADLoginForLinux or its packages are still present (public doc: 23).
+	// LegacyExtension: AADLoginForLinux or its packages are still present.
 	LegacyExtension Code = 23
-	// UnsupportedOS follows the extension-publisher convention 51.
+)
+
+// Microsoft's extension-publisher conventions.
+const (
+	// UnsupportedOS: the distribution (or its release) or the CPU is not supported.
 	UnsupportedOS Code = 51
-	// Dependency follows the convention 52: a missing dependency or an
-	// unreachable service (package repository, IMDS, package manager failure).
+	// Dependency: a missing dependency or an unreachable service (package
+	// repository, IMDS, package manager failure).
 	Dependency Code = 52
-	// Config follows the convention 53: bad public or protected settings.
+	// Config: bad public or protected settings.
 	Config Code = 53
+)
+
+// This extension's own.
+const (
 	// LowMemory: the VM has less than 1 GB of memory; the packages would fail.
 	LowMemory Code = 54
 	// UsersLoggedIn: uninstall ended the Entra users' sessions after a grace

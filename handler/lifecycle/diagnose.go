@@ -19,22 +19,25 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
 
-// Result values of a diagnose check.
+// result is the verdict of a diagnose check.
+type result string
+
+// The verdicts; only resultFail comes with a Code.
 const (
-	resultOK      = "ok"
-	resultWarning = "warning"
-	resultFail    = "FAIL"
-	resultSkipped = "skipped"
+	resultOK      result = "ok"
+	resultWarning result = "warning"
+	resultFail    result = "FAIL"
+	resultSkipped result = "skipped"
 )
 
 // Check is one row of the diagnose report.
 type Check struct {
 	Name   string `json:"check"`
-	Result string `json:"result"`
+	Result result `json:"result"`
 	Detail string `json:"detail"`
 	Fix    string `json:"fix,omitempty"`
 	// Code is the exit code install/enable would give for a failed check.
-	Code int `json:"code,omitempty"`
+	Code failure.Code `json:"code,omitempty"`
 }
 
 // diagnoseBudget bounds a whole diagnose run.
@@ -60,7 +63,7 @@ func diagnose(ctx context.Context, d Deps, args []string) int {
 	}
 	for _, c := range checks {
 		if c.Result == resultFail {
-			return c.Code
+			return int(c.Code)
 		}
 	}
 	return 0
@@ -85,7 +88,7 @@ func oneLine(s string) string {
 
 // fromErr turns a classified error into a failed check.
 func fromErr(name string, err error) Check {
-	c := Check{Name: name, Result: resultFail, Code: int(failure.CodeOf(err))}
+	c := Check{Name: name, Result: resultFail, Code: failure.CodeOf(err)}
 	var fe *failure.Error
 	if errors.As(err, &fe) {
 		c.Detail, c.Fix = fe.Msg, ""
@@ -123,7 +126,7 @@ func judgePackages(name string, t packagesTarget, status int, proxyAdvice string
 	if t.mirror {
 		what = "the mirror"
 	}
-	c := Check{Name: name, Result: resultFail, Code: int(failure.Dependency), Detail: fmt.Sprintf("%s answered HTTP %d", t.shown, status)}
+	c := Check{Name: name, Result: resultFail, Code: failure.Dependency, Detail: fmt.Sprintf("%s answered HTTP %d", t.shown, status)}
 	switch {
 	case status >= 200 && status < 400:
 		return Check{Name: name, Result: resultOK, Detail: c.Detail}
@@ -189,7 +192,7 @@ func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, p
 	for _, tg := range targets {
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, tg.url, nil)
 		if err != nil {
-			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: tg.shown + ": " + pkgs.red.str(causeOf(err))})
+			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: failure.Dependency, Detail: tg.shown + ": " + pkgs.red.str(causeOf(err))})
 			continue
 		}
 		resp, err := client.Do(req)
@@ -203,7 +206,7 @@ func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, p
 			resp, err = client.Do(req)
 		}
 		if err != nil {
-			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency), Detail: tg.shown + ": " + pkgs.red.str(causeOf(err)),
+			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: failure.Dependency, Detail: tg.shown + ": " + pkgs.red.str(causeOf(err)),
 				Fix: "allow outbound HTTPS to it; behind a proxy, " + proxyAdvice})
 			continue
 		}
@@ -212,7 +215,7 @@ func endpointChecks(ctx context.Context, d Deps, ep cloud.Endpoints, arc bool, p
 		case tg.packages:
 			checks = append(checks, judgePackages(tg.name, pkgs, resp.StatusCode, proxyAdvice))
 		case resp.StatusCode == http.StatusProxyAuthRequired:
-			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: int(failure.Dependency),
+			checks = append(checks, Check{Name: tg.name, Result: resultFail, Code: failure.Dependency,
 				Detail: tg.shown + " answered HTTP 407: the proxy wants authentication",
 				Fix:    failure.ProxyCredentials + proxyAdvice})
 		default:

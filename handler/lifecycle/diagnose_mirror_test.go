@@ -42,7 +42,7 @@ func checkNamed(checks []Check, name string) *Check {
 func TestDiagnoseJudgesMirrorAnswer(t *testing.T) {
 	tests := []struct {
 		status int
-		result string
+		result result
 		want   string // in Detail+Fix
 	}{
 		{200, resultOK, "HTTP 200"},

@@ -62,7 +62,7 @@ func TestDiagnose(t *testing.T) {
 			got := map[string]string{}
 			for _, c := range checks {
 				if _, ok := tc.wantResults[c.Name]; ok {
-					got[c.Name] = c.Result
+					got[c.Name] = string(c.Result)
 				}
 			}
 			if d := cmp.Diff(tc.wantResults, got); d != "" {

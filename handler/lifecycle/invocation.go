@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/go-kit/log"
 
@@ -35,6 +36,10 @@ type invocation struct {
 	events agent.EventWriter
 	state  state.Dir
 }
+
+// lockWait bounds the wait for another invocation of the handler; a run
+// that waited that long still has most of its budget left.
+const lockWait = 120 * time.Second
 
 func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int {
 	env, err := agent.LoadEnvironment(d.Getenv, d.Executable)

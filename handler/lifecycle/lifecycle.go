@@ -93,8 +93,6 @@ const (
 	EnableBudget    = 270 * time.Second
 	UninstallBudget = 270 * time.Second
 	QuickBudget     = 60 * time.Second
-	// lockWait bounds the wait for another invocation of the handler.
-	lockWait = 120 * time.Second
 )
 
 func commands() map[string]command {

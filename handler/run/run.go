@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -196,42 +195,6 @@ func attached(cmd *exec.Cmd) {
 		return nil
 	}
 	cmd.WaitDelay = waitDelay
-}
-
-// maxDetachedOutput bounds what is read back of a detached command's output.
-const maxDetachedOutput = 1 << 20
-
-// detachedOutput creates two unlinked temporary files for stdout and stderr.
-func detachedOutput() ([]*os.File, error) {
-	var fs []*os.File
-	for i := 0; i < 2; i++ {
-		f, err := os.CreateTemp("", "aadsshlogin-out-")
-		if err != nil {
-			closeFiles(fs)
-			return nil, err
-		}
-		_ = os.Remove(f.Name())
-		fs = append(fs, f)
-	}
-	return fs, nil
-}
-
-// readBack returns the last maxDetachedOutput bytes written to f.
-func readBack(f *os.File) []byte {
-	end, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return nil
-	}
-	start := max(end-maxDetachedOutput, 0)
-	b := make([]byte, end-start)
-	n, _ := f.ReadAt(b, start)
-	return b[:n]
-}
-
-func closeFiles(fs []*os.File) {
-	for _, f := range fs {
-		f.Close()
-	}
 }
 
 func lookPath(name string) (string, error) {
