@@ -6,128 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
-	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
-	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
-
-// noLocks is a LockProbe that finds every lock free.
-type noLocks struct{}
-
-func (noLocks) Holder(string) (bool, string) { return false, "" }
-
-const (
-	dpkgQueryPrefix = "dpkg-query -W -f=${Package}\t${Status}\t${Version}\n"
-	rpmQueryPrefix  = "rpm -q --qf %{NAME}\t%{VERSION}-%{RELEASE}\n"
-	rpmQueryMain    = rpmQueryPrefix + " aadsshlogin aadsshlogin-selinux"
-	dpkgQueryMain   = dpkgQueryPrefix + " aadsshlogin aadsshlogin-selinux"
-	aptInstallOpts  = "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef"
-	aptUpdatePMC    = "apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/microsoft-prod.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0"
-	aptInstallMain  = "apt-get install -y -q " + aptInstallOpts + " aadsshlogin"
-	aptPurgeMain    = "apt-get purge -y -q " + aptInstallOpts + " aadsshlogin"
-	dpkgConfigure   = "dpkg --force-confold --force-confdef --configure -a"
-	rpmImport       = "rpm --import /etc/pki/rpm-gpg/microsoft-prod.asc"
-	zypperRefresh   = "zypper --non-interactive refresh packages-microsoft-com-prod"
-	zypperSearch    = "zypper --non-interactive --no-refresh search --details --match-exact aadsshlogin"
-)
-
-// Command sequences several expectations share.
-var (
-	// aptInstallTail: choose the candidate, look for the SELinux policy,
-	// install, query the result.
-	aptInstallTail = []string{"apt-cache policy aadsshlogin", dpkgQueryPrefix + " selinux-policy-default", aptInstallMain, dpkgQueryMain}
-	// zypperPMC: the first zypper steps when PMC's repository is new.
-	zypperPMC = []string{rpmQueryMain, rpmImport, zypperRefresh, zypperSearch}
-	// tdnfInstallTail: look for the SELinux policy, install, query.
-	tdnfInstallTail = []string{rpmQueryPrefix + " selinux-policy", "tdnf -y install aadsshlogin", rpmQueryMain}
-)
-
-// wire creates what a correctly installed aadsshlogin leaves behind.
-func wire(t *testing.T, root sysroot.Root) {
-	writeFile(t, root.Path("/etc/nsswitch.conf"), "passwd:         files aad\ngroup:          files aad\n")
-	writeFile(t, root.Path("/etc/pam.d/sshd"), "account required pam_aad.so\n")
-	writeFile(t, root.Path("/etc/ssh/sshd_config"), "Match User *@*,????????-????-????-????-????????????    # Added by aadsshlogin installer\n    AuthorizedKeysCommand /usr/sbin/aad_certhandler %u %k\n")
-}
-
-type harness struct {
-	in       *Installer
-	fake     *runtest.Fake
-	root     sysroot.Root
-	progress []string
-}
-
-func newHarness(t *testing.T, osFile string, src Source) *harness {
-	t.Helper()
-	p, err := Resolve(loadRelease(t, osFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if src.BaseURL == "" {
-		src, _ = SourceFor(cloud.ForEnvironment(""), "", nil)
-	}
-	h := &harness{root: sysroot.Root(t.TempDir()), fake: runtest.New(t, nil)}
-	h.in = &Installer{
-		Root: h.root, Runner: h.fake, Clock: clocktest.New(time.Unix(1e9, 0)), Platform: p, Source: src,
-		StateDir: t.TempDir(), Locks: noLocks{}, Progress: func(s string) { h.progress = append(h.progress, s) },
-	}
-	wire(t, h.root)
-	return h
-}
-
-// on sets the fake's answer for a command-line prefix.
-func (h *harness) on(prefix string, r runtest.Response) { h.fake.Responses[prefix] = r }
-
-// after makes the fake answer differently once a command has run
-// (e.g. the package is installed after `apt-get install`).
-func (h *harness) after(trigger, prefix string, r runtest.Response) {
-	prev := h.fake.Hook
-	h.fake.Hook = func(c run.Cmd) {
-		if prev != nil {
-			prev(c)
-		}
-		if strings.HasPrefix(c.String(), trigger) {
-			h.fake.Responses[prefix] = r
-		}
-	}
-}
-
-func (h *harness) aptDefaults() {
-	h.on("dpkg --audit", runtest.Response{})
-	h.on("dpkg --print-architecture", runtest.Response{Stdout: "amd64\n"})
-	h.on("dpkg-query -W", runtest.Response{ExitCode: 1})
-	h.on("apt-get update", runtest.Response{})
-	h.on("apt-get install", runtest.Response{})
-	h.on("apt-get purge", runtest.Response{})
-	h.on("apt-cache policy aadsshlogin", runtest.Response{Stdout: "aadsshlogin:\n  Installed: (none)\n  Candidate: 1.0.034210009\n"})
-}
-
-func (h *harness) rpmDefaults(bin string) {
-	h.on("rpm -q", runtest.Response{ExitCode: 2, Stdout: "package aadsshlogin is not installed\n"})
-	h.on("rpm --import", runtest.Response{})
-	h.on(bin+" ", runtest.Response{})
-	h.on(bin+" -q list available aadsshlogin", runtest.Response{Stdout: "Available Packages\naadsshlogin.x86_64   1.0.034210009-1   packages-microsoft-com-prod\n"})
-}
-
-// repoInPlace writes the repository configuration Ensure would write, but
-// without our header, as another program would (packages-microsoft-prod),
-// so Ensure reuses it as is (no key import, no write).
-func (h *harness) repoInPlace(t *testing.T) {
-	t.Helper()
-	c, err := buildRepo(h.in.Platform, h.in.Source, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range c.Files {
-		writeFile(t, h.root.Path(f.Path), strings.TrimPrefix(string(f.Data), fileHeader))
-	}
-}
 
 func TestNewer(t *testing.T) {
 	tests := []struct {
@@ -153,7 +38,7 @@ func TestNewer(t *testing.T) {
 func TestEnsureAptFresh(t *testing.T) {
 	h := newHarness(t, "debian-12", Source{})
 	h.aptDefaults()
-	h.after("apt-get install", dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
+	h.installs()
 	res, err := h.in.Ensure(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -220,14 +105,13 @@ func TestEnsureBackends(t *testing.T) {
 	tests := []struct {
 		name    string
 		osFile  string
-		setup   func(h *harness)
+		setup   func(h *harness) // beyond the manager's defaults
 		want    []string
 		changed bool
 	}{
 		{
 			name: "dnf with SELinux enforcing", osFile: "rhel-9.4",
 			setup: func(h *harness) {
-				h.rpmDefaults("dnf")
 				writeFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
 				writeFile(t, h.root.Path("/usr/sbin/semodule"), "")
 				h.on("/usr/sbin/semodule -l", runtest.Response{Stdout: "aad_permissions\nabrt\n"})
@@ -247,7 +131,6 @@ func TestEnsureBackends(t *testing.T) {
 		{
 			name: "yum upgrade with policy package", osFile: "rhel-7.9",
 			setup: func(h *harness) {
-				h.rpmDefaults("yum")
 				h.on(rpmQueryMain, runtest.Response{Stdout: "aadsshlogin\t1.0.020810001-1\naadsshlogin-selinux\t1.0.020810001-1\n"})
 				h.on(rpmQueryPrefix+" selinux-policy-targeted", runtest.Response{Stdout: "selinux-policy-targeted\t3.13.1-268.el7\n"})
 				h.on("yum -q list available aadsshlogin-selinux", runtest.Response{ExitCode: 1, Stderr: "Error: No matching Packages to list\n"})
@@ -268,7 +151,6 @@ func TestEnsureBackends(t *testing.T) {
 		{
 			name: "zypper pinned on SLES 15 SP5", osFile: "sles-15.5",
 			setup: func(h *harness) {
-				h.rpmDefaults("zypper")
 				h.on("zypper --non-interactive --no-refresh search", runtest.Response{Stdout: "S | Name        | Type    | Version         | Arch   | Repository\n--+-------------+---------+-----------------+--------+-----------\n  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | packages-microsoft-com-prod\n"})
 			},
 			want: slices.Concat(zypperPMC, []string{
@@ -282,7 +164,6 @@ func TestEnsureBackends(t *testing.T) {
 		{
 			name: "zypper SLES 12 already pinned and locked", osFile: "sles-12.5",
 			setup: func(h *harness) {
-				h.rpmDefaults("zypper")
 				h.on(rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.027980001-1\npackage aadsshlogin-selinux is not installed\n"})
 				h.on("zypper --non-interactive --no-refresh search", runtest.Response{ExitCode: 104})
 				writeFile(t, h.root.Path(zypperLocksFile), "type: package\nmatch_type: glob\ncase_sensitive: on\nsolvable_name: aadsshlogin\n")
@@ -294,7 +175,6 @@ func TestEnsureBackends(t *testing.T) {
 		{
 			name: "zypper SLES 15 SP6 latest", osFile: "sles-15.6",
 			setup: func(h *harness) {
-				h.rpmDefaults("zypper")
 				h.on("zypper --non-interactive --no-refresh search", runtest.Response{Stdout: "  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | packages-microsoft-com-prod\n"})
 			},
 			want:    slices.Concat(zypperPMC, []string{rpmQueryPrefix + " selinux-policy-targeted", "zypper --non-interactive install aadsshlogin", rpmQueryMain}),
@@ -304,7 +184,6 @@ func TestEnsureBackends(t *testing.T) {
 			// zypper marks the older version "v": not an upgrade.
 			name: "zypper SLES 15 SP6 latest already installed", osFile: "sles-15.6",
 			setup: func(h *harness) {
-				h.rpmDefaults("zypper")
 				h.on(rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.034210009-1\npackage aadsshlogin-selinux is not installed\n"})
 				h.on("zypper --non-interactive --no-refresh search", runtest.Response{Stdout: "i+ | aadsshlogin | package | 1.0.034210009-1 | x86_64 | packages-microsoft-com-prod\n" +
 					"v  | aadsshlogin | package | 1.0.027980001-1 | x86_64 | packages-microsoft-com-prod\n"})
@@ -315,7 +194,6 @@ func TestEnsureBackends(t *testing.T) {
 		},
 		{
 			name: "tdnf mariner extras", osFile: "mariner-2.0",
-			setup: func(h *harness) { h.rpmDefaults("tdnf") },
 			want: slices.Concat([]string{
 				rpmQueryMain,
 				rpmImport,
@@ -326,14 +204,12 @@ func TestEnsureBackends(t *testing.T) {
 		},
 		{
 			name: "azure linux from distro repositories", osFile: "azurelinux-3.0",
-			setup:   func(h *harness) { h.rpmDefaults("tdnf") },
 			want:    slices.Concat([]string{rpmQueryMain, "tdnf -y --refresh makecache", "tdnf -q list available aadsshlogin"}, tdnfInstallTail),
 			changed: true,
 		},
 		{
 			name: "azure linux falls back to PMC", osFile: "azurelinux-3.0",
 			setup: func(h *harness) {
-				h.rpmDefaults("tdnf")
 				h.on("tdnf -q list available aadsshlogin", runtest.Response{ExitCode: 1})
 				h.after("tdnf -y --refresh --disablerepo=*", "tdnf -q list available aadsshlogin",
 					runtest.Response{Stdout: "aadsshlogin.x86_64 1.0.034210009-1 packages-microsoft-com-prod\n"})
@@ -351,7 +227,6 @@ func TestEnsureBackends(t *testing.T) {
 		{
 			name: "apt targeted refresh fails, full refresh finds it", osFile: "ubuntu-22.04",
 			setup: func(h *harness) {
-				h.aptDefaults()
 				h.on("apt-get update -q -o", runtest.Response{ExitCode: 100, Stderr: "E: Failed to fetch x"})
 				h.on("dpkg --audit", runtest.Response{Stdout: "The following packages are only half configured\n"})
 				h.on("dpkg --force-confold", runtest.Response{})
@@ -363,8 +238,7 @@ func TestEnsureBackends(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, tt.osFile, Source{})
-			tt.setup(h)
+			h := newDefaultHarness(t, tt.osFile, tt.setup)
 			res, err := h.in.Ensure(context.Background())
 			if err != nil {
 				t.Fatalf("Ensure: %v\ncommands: %q", err, h.fake.Lines())
@@ -463,7 +337,7 @@ func TestEnsureWritesBesideForeignFile(t *testing.T) {
 	h := newHarness(t, "rhel-9.4", Source{})
 	h.rpmDefaults("dnf")
 	writeFile(t, h.root.Path(yumRepoPath), foreign)
-	h.after("dnf -y install", rpmQueryMain, runtest.Response{Stdout: "aadsshlogin\t1.0.034210009-1\n"})
+	h.installs()
 	res, err := h.in.Ensure(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -505,20 +379,12 @@ func TestEnsureForeignRewriteAfterInstall(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, tt.osFile, Source{})
-			var query, installed string
-			switch h.in.Platform.Manager {
-			case Apt:
-				h.aptDefaults()
-				query, installed = dpkgQueryMain, "aadsshlogin\tinstall ok installed\t1.0.034210009\n"
-				h.after("apt-get install", query, runtest.Response{Stdout: installed})
-			default:
-				h.rpmDefaults(string(h.in.Platform.Manager))
+			h.defaults()
+			if h.in.Platform.Manager == Zypper {
 				h.on("zypper", runtest.Response{})
 				h.on(zypperSearch, runtest.Response{Stdout: "S | Name | Type | Version | Arch | Repository\n  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | x\n"})
-				query, installed = rpmQueryMain, "aadsshlogin\t1.0.034210009-1\n"
-				h.after(string(h.in.Platform.Manager)+" ", query, runtest.Response{Stdout: installed})
-				h.after("zypper --non-interactive install", query, runtest.Response{Stdout: installed})
 			}
+			h.installs()
 			if _, err := h.in.Ensure(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -840,7 +706,7 @@ func TestEnsureOwnFilesWithoutRecord(t *testing.T) {
 	for _, moved := range []bool{false, true} {
 		h := newHarness(t, "debian-12", Source{})
 		h.aptDefaults()
-		h.after("apt-get install", dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
+		h.installs()
 		if _, err := h.in.Ensure(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -2,8 +2,6 @@ package distros
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -62,19 +60,6 @@ var supportedCases = func() []matrixCase {
 	}
 	return cs
 }()
-
-func loadRelease(t testing.TB, file string) Release {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata/osrelease", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := ParseOSRelease(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rel
-}
 
 func TestResolveSupported(t *testing.T) {
 	for _, tc := range supportedCases {

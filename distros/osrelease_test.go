@@ -163,16 +163,6 @@ func TestDetectRelease(t *testing.T) {
 	}
 }
 
-func writeFile(t testing.TB, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func FuzzParseOSRelease(f *testing.F) {
 	files, _ := filepath.Glob("testdata/osrelease/*")
 	for _, p := range files {

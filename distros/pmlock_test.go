@@ -59,66 +59,43 @@ const aptLockedMsg = "E: Could not get lock /var/lib/dpkg/lock-frontend. It is h
 func TestEnsureLockTakenBetweenSteps(t *testing.T) {
 	tests := []struct {
 		name, osFile, prefix string
-		setup                func(h *harness)
+		setup                func(h *harness) // beyond the manager's defaults
 		locked               runtest.Response
-		installed            string
 		native               func(c run.Cmd) bool // the manager's own wait, on every locking command
 	}{
 		{
 			name: "apt 2.x install", osFile: "debian-12", prefix: "apt-get install",
-			setup: func(h *harness) { h.aptDefaults() }, locked: runtest.Response{ExitCode: 100, Stderr: aptLockedMsg},
-			installed: "aadsshlogin\tinstall ok installed\t1.0.034210009\n",
+			locked: runtest.Response{ExitCode: 100, Stderr: aptLockedMsg},
 			native: func(c run.Cmd) bool {
 				return c.Path != "apt-get" || strings.HasPrefix(c.Args[len(c.Args)-1], "DPkg::Lock::Timeout=")
 			},
 		},
-		{
-			name: "apt 2.x update", osFile: "ubuntu-22.04", prefix: "apt-get update",
-			setup: func(h *harness) { h.aptDefaults() }, locked: runtest.Response{ExitCode: 100, Stderr: "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 901 (apt-get)\n"},
-			installed: "aadsshlogin\tinstall ok installed\t1.0.034210009\n",
-		},
+		{name: "apt 2.x update", osFile: "ubuntu-22.04", prefix: "apt-get update",
+			locked: runtest.Response{ExitCode: 100, Stderr: "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 901 (apt-get)\n"}},
 		{
 			name: "apt 1.8 (Debian 10) has no lock timeout: own retry", osFile: "debian-10", prefix: "apt-get install",
-			setup: func(h *harness) { h.aptDefaults() }, locked: runtest.Response{ExitCode: 100, Stderr: "E: Could not get lock /var/lib/dpkg/lock-frontend - open (11: Resource temporarily unavailable)\n"},
-			installed: "aadsshlogin\tinstall ok installed\t1.0.034210009\n",
+			locked: runtest.Response{ExitCode: 100, Stderr: "E: Could not get lock /var/lib/dpkg/lock-frontend - open (11: Resource temporarily unavailable)\n"},
 			native: func(c run.Cmd) bool {
 				return !slices.ContainsFunc(c.Args, func(a string) bool { return strings.Contains(a, "Lock::Timeout") })
 			},
 		},
-		{
-			name: "dnf rpm lock", osFile: "rhel-9.4", prefix: "dnf -y install",
-			setup: func(h *harness) { h.rpmDefaults("dnf") }, locked: runtest.Response{ExitCode: 1, Stderr: "error: can't create transaction lock on /var/lib/rpm/.rpm.lock (Resource temporarily unavailable)\n"},
-			installed: "aadsshlogin\t1.0.034210009-1\n",
-		},
-		{
-			name: "dnf makecache", osFile: "rhel-9.4", prefix: "dnf -y --refresh",
-			setup: func(h *harness) { h.rpmDefaults("dnf") }, locked: runtest.Response{ExitCode: 1, Stdout: "Waiting for process with pid 1234 to finish.\n"},
-			installed: "aadsshlogin\t1.0.034210009-1\n",
-		},
-		{
-			name: "rpm --import", osFile: "rhel-9.4", prefix: "rpm --import",
-			setup: func(h *harness) { h.rpmDefaults("dnf") }, locked: runtest.Response{ExitCode: 1, Stderr: "error: can't create transaction lock on /var/lib/rpm/.rpm.lock (Resource temporarily unavailable)\n"},
-			installed: "aadsshlogin\t1.0.034210009-1\n",
-		},
-		{
-			name: "yum", osFile: "rhel-7.9", prefix: "yum -y install",
-			setup: func(h *harness) { h.rpmDefaults("yum") }, locked: runtest.Response{ExitCode: 1, Stderr: "Existing lock /var/run/yum.pid: another copy is running as pid 777.\n"},
-			installed: "aadsshlogin\t1.0.034210009-1\n",
-		},
-		{
-			name: "tdnf", osFile: "mariner-2.0", prefix: "tdnf -y install",
-			setup: func(h *harness) { h.rpmDefaults("tdnf") }, locked: runtest.Response{ExitCode: 1, Stderr: "waiting for tdnf_instance lock on /var/run/.tdnf-instance-lockfile\n"},
-			installed: "aadsshlogin\t1.0.034210009-1\n",
-		},
+		{name: "dnf rpm lock", osFile: "rhel-9.4", prefix: "dnf -y install",
+			locked: runtest.Response{ExitCode: 1, Stderr: "error: can't create transaction lock on /var/lib/rpm/.rpm.lock (Resource temporarily unavailable)\n"}},
+		{name: "dnf makecache", osFile: "rhel-9.4", prefix: "dnf -y --refresh",
+			locked: runtest.Response{ExitCode: 1, Stdout: "Waiting for process with pid 1234 to finish.\n"}},
+		{name: "rpm --import", osFile: "rhel-9.4", prefix: "rpm --import",
+			locked: runtest.Response{ExitCode: 1, Stderr: "error: can't create transaction lock on /var/lib/rpm/.rpm.lock (Resource temporarily unavailable)\n"}},
+		{name: "yum", osFile: "rhel-7.9", prefix: "yum -y install",
+			locked: runtest.Response{ExitCode: 1, Stderr: "Existing lock /var/run/yum.pid: another copy is running as pid 777.\n"}},
+		{name: "tdnf", osFile: "mariner-2.0", prefix: "tdnf -y install",
+			locked: runtest.Response{ExitCode: 1, Stderr: "waiting for tdnf_instance lock on /var/run/.tdnf-instance-lockfile\n"}},
 		{
 			name: "zypper exit 7", osFile: "sles-15.6", prefix: "zypper --non-interactive refresh",
 			setup: func(h *harness) {
-				h.rpmDefaults("zypper")
 				h.on("zypper", runtest.Response{})
 				h.on(zypperSearch, runtest.Response{Stdout: "S | Name | Type | Version | Arch | Repository\n  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | packages-microsoft-com-prod\n"})
 			},
-			locked:    runtest.Response{ExitCode: 7, Stderr: "System management is locked by the application with pid 4242 (zypper).\nClose this application before trying again.\n"},
-			installed: "aadsshlogin\t1.0.034210009-1\n",
+			locked: runtest.Response{ExitCode: 7, Stderr: "System management is locked by the application with pid 4242 (zypper).\nClose this application before trying again.\n"},
 			native: func(c run.Cmd) bool {
 				return c.Path != "zypper" || slices.ContainsFunc(c.Env, func(e string) bool { return strings.HasPrefix(e, "ZYPP_LOCK_TIMEOUT=") })
 			},
@@ -126,22 +103,8 @@ func TestEnsureLockTakenBetweenSteps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, tt.osFile, Source{})
-			tt.setup(h)
-			query := dpkgQueryMain
-			if h.in.Platform.Manager != Apt {
-				query = rpmQueryMain
-			}
-			installCmd := map[ManagerKind]string{Apt: "apt-get install", Dnf: "dnf -y install", Yum: "yum -y install", Tdnf: "tdnf -y install", Zypper: "zypper --non-interactive install"}[h.in.Platform.Manager]
-			prev := h.fake.Hook
-			h.fake.Hook = func(c run.Cmd) {
-				if prev != nil {
-					prev(c)
-				}
-				if strings.HasPrefix(stripNative(c).String(), installCmd) {
-					h.fake.Responses[query] = runtest.Response{Stdout: tt.installed}
-				}
-			}
+			h := newDefaultHarness(t, tt.osFile, tt.setup)
+			h.installs()
 			lockedOnce(h, tt.prefix, 2, tt.locked)
 			ctx, clk := withBudget(t, h, 270*time.Second)
 			res, err := h.in.Ensure(ctx)
@@ -177,19 +140,18 @@ func TestEnsureLockTakenBetweenSteps(t *testing.T) {
 func TestEnsureLockNeverReleased(t *testing.T) {
 	tests := []struct {
 		name, osFile, prefix, holder string
-		setup                        func(h *harness)
+		setup                        func(h *harness) // beyond the manager's defaults
 		locked                       runtest.Response
 	}{
-		{"apt", "debian-12", "apt-get install", "unattended-upgr (pid 812)", func(h *harness) { h.aptDefaults() }, runtest.Response{ExitCode: 100, Stderr: aptLockedMsg}},
-		{"dnf waiting killed at the deadline", "rhel-9.4", "dnf -y install", "pid 1234", func(h *harness) { h.rpmDefaults("dnf") },
+		{"apt", "debian-12", "apt-get install", "unattended-upgr (pid 812)", nil, runtest.Response{ExitCode: 100, Stderr: aptLockedMsg}},
+		{"dnf waiting killed at the deadline", "rhel-9.4", "dnf -y install", "pid 1234", nil,
 			runtest.Response{ExitCode: -1, Stdout: "Waiting for process with pid 1234 to finish.\n"}},
-		{"zypper", "sles-15.6", "zypper --non-interactive refresh", "zypper (pid 4242)", func(h *harness) { h.rpmDefaults("zypper"); h.on("zypper", runtest.Response{}) },
+		{"zypper", "sles-15.6", "zypper --non-interactive refresh", "zypper (pid 4242)", func(h *harness) { h.on("zypper", runtest.Response{}) },
 			runtest.Response{ExitCode: 7, Stderr: "System management is locked by the application with pid 4242 (zypper).\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, tt.osFile, Source{})
-			tt.setup(h)
+			h := newDefaultHarness(t, tt.osFile, tt.setup)
 			lockedOnce(h, tt.prefix, 1<<30, tt.locked)
 			ctx, _ := withBudget(t, h, 270*time.Second)
 			_, err := h.in.Ensure(ctx)

@@ -118,51 +118,30 @@ func TestFindExisting(t *testing.T) {
 	sles15, _ := Resolve(loadRelease(t, "sles-15.6"))
 	mariner, _ := Resolve(loadRelease(t, "mariner-2.0"))
 	src, _ := SourceFor(cloud.ForEnvironment(""), "", nil)
+	// Each case has one repository file; a found source is that file.
 	tests := []struct {
-		name  string
-		p     Platform
-		files map[string]string
-		want  existingSource
-		found bool
+		name          string
+		p             Platform
+		file, content string
+		found         bool
+		id            string // the repository id of a found rpm source
 	}{
-		{"packages-microsoft-prod list", debian12, map[string]string{
-			"/etc/apt/sources.list.d/microsoft-prod.list": "deb [arch=amd64,arm64,armhf signed-by=/usr/share/keyrings/microsoft-prod.gpg] https://packages.microsoft.com/debian/12/prod bookworm main\n",
-		}, existingSource{File: "/etc/apt/sources.list.d/microsoft-prod.list"}, true},
-		{"repos URL in sources.list", debian12, map[string]string{
-			"/etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\ndeb https://packages.microsoft.com/repos/microsoft-debian-bookworm-prod/ bookworm main # x\n",
-		}, existingSource{File: "/etc/apt/sources.list"}, true},
-		{"deb822 sources", debian12, map[string]string{
-			"/etc/apt/sources.list.d/microsoft.sources": "# pmc\nTypes: deb\nURIs: https://packages.microsoft.com/debian/12/prod\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/microsoft-prod.gpg\n",
-		}, existingSource{File: "/etc/apt/sources.list.d/microsoft.sources"}, true},
-		{"deb822 disabled", debian12, map[string]string{
-			"/etc/apt/sources.list.d/microsoft.sources": "Types: deb\nURIs: https://packages.microsoft.com/debian/12/prod\nSuites: bookworm\nComponents: main\nEnabled: no\n",
-		}, existingSource{}, false},
-		{"commented and other suite", debian12, map[string]string{
-			"/etc/apt/sources.list": "#deb https://packages.microsoft.com/debian/12/prod bookworm main\ndeb https://packages.microsoft.com/debian/12/prod trixie main\ndeb-src https://packages.microsoft.com/debian/12/prod bookworm main\n",
-		}, existingSource{}, false},
-		{"rhel packages-microsoft-prod", rhel9, map[string]string{
-			"/etc/yum.repos.d/microsoft-prod.repo": "[packages-microsoft-com-prod]\nname=packages-microsoft-com-prod\nbaseurl=https://packages.microsoft.com/rhel/9/prod/\nenabled=1\ngpgcheck=1\n",
-		}, existingSource{File: "/etc/yum.repos.d/microsoft-prod.repo", ID: "packages-microsoft-com-prod"}, true},
-		{"rhel disabled", rhel9, map[string]string{
-			"/etc/yum.repos.d/x.repo": "[pmc]\nbaseurl=https://packages.microsoft.com/rhel/9/prod/\nenabled=0\n",
-		}, existingSource{}, false},
-		{"rhel other version", rhel9, map[string]string{
-			"/etc/yum.repos.d/x.repo": "[pmc]\nbaseurl=https://packages.microsoft.com/rhel/8/prod/\n",
-		}, existingSource{}, false},
-		{"sles zypper", sles15, map[string]string{
-			"/etc/zypp/repos.d/ms.repo": "[ms]\nbaseurl=https://packages.microsoft.com/sles/15/prod\nautorefresh=1\n",
-		}, existingSource{File: "/etc/zypp/repos.d/ms.repo", ID: "ms"}, true},
-		{"mariner-repos-extras with $releasever", mariner, map[string]string{
-			"/etc/yum.repos.d/mariner-official-extras.repo": "[mariner-official-extras]\nbaseurl=https://packages.microsoft.com/cbl-mariner/$releasever/prod/extras/$basearch\nenabled=1\n",
-		}, existingSource{File: "/etc/yum.repos.d/mariner-official-extras.repo", ID: "mariner-official-extras"}, true},
+		{"packages-microsoft-prod list", debian12, "/etc/apt/sources.list.d/microsoft-prod.list", "deb [arch=amd64,arm64,armhf signed-by=/usr/share/keyrings/microsoft-prod.gpg] https://packages.microsoft.com/debian/12/prod bookworm main\n", true, ""},
+		{"repos URL in sources.list", debian12, "/etc/apt/sources.list", "deb http://deb.debian.org/debian bookworm main\ndeb https://packages.microsoft.com/repos/microsoft-debian-bookworm-prod/ bookworm main # x\n", true, ""},
+		{"deb822 sources", debian12, "/etc/apt/sources.list.d/microsoft.sources", "# pmc\nTypes: deb\nURIs: https://packages.microsoft.com/debian/12/prod\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/microsoft-prod.gpg\n", true, ""},
+		{"deb822 disabled", debian12, "/etc/apt/sources.list.d/microsoft.sources", "Types: deb\nURIs: https://packages.microsoft.com/debian/12/prod\nSuites: bookworm\nComponents: main\nEnabled: no\n", false, ""},
+		{"commented and other suite", debian12, "/etc/apt/sources.list", "#deb https://packages.microsoft.com/debian/12/prod bookworm main\ndeb https://packages.microsoft.com/debian/12/prod trixie main\ndeb-src https://packages.microsoft.com/debian/12/prod bookworm main\n", false, ""},
+		{"rhel packages-microsoft-prod", rhel9, "/etc/yum.repos.d/microsoft-prod.repo", "[packages-microsoft-com-prod]\nname=packages-microsoft-com-prod\nbaseurl=https://packages.microsoft.com/rhel/9/prod/\nenabled=1\ngpgcheck=1\n", true, "packages-microsoft-com-prod"},
+		{"rhel disabled", rhel9, "/etc/yum.repos.d/x.repo", "[pmc]\nbaseurl=https://packages.microsoft.com/rhel/9/prod/\nenabled=0\n", false, ""},
+		{"rhel other version", rhel9, "/etc/yum.repos.d/x.repo", "[pmc]\nbaseurl=https://packages.microsoft.com/rhel/8/prod/\n", false, ""},
+		{"sles zypper", sles15, "/etc/zypp/repos.d/ms.repo", "[ms]\nbaseurl=https://packages.microsoft.com/sles/15/prod\nautorefresh=1\n", true, "ms"},
+		{"mariner-repos-extras with $releasever", mariner, "/etc/yum.repos.d/mariner-official-extras.repo", "[mariner-official-extras]\nbaseurl=https://packages.microsoft.com/cbl-mariner/$releasever/prod/extras/$basearch\nenabled=1\n", true, "mariner-official-extras"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			root := sysroot.Root(dir)
-			for p, c := range tt.files {
-				writeFile(t, root.Path(p), c)
-			}
+			writeFile(t, root.Path(tt.file), tt.content)
 			c, err := buildRepo(tt.p, src, "amd64")
 			if err != nil {
 				t.Fatal(err)
@@ -171,7 +150,11 @@ func TestFindExisting(t *testing.T) {
 			if found != tt.found {
 				t.Fatalf("found = %v, want %v", found, tt.found)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			var want existingSource
+			if tt.found {
+				want = existingSource{File: tt.file, ID: tt.id}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

@@ -62,7 +62,7 @@ func TestEnsureRHUI(t *testing.T) {
 				h.on(tt.wantFirst, tt.rhui)
 			}
 			h.on(bin+" -y install", tt.install)
-			h.after(bin+" -y install", rpmQueryMain, runtest.Response{Stdout: "aadsshlogin\t1.0.034210009-1\n"})
+			h.installs()
 			res, err := h.in.Ensure(context.Background())
 			if failure.CodeOf(err) != tt.wantCode {
 				t.Fatalf("code %d, want %d: %v", failure.CodeOf(err), tt.wantCode, err)

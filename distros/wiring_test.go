@@ -57,7 +57,7 @@ func TestEnsureSSHDConfigTest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "debian-12", Source{})
 			h.aptDefaults()
-			h.after("apt-get install", dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
+			h.installs()
 			const flag = "-T"
 			if tc.binary != "" {
 				writeFile(t, h.root.Path(tc.binary), "")

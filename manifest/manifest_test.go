@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,7 @@ func TestARMTemplate(t *testing.T) {
 	}
 }
 
-// bicepOrHCLValues returns every quoted value assigned to key in src, for
+// assignedValues returns every quoted value assigned to key in src, for
 // Bicep (key: 'v') or HCL (key = "v").
 func assignedValues(src, key string) []string {
 	re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(key) + `\s*[:=]\s*(?:'([^']*)'|"([^"]*)"|(\w+))\s*$`)
@@ -153,24 +154,34 @@ func assignedValues(src, key string) []string {
 	return vals
 }
 
+// checkAssigned checks that the deployment file at path (its text src)
+// assigns key exactly once, the value want.
+func checkAssigned(t *testing.T, path, src, key, want string) {
+	t.Helper()
+	if diff := cmp.Diff([]string{want}, assignedValues(src, key)); diff != "" {
+		t.Errorf("%s: values of %s (-want +got):\n%s", path, key, diff)
+	}
+}
+
+// factKeys are the names under which a deployment file assigns the
+// extension's facts (Bicep and Terraform spell them differently).
+type factKeys struct{ publisher, typ, typeHandlerVersion, autoUpgradeMinorVersion string }
+
+// checkFacts checks that the deployment file at path (its text src)
+// assigns each of wantFacts once, under the file's names for them.
+func checkFacts(t *testing.T, path, src string, keys factKeys) {
+	t.Helper()
+	want := wantFacts(t)
+	checkAssigned(t, path, src, keys.publisher, want.Publisher)
+	checkAssigned(t, path, src, keys.typ, want.Type)
+	checkAssigned(t, path, src, keys.typeHandlerVersion, want.TypeHandlerVersion)
+	checkAssigned(t, path, src, keys.autoUpgradeMinorVersion, strconv.FormatBool(want.AutoUpgradeMinorVersion))
+}
+
 func TestBicep(t *testing.T) {
 	const path = "deploy/bicep/main.bicep"
 	src := string(readFile(t, path))
-	want := wantFacts(t)
-	checks := []struct {
-		key  string
-		want []string
-	}{
-		{"publisher", []string{want.Publisher}},
-		{"type", []string{want.Type}},
-		{"typeHandlerVersion", []string{want.TypeHandlerVersion}},
-		{"autoUpgradeMinorVersion", []string{"true"}},
-	}
-	for _, c := range checks {
-		if diff := cmp.Diff(c.want, assignedValues(src, c.key)); diff != "" {
-			t.Errorf("%s: values of %s (-want +got):\n%s", path, c.key, diff)
-		}
-	}
+	checkFacts(t, path, src, factKeys{"publisher", "type", "typeHandlerVersion", "autoUpgradeMinorVersion"})
 	if !strings.Contains(src, "'Microsoft.Compute/virtualMachines/extensions@") {
 		t.Errorf("%s does not declare a Microsoft.Compute/virtualMachines/extensions resource", path)
 	}
@@ -195,22 +206,8 @@ func TestBicep(t *testing.T) {
 func TestTerraform(t *testing.T) {
 	const path = "deploy/terraform/main.tf"
 	src := string(readFile(t, path))
-	want := wantFacts(t)
-	checks := []struct {
-		key  string
-		want []string
-	}{
-		{"name", []string{want.Type}},
-		{"publisher", []string{want.Publisher}},
-		{"type", []string{want.Type}},
-		{"type_handler_version", []string{want.TypeHandlerVersion}},
-		{"auto_upgrade_minor_version", []string{"true"}},
-	}
-	for _, c := range checks {
-		if diff := cmp.Diff(c.want, assignedValues(src, c.key)); diff != "" {
-			t.Errorf("%s: values of %s (-want +got):\n%s", path, c.key, diff)
-		}
-	}
+	checkAssigned(t, path, src, "name", wantFacts(t).Type)
+	checkFacts(t, path, src, factKeys{"publisher", "type", "type_handler_version", "auto_upgrade_minor_version"})
 	if n := strings.Count(src, `resource "azurerm_virtual_machine_extension"`); n != 1 {
 		t.Errorf("%s declares %d azurerm_virtual_machine_extension resources, want 1", path, n)
 	}

@@ -41,11 +41,20 @@ for p in sys.argv[3:]:
     if p.endswith('.pid'): os.unlink(p)
 `
 
-// batteryLocks are the locks a first-boot job of each manager's world takes.
-var batteryLocks = map[string][]string{
-	"apt":    {"/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"},
-	"dnf":    {"/var/lib/rpm/.rpm.lock"},
-	"zypper": {"/run/zypp.pid", "/var/lib/rpm/.rpm.lock"},
+// batteryManager is one manager's world in the battery: the chroot's pose,
+// the repository file Ensure writes there, and the locks a first-boot job
+// of that world takes.
+type batteryManager struct {
+	name  string
+	pose  *fixtures.Pose // nil: Debian 12 itself
+	repo  string
+	locks []string
+}
+
+var batteryManagers = []batteryManager{
+	{"apt", nil, "/etc/apt/sources.list.d/microsoft-prod.list", []string{"/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"}},
+	{"dnf", &fixtures.PoseRHEL9, "/etc/yum.repos.d/microsoft-prod.repo", []string{"/var/lib/rpm/.rpm.lock"}},
+	{"zypper", &fixtures.PoseSLES156, "/etc/zypp/repos.d/microsoft-prod.repo", []string{"/run/zypp.pid", "/var/lib/rpm/.rpm.lock"}},
 }
 
 // lockTaker is a run.Runner that has the locks taken right before every
@@ -91,10 +100,10 @@ func (l *lockTaker) Run(ctx context.Context, c run.Cmd) (run.Result, error) {
 	return l.inner.Run(ctx, c)
 }
 
-// withLockTaker puts a lockTaker for the scenario's manager in front of
+// withLockTaker puts a lockTaker for the scenario's manager m in front of
 // its runner.
-func (s *scenario) withLockTaker(manager string, hold time.Duration) *lockTaker {
-	l := &lockTaker{s: s, inner: s.in.Runner, locks: batteryLocks[manager], hold: hold}
+func (s *scenario) withLockTaker(m batteryManager, hold time.Duration) *lockTaker {
+	l := &lockTaker{s: s, inner: s.in.Runner, locks: m.locks, hold: hold}
 	s.in.Runner = l
 	return l
 }
@@ -102,21 +111,12 @@ func (s *scenario) withLockTaker(manager string, hold time.Duration) *lockTaker 
 func TestLockBattery(t *testing.T) {
 	requireIntegration(t)
 	e := newEnv(t)
-	managers := []struct {
-		name string
-		pose *fixtures.Pose
-		repo string
-	}{
-		{"apt", nil, "/etc/apt/sources.list.d/microsoft-prod.list"},
-		{"dnf", &fixtures.PoseRHEL9, "/etc/yum.repos.d/microsoft-prod.repo"},
-		{"zypper", &fixtures.PoseSLES156, "/etc/zypp/repos.d/microsoft-prod.repo"},
-	}
 	var counts []int
 	converged := 0
-	for _, m := range managers {
+	for _, m := range batteryManagers {
 		t.Run(m.name, func(t *testing.T) {
 			s := e.scenario(t, m.pose)
-			l := s.withLockTaker(m.name, 1500*time.Millisecond)
+			l := s.withLockTaker(m, 1500*time.Millisecond)
 			s.ensureInstalls(fixtures.LatestVersion)
 			if !s.progressMentions("python3") {
 				t.Errorf("no progress line names the lock taker python3: %q", s.progress)
@@ -129,20 +129,20 @@ func TestLockBattery(t *testing.T) {
 			t.Logf("%s: the locks were taken before each of %d package-manager steps; install and remove converged", m.name, l.steps.Load())
 		})
 	}
-	if converged == len(managers) {
+	if converged == len(batteryManagers) {
 		n := strconv.Itoa(slices.Min(counts))
 		if hi := slices.Max(counts); hi != slices.Min(counts) {
 			n += "–" + strconv.Itoa(hi)
 		}
 		t.Logf("lock battery: %s steps × %d managers, all converged (apt %d, dnf %d, zypper %d package-manager steps of install + remove twice, each started while another process held the manager's locks)",
-			n, len(managers), counts[0], counts[1], counts[2])
+			n, len(batteryManagers), counts[0], counts[1], counts[2])
 	}
 
 	// A lock that is never released: 56 naming the holder, never 52.
-	for _, m := range managers {
+	for _, m := range batteryManagers {
 		t.Run("never-released-"+m.name, func(t *testing.T) {
 			s := e.scenario(t, m.pose)
-			l := s.withLockTaker(m.name, 0)
+			l := s.withLockTaker(m, 0)
 			// Taken before the first transaction that installs, held forever.
 			l.only = func(c run.Cmd) bool { return len(installs([]run.Cmd{c})) > 0 }
 			s.timeout = 40 * time.Second

@@ -161,12 +161,7 @@ func TestUpdateMarkerIgnoresClockSteps(t *testing.T) {
 	for _, step := range []time.Duration{-3 * time.Hour, -2 * time.Minute, 2 * time.Hour, 400 * 24 * time.Hour} {
 		t.Run(step.String(), func(t *testing.T) {
 			h := newHarness(t)
-			h.version = "1.0.0.2"
-			h.env["VERSION"] = "1.0.0.2"
-			h.env["AZURE_GUEST_AGENT_UPDATING_FROM_VERSION"] = "1.0.0.1"
-			if code := h.run("update"); code != 0 {
-				t.Fatalf("update exit %d: %s", code, h.stderr.String())
-			}
+			h.mustUpdate("1.0.0.1", "1.0.0.2")
 			h.clk.Set(h.clk.Now().Add(step))
 			h.version = "1.0.0.1"
 			if code := h.run("uninstall"); code != 0 || len(h.runner.Calls) != 0 {
@@ -193,12 +188,7 @@ func TestUpdateMarkerScope(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			fakeDebian(h)
-			h.version = "1.0.0.2"
-			h.env["VERSION"] = "1.0.0.2"
-			h.env["AZURE_GUEST_AGENT_UPDATING_FROM_VERSION"] = "1.0.0.1"
-			if code := h.run("update"); code != 0 {
-				t.Fatalf("update exit %d", code)
-			}
+			h.mustUpdate("1.0.0.1", "1.0.0.2")
 			if tc.reboot {
 				h.file(state.BootIDFile, "00000000-1111-2222-3333-444444444444\n")
 			}

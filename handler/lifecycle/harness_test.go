@@ -185,6 +185,18 @@ func (h *harness) mustRun(verbs ...string) {
 	}
 }
 
+// mustUpdate is the agent updating the extension from version from to
+// version to: the incoming version runs update, with VERSION and
+// AZURE_GUEST_AGENT_UPDATING_FROM_VERSION set as the agent sets them, and
+// must exit 0.
+func (h *harness) mustUpdate(from, to string) {
+	h.t.Helper()
+	h.version = to
+	h.env["VERSION"] = to
+	h.env["AZURE_GUEST_AGENT_UPDATING_FROM_VERSION"] = from
+	h.mustRun("update")
+}
+
 func (h *harness) run(verb string) int {
 	h.stdout.Reset()
 	h.stderr.Reset()

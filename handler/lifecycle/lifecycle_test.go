@@ -152,12 +152,7 @@ func TestDisableKeepsPackages(t *testing.T) {
 
 func TestUpdateProtectsPackagesFromOldUninstall(t *testing.T) {
 	h := newHarness(t)
-	h.version = "1.0.0.2"
-	h.env["VERSION"] = "1.0.0.2"
-	h.env["AZURE_GUEST_AGENT_UPDATING_FROM_VERSION"] = "1.0.0.1"
-	if code := h.run("update"); code != 0 {
-		t.Fatalf("update exit %d: %s", code, h.stderr.String())
-	}
+	h.mustUpdate("1.0.0.1", "1.0.0.2")
 	// The old version's uninstall runs next.
 	h.version = "1.0.0.1"
 	if code := h.run("uninstall"); code != 0 {

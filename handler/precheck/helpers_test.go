@@ -3,6 +3,8 @@ package precheck
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
@@ -29,4 +31,15 @@ func tree(t testing.TB, files map[string]string) sysroot.Root {
 		}
 	}
 	return root
+}
+
+// checkMessage fails t when msg (a message the user reads) lacks any of
+// want or has any of not, naming all of them at once.
+func checkMessage(t testing.TB, msg string, want, not []string) {
+	t.Helper()
+	lacks := slices.DeleteFunc(slices.Clone(want), func(w string) bool { return strings.Contains(msg, w) })
+	has := slices.DeleteFunc(slices.Clone(not), func(n string) bool { return !strings.Contains(msg, n) })
+	if len(lacks) > 0 || len(has) > 0 {
+		t.Errorf("message lacks %q, has %q:\n%s", lacks, has, msg)
+	}
 }
