@@ -777,21 +777,9 @@ func (b *bencher) installTimeline(ctx context.Context, res *Results) error {
 		res.Notes = append(res.Notes, "install timeline: strace not installed")
 		return nil
 	}
-	v, err := b.newVM()
-	if err != nil {
-		return err
-	}
-	defer v.close()
-	if err := b.layout(v); err != nil {
-		return err
-	}
 	out := filepath.Join(b.opt.WorkDir, "install.strace")
-	hp := v.handler("install", 0)
-	args := append([]string{"-f", "-ttt", "-q", "-e", "trace=execve", "-e", "signal=none", "-o", out, "chroot", v.dir}, hp.Argv...)
-	c := exec.CommandContext(ctx, "strace", args...)
-	c.Env = hp.Env
-	if o, err := c.CombinedOutput(); err != nil {
-		return fmt.Errorf("straced install: %w: %s", err, tailOf(string(o), 2000))
+	if err := b.straceInstall(ctx, "-f", "-ttt", "-q", "-e", "trace=execve", "-e", "signal=none", "-o", out); err != nil {
+		return err
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -800,19 +788,28 @@ func (b *bencher) installTimeline(ctx context.Context, res *Results) error {
 	res.InstallTimeline = ParseTimeline(string(data))
 	if os.Getenv("AADSSH_BENCH_PROFILE") != "" {
 		// A second, detailed trace for profiling by hand (kept in -work).
-		v2, err := b.newVM()
-		if err != nil {
-			return err
-		}
-		defer v2.close()
-		if err := b.layout(v2); err != nil {
-			return err
-		}
-		hp := v2.handler("install", 0)
-		args := append([]string{"-f", "-tt", "-T", "-e", "trace=execve,fsync,fdatasync,connect,rename,renameat,renameat2,flock,openat,write,wait4,epoll_pwait,nanosleep", "-o", filepath.Join(b.opt.WorkDir, "install-detail.strace"), "chroot", v2.dir}, hp.Argv...)
-		c := exec.CommandContext(ctx, "strace", args...)
-		c.Env = hp.Env
-		_ = c.Run()
+		_ = b.straceInstall(ctx, "-f", "-tt", "-T", "-e", "trace=execve,fsync,fdatasync,connect,rename,renameat,renameat2,flock,openat,write,wait4,epoll_pwait,nanosleep",
+			"-o", filepath.Join(b.opt.WorkDir, "install-detail.strace"))
+	}
+	return nil
+}
+
+// straceInstall runs a cold install (first deployment's install command)
+// in a fresh VM under strace with straceArgs.
+func (b *bencher) straceInstall(ctx context.Context, straceArgs ...string) error {
+	v, err := b.newVM()
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	if err := b.layout(v); err != nil {
+		return err
+	}
+	hp := v.handler("install", 0)
+	c := exec.CommandContext(ctx, "strace", append(append(straceArgs, "chroot", v.dir), hp.Argv...)...)
+	c.Env = hp.Env
+	if o, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("straced install: %w: %s", err, tailOf(string(o), 2000))
 	}
 	return nil
 }

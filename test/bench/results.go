@@ -76,24 +76,17 @@ func (s Sample) Median() float64 {
 }
 
 // Min and Max bound the sample (NaN when empty).
-func (s Sample) Min() float64 {
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	m := s[0]
-	for _, v := range s {
-		m = math.Min(m, v)
-	}
-	return m
-}
+func (s Sample) Min() float64 { return s.fold(math.Min) }
 
-func (s Sample) Max() float64 {
+func (s Sample) Max() float64 { return s.fold(math.Max) }
+
+func (s Sample) fold(pick func(a, b float64) float64) float64 {
 	if len(s) == 0 {
 		return math.NaN()
 	}
 	m := s[0]
 	for _, v := range s {
-		m = math.Max(m, v)
+		m = pick(m, v)
 	}
 	return m
 }
