@@ -4,6 +4,7 @@
 package sysroot
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -26,4 +27,20 @@ func (r Root) ReadFile(p string) ([]byte, error) { return os.ReadFile(r.Path(p))
 func (r Root) Exists(p string) bool {
 	_, err := os.Lstat(r.Path(p))
 	return err == nil
+}
+
+// ReadDir lists the names of the regular files and symlinks in a system
+// directory (subdirectories and other special files are left out).
+func (r Root) ReadDir(dir string) ([]string, error) {
+	entries, err := os.ReadDir(r.Path(dir))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0 {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
 }

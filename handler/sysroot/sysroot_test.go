@@ -3,6 +3,7 @@ package sysroot
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +48,14 @@ func TestReadAndExists(t *testing.T) {
 	}
 	if !r.Exists("/etc/dangling") {
 		t.Error("Exists follows the final symlink")
+	}
+	if err := os.Mkdir(filepath.Join(dir, "etc", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := r.ReadDir("/etc"); err != nil || strings.Join(names, " ") != "dangling x" {
+		t.Errorf("ReadDir = %q, %v; want the file and the symlink, not the folder", names, err)
+	}
+	if _, err := r.ReadDir("/missing"); err == nil {
+		t.Error("ReadDir of a missing folder: no error")
 	}
 }
