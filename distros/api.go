@@ -1,25 +1,20 @@
-// Package distros knows the Linux distributions AADSSHLoginForLinux supports:
-// it detects the running one from os-release, decides whether it is
-// supported and how, configures the Microsoft package repository for it and
-// installs or removes the aadsshlogin packages with its package manager.
+// Package distros installs and removes the aadsshlogin packages on a
+// supported Linux distribution: Installer.Ensure configures the Microsoft
+// package repository, installs, upgrades or pins the packages with the
+// distribution's package manager and checks that they wired themselves in;
+// Installer.Remove undoes it. What it builds on lives in sub-packages:
+// release (os-release detection and the support matrix) and repo (the
+// package source, its signing keys and the repository definitions).
 //
 // Choices worth knowing (details at the named identifiers):
 //
-//   - One support table (matrix, SupportMatrix, MarkdownTable) drives
-//     Resolve, the unsupported-OS message and the README table. Open doc
-//     ranges stop before the next major release (RHEL 10, SLES/Leap 16),
-//     whose repositories use the microsoft-2025 key that is not shipped.
-//   - EL derivatives (AlmaLinux, Rocky, Oracle, CentOS 7) use PMC's
-//     rhel/<major> tree; a fixed table instead of an HTTP probe keeps the
-//     choice offline and identical on air-gapped endpoints.
+//   - The package-manager backends (backend.go: apt, dnf/yum/tdnf, zypper)
+//     run every program through Installer.Runner; every command that takes
+//     a package-manager lock waits for it first and again when it loses a
+//     race for it (pmlock.go), and transactions run detached so that a
+//     killed handler never interrupts dpkg or rpm (running.go).
 //   - Azure Linux 3.0 installs from its own repositories; the PMC
 //     repository file is added only when they do not offer aadsshlogin.
-//   - Keys come only from the embedded pinned key (keys/microsoft.asc) or
-//     the mirror key in the settings: apt gets a dearmored keyring of its
-//     own (/usr/share/keyrings/microsoft-aadsshlogin.gpg, distinct from
-//     packages-microsoft-prod's microsoft-prod.gpg conffile), rpm-based
-//     managers get `rpm --import` of /etc/pki/rpm-gpg files; zypper never
-//     runs with --gpg-auto-import-keys.
 //   - An enabled definition of the same repository URL (and suite) written
 //     by someone else, e.g. packages-microsoft-prod, is reused, never
 //     duplicated. Files we write are recorded in StateDir with their
@@ -28,68 +23,15 @@
 package distros
 
 import (
-	"errors"
-
 	"github.com/go-kit/log"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
-
-// Release is the parsed content of /etc/os-release.
-type Release struct {
-	ID         string
-	IDLike     []string
-	VersionID  string
-	Codename   string
-	PrettyName string
-	Name       string
-	Version    string
-}
-
-// Family is a normalised distribution family.
-type Family string
-
-// ManagerKind names a package-manager backend.
-type ManagerKind string
-
-// The backends.
-const (
-	Apt    ManagerKind = "apt"
-	Dnf    ManagerKind = "dnf"
-	Yum    ManagerKind = "yum"
-	Zypper ManagerKind = "zypper"
-	Tdnf   ManagerKind = "tdnf"
-)
-
-// Platform is a supported release with everything needed to install on it.
-type Platform struct {
-	Release Release
-	Family  Family
-	Manager ManagerKind
-	// PinnedVersion, when set, is the only aadsshlogin version allowed
-	// (SLES/openSUSE older than 15.6: 1.0.027980001).
-	PinnedVersion string
-	// Support is the matrix row that admitted the release.
-	Support Support
-}
-
-// Source is where packages come from: packages.microsoft.com, an
-// air-gapped cloud's endpoint, or a private mirror from the settings.
-type Source struct {
-	// BaseURL replaces https://packages.microsoft.com; the layout below it
-	// is the same as on packages.microsoft.com.
-	BaseURL string
-	// ArmoredKeys are the OpenPGP public keys trusted for this source.
-	ArmoredKeys [][]byte
-	// Mirror is true for a private mirror from the settings.
-	Mirror bool
-	// Fingerprints are the v4 fingerprints of ArmoredKeys, in order (for
-	// the status message).
-	Fingerprints []string
-}
 
 // Result reports what Ensure found and did.
 type Result struct {
@@ -128,8 +70,8 @@ type Installer struct {
 	Runner   run.Runner
 	Clock    clock.Clock
 	Logger   log.Logger
-	Platform Platform
-	Source   Source
+	Platform release.Platform
+	Source   repo.Source
 	// StateDir is the handler's version-independent state folder; the
 	// installer records there which repository files it created.
 	StateDir string
@@ -144,10 +86,7 @@ type Installer struct {
 	// read the variables themselves.
 	Proxy string
 	// ProxyAdvice is the advice on giving this machine's extensions a proxy
-	// (ProxyAdvice with the caller's Arc knowledge); "" means
-	// ProxyAdvice(Platform.Release, false).
+	// (release.ProxyAdvice with the caller's Arc knowledge); "" means
+	// release.ProxyAdvice(Platform.Release, false).
 	ProxyAdvice string
 }
-
-// ErrUnsupported is wrapped by Resolve's error for an unsupported release.
-var ErrUnsupported = errors.New("unsupported distribution")

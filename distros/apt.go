@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
 
@@ -18,7 +19,7 @@ func aptDpkgOpts() []string {
 	return []string{"-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-confdef"}
 }
 
-func (a *aptBackend) kind() ManagerKind { return Apt }
+func (a *aptBackend) kind() release.ManagerKind { return release.Apt }
 
 func (a *aptBackend) lockFiles() []string {
 	return []string{"/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/lib/apt/lists/lock", "/var/cache/apt/archives/lock"}
@@ -34,7 +35,7 @@ func (a *aptBackend) recover(ctx context.Context) error {
 	if ce, ok := err.(*cmdError); ok && ce.err != nil {
 		return a.in.pmFailure("checking dpkg's state (dpkg --audit)", res, err)
 	}
-	if names, _ := readDir(a.in.Root, "/var/lib/dpkg/updates"); len(names) > 0 {
+	if names, _ := a.in.Root.ReadDir("/var/lib/dpkg/updates"); len(names) > 0 {
 		pending = true
 	}
 	if !pending {

@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
@@ -31,7 +33,7 @@ type repoTarget struct {
 // backend is one package manager. Every method runs programs through the
 // Installer's Runner; nothing here touches the filesystem except via Root.
 type backend interface {
-	kind() ManagerKind
+	kind() release.ManagerKind
 	// lockFiles are the system paths whose holders block a transaction.
 	lockFiles() []string
 	// recover finishes a transaction an earlier run left half done.
@@ -59,11 +61,11 @@ type backend interface {
 
 func (in *Installer) backend() (backend, error) {
 	switch in.Platform.Manager {
-	case Apt:
+	case release.Apt:
 		return &aptBackend{in: in}, nil
-	case Dnf, Yum, Tdnf:
+	case release.Dnf, release.Yum, release.Tdnf:
 		return newDnfFamily(in, in.Platform.Manager), nil
-	case Zypper:
+	case release.Zypper:
 		return &zypperBackend{rpmTools{in: in, bin: "zypper"}}, nil
 	}
 	return nil, failure.New(failure.Internal, "distros: no backend for package manager %q", in.Platform.Manager)
@@ -122,6 +124,14 @@ func (in *Installer) pmFailure(what string, res run.Result, err error) error {
 	return failure.Wrap(failure.Dependency, err, "%s", msg)
 }
 
+// proxyAdvice is release.ProxyAdvice for this installer.
+func (in *Installer) proxyAdvice() string {
+	if in.ProxyAdvice != "" {
+		return in.ProxyAdvice
+	}
+	return release.ProxyAdvice(in.Platform.Release, false)
+}
+
 // isBusy reports whether err is a package-manager lock held past the deadline.
 func isBusy(err error) bool { return failure.CodeOf(err) == failure.PackageManagerBusy }
 
@@ -129,8 +139,8 @@ func isBusy(err error) bool { return failure.CodeOf(err) == failure.PackageManag
 // is Installer.Proxy: the redacted proxy the package manager inherited, or
 // "" when none is set; with one, advice about reachability names it, since
 // the proxy rather than the repository is then the likelier culprit.
-// proxyAdvice is ProxyAdvice for the machine.
-func repoHint(res run.Result, src Source, proxy, proxyAdvice string) string {
+// proxyAdvice is release.ProxyAdvice for the machine.
+func repoHint(res run.Result, src repo.Source, proxy, proxyAdvice string) string {
 	out := string(res.Stderr) + "\n" + string(res.Stdout)
 	low := strings.ToLower(out)
 	has := func(words ...string) bool {

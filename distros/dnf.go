@@ -3,6 +3,7 @@ package distros
 import (
 	"context"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
 
@@ -11,7 +12,7 @@ import (
 // They differ only in what the fields hold and in yum having no --refresh.
 type dnfFamily struct {
 	rpmTools
-	mgr ManagerKind
+	mgr release.ManagerKind
 	// locks are the lock files (see backend.lockFiles).
 	locks []string
 	// policies are the SELinux policy packages (see backend.selinuxPolicyPackages).
@@ -22,23 +23,23 @@ type dnfFamily struct {
 
 // newDnfFamily is the backend for k (Dnf, Tdnf or Yum); in may be nil when
 // only the lock files are wanted.
-func newDnfFamily(in *Installer, k ManagerKind) *dnfFamily {
+func newDnfFamily(in *Installer, k release.ManagerKind) *dnfFamily {
 	d := &dnfFamily{rpmTools: rpmTools{in: in, bin: string(k)}, mgr: k,
 		policies: rpmTools{}.selinuxPolicyPackages(), upgradeVerb: "upgrade"}
 	switch k {
-	case Dnf:
+	case release.Dnf:
 		d.locks = []string{"/var/lib/rpm/.rpm.lock", "/var/run/dnf.pid", "/var/cache/dnf/rpmdb_lock.pid", "/var/cache/dnf/metadata_lock.pid"}
-	case Tdnf:
+	case release.Tdnf:
 		d.locks = []string{"/var/lib/rpm/.rpm.lock", "/var/run/.tdnf-instance-lockfile"}
 		d.policies = []string{"selinux-policy"}
-	case Yum:
+	case release.Yum:
 		d.locks = []string{"/var/lib/rpm/.rpm.lock", "/var/run/yum.pid"}
 		d.upgradeVerb = "update"
 	}
 	return d
 }
 
-func (d *dnfFamily) kind() ManagerKind { return d.mgr }
+func (d *dnfFamily) kind() release.ManagerKind { return d.mgr }
 
 func (d *dnfFamily) lockFiles() []string { return d.locks }
 
@@ -47,7 +48,7 @@ func (d *dnfFamily) selinuxPolicyPackages() []string { return d.policies }
 // refresh forces the metadata stale: dnf and tdnf with --refresh, yum (which
 // has no --refresh) by expiring the cached metadata first.
 func (d *dnfFamily) refresh(ctx context.Context, t *repoTarget) error {
-	if d.mgr != Yum {
+	if d.mgr != release.Yum {
 		return d.dnfRefresh(ctx, t, "--refresh")
 	}
 	args := []string{"-y"}

@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 
 	version "github.com/hashicorp/go-version"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
@@ -150,7 +151,7 @@ func (in *Installer) Ensure(ctx context.Context) (res Result, err error) {
 // prepareRepo configures (or reuses) the repository, refreshes it and
 // returns the newest aadsshlogin version it offers beyond the installed one.
 func (in *Installer) prepareRepo(ctx context.Context, b backend, tx *fileTx, installed bool, res *Result) (string, error) {
-	if in.Platform.Support.Repo == RepoAzureLx {
+	if in.Platform.Support.Repo == release.RepoAzureLx {
 		// Azure Linux ships its repositories (azurelinux-repos*); the PMC
 		// repository is only added when they do not offer aadsshlogin.
 		errF := b.refresh(ctx, nil)
@@ -174,14 +175,14 @@ func (in *Installer) prepareRepo(ctx context.Context, b backend, tx *fileTx, ins
 // of the same repository exists in a file we did not write.
 func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (*repoTarget, error) {
 	arch := ""
-	if in.Platform.Manager == Apt {
+	if in.Platform.Manager == release.Apt {
 		res, err := in.runCmd(ctx, run.Cmd{Path: "dpkg", Args: []string{"--print-architecture"}})
 		if err != nil {
 			return nil, in.pmFailure("asking dpkg for the architecture", res, err)
 		}
 		arch = strings.TrimSpace(string(res.Stdout))
 	}
-	c, err := buildRepo(in.Platform, in.Source, arch)
+	c, err := repo.Build(in.Platform, in.Source, arch)
 	if err != nil {
 		return nil, err
 	}
@@ -192,12 +193,12 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 	// Our files (recorded, or carrying our header without a record) are
 	// rewritten, not reused as someone else's definition.
 	own := tx.state.paths()
-	for _, p := range []string{c.listFile(), altPath(c.listFile())} {
+	for _, p := range []string{c.ListFile(), repo.AltPath(c.ListFile())} {
 		if cur, ok, _ := readOptional(in.Root, p); ok && ourHeader(cur) {
 			own[p] = true
 		}
 	}
-	if ex, found := findExisting(in.Root, in.Platform, c, own); found {
+	if ex, found := repo.FindExisting(in.Root, in.Platform, c, own); found {
 		if slices.Contains(disowned, ex.File) {
 			tx.warn("%s was rewritten by another program (for example packages-microsoft-prod, Defender for Endpoint or the azure-cli instructions) after this extension wrote it; "+
 				"the extension leaves it as it is and installs from it, since it still points at %s", ex.File, c.URL)
@@ -208,7 +209,7 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 	if err := in.placeOwnFiles(tx, &c, disowned); err != nil {
 		return nil, err
 	}
-	if alt := altPath(c.listFile()); alt != c.listFile() {
+	if alt := repo.AltPath(c.ListFile()); alt != c.ListFile() {
 		// Back at the usual name: a definition of ours beside it is stale.
 		if mine, err := tx.ours(alt); err == nil && mine {
 			if err := tx.remove(alt); err != nil {
@@ -216,10 +217,10 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 			}
 		}
 	}
-	skip := map[string]bool{c.listFile(): true}
-	if c.ID != "" && repoIDTaken(in.Root, in.Platform, c.ID, skip) {
-		c.Files[0].Data = bytes.Replace(c.Files[0].Data, []byte("["+c.ID+"]"), []byte("["+repoIDAlt+"]"), 1)
-		c.ID = repoIDAlt
+	skip := map[string]bool{c.ListFile(): true}
+	if c.ID != "" && repo.IDTaken(in.Root, in.Platform, c.ID, skip) {
+		c.Files[0].Data = bytes.Replace(c.Files[0].Data, []byte("["+c.ID+"]"), []byte("["+repo.IDAlt+"]"), 1)
+		c.ID = repo.IDAlt
 	}
 	// Keys first, so the repository file never points at a missing key.
 	for i := len(c.Files) - 1; i >= 0; i-- {
@@ -233,15 +234,15 @@ func (in *Installer) configureRepo(ctx context.Context, b backend, tx *fileTx) (
 	if err := b.importKeys(ctx, c.ImportKeys); err != nil {
 		return nil, err
 	}
-	in.progress("configured the repository %s in %s", c.URL, c.listFile())
-	return &repoTarget{File: c.listFile(), ID: c.ID}, nil
+	in.progress("configured the repository %s in %s", c.URL, c.ListFile())
+	return &repoTarget{File: c.ListFile(), ID: c.ID}, nil
 }
 
-// placeOwnFiles moves our repository definition to altListName when its
+// placeOwnFiles moves our repository definition to repo.AltPath when its
 // usual name holds someone else's file (one that does not define our
-// repository, or findExisting would have reused it), and leaves a key file
+// repository, or FindExisting would have reused it), and leaves a key file
 // that is someone else's alone (Data nil) unless it already holds the key.
-func (in *Installer) placeOwnFiles(tx *fileTx, c *repoConfig, disowned []string) error {
+func (in *Installer) placeOwnFiles(tx *fileTx, c *repo.Config, disowned []string) error {
 	for i := range c.Files {
 		f := &c.Files[i]
 		mine, err := tx.ours(f.Path)
@@ -262,7 +263,7 @@ func (in *Installer) placeOwnFiles(tx *fileTx, c *repoConfig, disowned []string)
 			f.Data = nil
 			continue
 		}
-		alt := altPath(f.Path)
+		alt := repo.AltPath(f.Path)
 		if mine, err := tx.ours(alt); err != nil || !mine {
 			return failure.New(failure.Dependency,
 				"%s and %s both belong to other programs and neither defines %s for %s; the extension does not overwrite them. Remove the one you no longer need (or install packages-microsoft-prod for this distribution), "+failure.SetAgain,
@@ -273,10 +274,6 @@ func (in *Installer) placeOwnFiles(tx *fileTx, c *repoConfig, disowned []string)
 	}
 	return nil
 }
-
-// altPath is where our repository definition goes when the usual name p
-// holds someone else's file.
-func altPath(p string) string { return path.Join(path.Dir(p), altListName+path.Ext(p)) }
 
 // refreshAndFind refreshes only the Microsoft repository, falling back to
 // a full refresh when that fails or the package is still not visible.

@@ -9,6 +9,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
@@ -36,7 +39,7 @@ func TestNewer(t *testing.T) {
 }
 
 func TestEnsureAptFresh(t *testing.T) {
-	h := newHarness(t, "debian-12", Source{})
+	h := newHarness(t, "debian-12", repo.Source{})
 	h.aptDefaults()
 	h.installs()
 	res, err := h.in.Ensure(context.Background())
@@ -112,8 +115,8 @@ func TestEnsureBackends(t *testing.T) {
 		{
 			name: "dnf with SELinux enforcing", osFile: "rhel-9.4",
 			setup: func(h *harness) {
-				writeFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
-				writeFile(t, h.root.Path("/usr/sbin/semodule"), "")
+				fixture.WriteFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
+				fixture.WriteFile(t, h.root.Path("/usr/sbin/semodule"), "")
 				h.on("/usr/sbin/semodule -l", runtest.Response{Stdout: "aad_permissions\nabrt\n"})
 			},
 			want: []string{
@@ -166,7 +169,7 @@ func TestEnsureBackends(t *testing.T) {
 			setup: func(h *harness) {
 				h.on(rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.027980001-1\npackage aadsshlogin-selinux is not installed\n"})
 				h.on("zypper --non-interactive --no-refresh search", runtest.Response{ExitCode: 104})
-				writeFile(t, h.root.Path(zypperLocksFile), "type: package\nmatch_type: glob\ncase_sensitive: on\nsolvable_name: aadsshlogin\n")
+				fixture.WriteFile(t, h.root.Path(zypperLocksFile), "type: package\nmatch_type: glob\ncase_sensitive: on\nsolvable_name: aadsshlogin\n")
 				h.repoInPlace(t)
 			},
 			want:    []string{rpmQueryMain, zypperRefresh, zypperSearch, rpmQueryPrefix + " selinux-policy-minimum", rpmQueryMain},
@@ -265,7 +268,7 @@ func TestEnsureBackends(t *testing.T) {
 }
 
 func TestEnsurePinnedRemoveLiftsLock(t *testing.T) {
-	h := newHarness(t, "opensuse-leap-15.5", Source{})
+	h := newHarness(t, "opensuse-leap-15.5", repo.Source{})
 	h.rpmDefaults("zypper")
 	h.on("zypper --non-interactive --no-refresh search", runtest.Response{ExitCode: 104})
 	h.after("zypper --non-interactive addlock", rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.027980001-1\n"})
@@ -296,7 +299,7 @@ func chainLockFile(t *testing.T, h *harness, prev func(run.Cmd)) func(run.Cmd) {
 		prev(c)
 		switch {
 		case strings.HasPrefix(c.String(), "zypper --non-interactive addlock"):
-			writeFile(t, h.root.Path(zypperLocksFile), "type: package\nsolvable_name: aadsshlogin\n")
+			fixture.WriteFile(t, h.root.Path(zypperLocksFile), "type: package\nsolvable_name: aadsshlogin\n")
 		case strings.HasPrefix(c.String(), "zypper --non-interactive removelock"):
 			os.Remove(h.root.Path(zypperLocksFile))
 		}
@@ -305,9 +308,9 @@ func chainLockFile(t *testing.T, h *harness, prev func(run.Cmd)) func(run.Cmd) {
 
 func TestEnsureRollbackOnFailure(t *testing.T) {
 	foreign := "deb [signed-by=/usr/share/keyrings/other.gpg] https://example.com/other jammy main\n"
-	h := newHarness(t, "ubuntu-22.04", Source{})
+	h := newHarness(t, "ubuntu-22.04", repo.Source{})
 	h.aptDefaults()
-	writeFile(t, h.root.Path(aptListPath), foreign)
+	fixture.WriteFile(t, h.root.Path(aptListPath), foreign)
 	h.on("apt-get install", runtest.Response{ExitCode: 100, Stderr: strings.Repeat("x", 1000) + "\nE: Sub-process /usr/bin/dpkg returned an error code (1)"})
 	_, err := h.in.Ensure(context.Background())
 	if failure.CodeOf(err) != failure.Dependency {
@@ -334,15 +337,15 @@ func TestEnsureRollbackOnFailure(t *testing.T) {
 func TestEnsureWritesBesideForeignFile(t *testing.T) {
 	foreign := "[packages-microsoft-com-prod]\nbaseurl=https://packages.microsoft.com/rhel/8/prod/\n"
 	alt := "/etc/yum.repos.d/microsoft-aadsshlogin.repo"
-	h := newHarness(t, "rhel-9.4", Source{})
+	h := newHarness(t, "rhel-9.4", repo.Source{})
 	h.rpmDefaults("dnf")
-	writeFile(t, h.root.Path(yumRepoPath), foreign)
+	fixture.WriteFile(t, h.root.Path(yumRepoPath), foreign)
 	h.installs()
 	res, err := h.in.Ensure(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := h.root.ReadFile(alt); !strings.Contains(string(got), "rhel/9/prod") || !strings.Contains(string(got), "["+repoIDAlt+"]") {
+	if got, _ := h.root.ReadFile(alt); !strings.Contains(string(got), "rhel/9/prod") || !strings.Contains(string(got), "["+repo.IDAlt+"]") {
 		t.Fatalf("own repo not written beside the foreign one: %q", got)
 	}
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], yumRepoPath) || !strings.Contains(res.Warnings[0], alt) {
@@ -378,9 +381,9 @@ func TestEnsureForeignRewriteAfterInstall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, tt.osFile, Source{})
+			h := newHarness(t, tt.osFile, repo.Source{})
 			h.defaults()
-			if h.in.Platform.Manager == Zypper {
+			if h.in.Platform.Manager == release.Zypper {
 				h.on("zypper", runtest.Response{})
 				h.on(zypperSearch, runtest.Response{Stdout: "S | Name | Type | Version | Arch | Repository\n  | aadsshlogin | package | 1.0.034210009-1 | x86_64 | x\n"})
 			}
@@ -388,7 +391,7 @@ func TestEnsureForeignRewriteAfterInstall(t *testing.T) {
 			if _, err := h.in.Ensure(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			writeFile(t, h.root.Path(tt.file), tt.foreign)
+			fixture.WriteFile(t, h.root.Path(tt.file), tt.foreign)
 
 			h.fake.Calls = nil
 			res, err := h.in.Ensure(context.Background())
@@ -435,9 +438,9 @@ func TestEnsureCoexistence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, tt.osFile, Source{})
+			h := newHarness(t, tt.osFile, repo.Source{})
 			h.aptDefaults()
-			writeFile(t, h.root.Path(tt.file), tt.content)
+			fixture.WriteFile(t, h.root.Path(tt.file), tt.content)
 			if _, err := h.in.Ensure(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -463,13 +466,13 @@ func TestEnsureNotWiredIn(t *testing.T) {
 	}{
 		{"pam_aad missing from pam.d/sshd", func(h *harness) { os.Remove(h.root.Path("/etc/pam.d/sshd")) }, "pam-auth-update"},
 		{"sshd -T rejects the configuration", func(h *harness) {
-			writeFile(t, h.root.Path("/usr/sbin/sshd"), "")
+			fixture.WriteFile(t, h.root.Path("/usr/sbin/sshd"), "")
 			h.on("/usr/sbin/sshd -T", runtest.Response{ExitCode: 255, Stderr: "/etc/ssh/sshd_config line 9: Bad Match condition"})
 		}, "Bad Match condition"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, "debian-11", Source{})
+			h := newHarness(t, "debian-11", repo.Source{})
 			h.aptDefaults()
 			tt.setup(h)
 			_, err := h.in.Ensure(context.Background())
@@ -484,10 +487,10 @@ func TestEnsureNotWiredIn(t *testing.T) {
 }
 
 func TestEnsureSEModuleMissing(t *testing.T) {
-	h := newHarness(t, "rhel-8.10", Source{})
+	h := newHarness(t, "rhel-8.10", repo.Source{})
 	h.rpmDefaults("dnf")
-	writeFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
-	writeFile(t, h.root.Path("/usr/sbin/semodule"), "")
+	fixture.WriteFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
+	fixture.WriteFile(t, h.root.Path("/usr/sbin/semodule"), "")
 	h.on("/usr/sbin/semodule -l", runtest.Response{Stdout: "abrt\n"})
 	_, err := h.in.Ensure(context.Background())
 	if failure.CodeOf(err) != failure.NotWiredIn || !strings.Contains(err.Error(), "aad_permissions") {
@@ -497,9 +500,9 @@ func TestEnsureSEModuleMissing(t *testing.T) {
 
 // Without semodule the module cannot be checked: success with a warning.
 func TestEnsureSEModuleUncheckable(t *testing.T) {
-	h := newHarness(t, "rhel-8.10", Source{})
+	h := newHarness(t, "rhel-8.10", repo.Source{})
 	h.rpmDefaults("dnf")
-	writeFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
+	fixture.WriteFile(t, h.root.Path("/sys/fs/selinux/enforce"), "1")
 	res, err := h.in.Ensure(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -534,7 +537,7 @@ func TestEnsureRepoErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, "debian-12", Source{})
+			h := newHarness(t, "debian-12", repo.Source{})
 			h.aptDefaults()
 			h.on("apt-get update -q -o", runtest.Response{ExitCode: 100, Stderr: tt.stderr})
 			h.on("apt-cache policy aadsshlogin", runtest.Response{Stdout: "aadsshlogin:\n  Installed: (none)\n  Candidate: (none)\n"})
@@ -574,7 +577,7 @@ func TestQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, tt.osFile, Source{})
+			h := newHarness(t, tt.osFile, repo.Source{})
 			h.on(tt.prefix, tt.out)
 			got, err := h.in.Query(context.Background(), tt.pkgs...)
 			if err != nil {
@@ -618,7 +621,7 @@ func TestRemoveSequences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.osFile, func(t *testing.T) {
-			h := newHarness(t, tt.osFile, Source{})
+			h := newHarness(t, tt.osFile, repo.Source{})
 			h.on(rpmQueryMain, both)
 			h.on(tt.bin+" -y remove", runtest.Response{})
 			if err := h.in.Remove(context.Background()); err != nil {
@@ -637,7 +640,7 @@ func TestRemoveSequences(t *testing.T) {
 	}
 	// A failing removal (Entra user logged in) is a Dependency error with
 	// the package manager's words.
-	h := newHarness(t, "ol-9", Source{})
+	h := newHarness(t, "ol-9", repo.Source{})
 	h.on(rpmQueryMain, both)
 	h.on("dnf -y remove aadsshlogin", runtest.Response{ExitCode: 1, Stderr: "aaduserdel: user me@contoso.com is currently used by process 4711\nerror: %preun(aadsshlogin-1.0.1-1.x86_64) scriptlet failed, exit status 8"})
 	err := h.in.Remove(context.Background())
@@ -647,7 +650,7 @@ func TestRemoveSequences(t *testing.T) {
 }
 
 func TestEnsureTdnfListsInstalledVersion(t *testing.T) {
-	h := newHarness(t, "mariner-2.0", Source{})
+	h := newHarness(t, "mariner-2.0", repo.Source{})
 	h.rpmDefaults("tdnf")
 	h.on(rpmQueryMain, runtest.Response{ExitCode: 1, Stdout: "aadsshlogin\t1.0.034210009-1\n"})
 	res, err := h.in.Ensure(context.Background())
@@ -666,10 +669,10 @@ func TestEnsureTdnfListsInstalledVersion(t *testing.T) {
 }
 
 func TestEnsureDpkgUpdatesDirTriggersRecovery(t *testing.T) {
-	h := newHarness(t, "ubuntu-24.04", Source{})
+	h := newHarness(t, "ubuntu-24.04", repo.Source{})
 	h.aptDefaults()
 	h.on("dpkg --force-confold", runtest.Response{})
-	writeFile(t, h.root.Path("/var/lib/dpkg/updates/0001"), "Package: aadsshlogin\n")
+	fixture.WriteFile(t, h.root.Path("/var/lib/dpkg/updates/0001"), "Package: aadsshlogin\n")
 	if _, err := h.in.Ensure(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -685,7 +688,7 @@ func TestEnsureDpkgUpdatesDirTriggersRecovery(t *testing.T) {
 }
 
 func TestEnsureInstalledRepoBrokenWarns(t *testing.T) {
-	h := newHarness(t, "ubuntu-20.04", Source{})
+	h := newHarness(t, "ubuntu-20.04", repo.Source{})
 	h.aptDefaults()
 	h.on("dpkg-query -W", runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.1\n"})
 	h.on("apt-get update -q -o", runtest.Response{ExitCode: 100, Stderr: "E: Failed to fetch https://packages.microsoft.com/x  Temporary failure resolving 'packages.microsoft.com'"})
@@ -704,7 +707,7 @@ func TestEnsureInstalledRepoBrokenWarns(t *testing.T) {
 // definition beside them) and removed by Remove.
 func TestEnsureOwnFilesWithoutRecord(t *testing.T) {
 	for _, moved := range []bool{false, true} {
-		h := newHarness(t, "debian-12", Source{})
+		h := newHarness(t, "debian-12", repo.Source{})
 		h.aptDefaults()
 		h.installs()
 		if _, err := h.in.Ensure(context.Background()); err != nil {
@@ -744,7 +747,7 @@ func TestOwnedContent(t *testing.T) {
 	for _, tt := range []struct {
 		cur  []byte
 		want bool
-	}{{newKey, true}, {oldKey, true}, {[]byte("someone else's"), false}, {[]byte(fileHeader + "deb x y z\n"), true}} {
+	}{{newKey, true}, {oldKey, true}, {[]byte("someone else's"), false}, {[]byte(repo.Header + "deb x y z\n"), true}} {
 		if got := f.ownedContent(tt.cur); got != tt.want {
 			t.Errorf("ownedContent(%q) = %v, want %v", tt.cur, got, tt.want)
 		}

@@ -10,21 +10,6 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
 
-// readDir lists the names in a system directory below root.
-func readDir(root sysroot.Root, dir string) ([]string, error) {
-	entries, err := os.ReadDir(root.Path(dir))
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0 {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
-}
-
 // readOptional reads a system file; a missing file is (nil, false, nil).
 func readOptional(root sysroot.Root, p string) ([]byte, bool, error) {
 	data, err := root.ReadFile(p)

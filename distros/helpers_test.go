@@ -1,12 +1,13 @@
 package distros
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
@@ -14,33 +15,16 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
 
-// Helpers the package's tests share: files, testdata releases, and the
-// Installer harness on a fake runner.
+// Helpers the package's tests share: the Installer harness on a fake
+// runner (the os-release files and file helpers are in internal/fixture).
 
-// writeFile creates path with content, and its folders.
-func writeFile(t testing.TB, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// loadRelease parses testdata/osrelease/file.
-func loadRelease(t testing.TB, file string) Release {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata/osrelease", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := ParseOSRelease(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rel
-}
+// The repository files Ensure writes (repo.Build).
+const (
+	aptListPath    = "/etc/apt/sources.list.d/microsoft-prod.list"
+	aptKeyringPath = "/usr/share/keyrings/microsoft-aadsshlogin.gpg"
+	yumRepoPath    = "/etc/yum.repos.d/microsoft-prod.repo"
+	zypperRepoPath = "/etc/zypp/repos.d/microsoft-prod.repo"
+)
 
 // noLocks is a LockProbe that finds every lock free.
 type noLocks struct{}
@@ -75,9 +59,9 @@ var (
 
 // wire creates what a correctly installed aadsshlogin leaves behind.
 func wire(t *testing.T, root sysroot.Root) {
-	writeFile(t, root.Path("/etc/nsswitch.conf"), "passwd:         files aad\ngroup:          files aad\n")
-	writeFile(t, root.Path("/etc/pam.d/sshd"), "account required pam_aad.so\n")
-	writeFile(t, root.Path("/etc/ssh/sshd_config"), "Match User *@*,????????-????-????-????-????????????    # Added by aadsshlogin installer\n    AuthorizedKeysCommand /usr/sbin/aad_certhandler %u %k\n")
+	fixture.WriteFile(t, root.Path("/etc/nsswitch.conf"), "passwd:         files aad\ngroup:          files aad\n")
+	fixture.WriteFile(t, root.Path("/etc/pam.d/sshd"), "account required pam_aad.so\n")
+	fixture.WriteFile(t, root.Path("/etc/ssh/sshd_config"), "Match User *@*,????????-????-????-????-????????????    # Added by aadsshlogin installer\n    AuthorizedKeysCommand /usr/sbin/aad_certhandler %u %k\n")
 }
 
 type harness struct {
@@ -87,14 +71,14 @@ type harness struct {
 	progress []string
 }
 
-func newHarness(t *testing.T, osFile string, src Source) *harness {
+func newHarness(t *testing.T, osFile string, src repo.Source) *harness {
 	t.Helper()
-	p, err := Resolve(loadRelease(t, osFile))
+	p, err := release.Resolve(fixture.Release(t, osFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if src.BaseURL == "" {
-		src, _ = SourceFor(cloud.ForEnvironment(""), "", nil)
+		src, _ = repo.SourceFor(cloud.ForEnvironment(""), "", nil)
 	}
 	h := &harness{root: sysroot.Root(t.TempDir()), fake: runtest.New(t, nil)}
 	h.in = &Installer{
@@ -109,7 +93,7 @@ func newHarness(t *testing.T, osFile string, src Source) *harness {
 // (when not nil) for what the case changes.
 func newDefaultHarness(t *testing.T, osFile string, setup func(h *harness)) *harness {
 	t.Helper()
-	h := newHarness(t, osFile, Source{})
+	h := newHarness(t, osFile, repo.Source{})
 	h.defaults()
 	if setup != nil {
 		setup(h)
@@ -154,7 +138,7 @@ func (h *harness) rpmDefaults(bin string) {
 // defaults gives the fake the answers of a system without aadsshlogin
 // for the platform's package manager.
 func (h *harness) defaults() {
-	if h.in.Platform.Manager == Apt {
+	if h.in.Platform.Manager == release.Apt {
 		h.aptDefaults()
 		return
 	}
@@ -162,13 +146,13 @@ func (h *harness) defaults() {
 }
 
 // installCmd is how each manager's install transaction starts.
-var installCmd = map[ManagerKind]string{Apt: "apt-get install", Dnf: "dnf -y install", Yum: "yum -y install", Tdnf: "tdnf -y install", Zypper: "zypper --non-interactive install"}
+var installCmd = map[release.ManagerKind]string{release.Apt: "apt-get install", release.Dnf: "dnf -y install", release.Yum: "yum -y install", release.Tdnf: "tdnf -y install", release.Zypper: "zypper --non-interactive install"}
 
 // installs makes the package query find aadsshlogin 1.0.034210009 once
 // the manager's install transaction has run.
 func (h *harness) installs() {
-	if h.in.Platform.Manager == Apt {
-		h.after(installCmd[Apt], dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
+	if h.in.Platform.Manager == release.Apt {
+		h.after(installCmd[release.Apt], dpkgQueryMain, runtest.Response{Stdout: "aadsshlogin\tinstall ok installed\t1.0.034210009\n"})
 		return
 	}
 	h.after(installCmd[h.in.Platform.Manager], rpmQueryMain, runtest.Response{Stdout: "aadsshlogin\t1.0.034210009-1\n"})
@@ -179,11 +163,11 @@ func (h *harness) installs() {
 // so Ensure reuses it as is (no key import, no write).
 func (h *harness) repoInPlace(t *testing.T) {
 	t.Helper()
-	c, err := buildRepo(h.in.Platform, h.in.Source, "")
+	c, err := repo.Build(h.in.Platform, h.in.Source, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range c.Files {
-		writeFile(t, h.root.Path(f.Path), strings.TrimPrefix(string(f.Data), fileHeader))
+		fixture.WriteFile(t, h.root.Path(f.Path), strings.TrimPrefix(string(f.Data), repo.Header))
 	}
 }

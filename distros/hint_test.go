@@ -1,9 +1,16 @@
 package distros
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
+	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
 
@@ -11,7 +18,7 @@ import (
 // reachability names that proxy (redacted by the caller) instead of telling
 // the user to set one.
 func TestRepoHintProxy(t *testing.T) {
-	src := Source{BaseURL: "https://packages.microsoft.com"}
+	src := repo.Source{BaseURL: "https://packages.microsoft.com"}
 	tests := []struct {
 		name, stderr, proxy string
 		want, wantNot       []string
@@ -29,7 +36,7 @@ func TestRepoHintProxy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := repoHint(run.Result{Stderr: []byte(tc.stderr)}, src, tc.proxy, ProxyAdvice(Release{ID: "debian"}, false))
+			got := repoHint(run.Result{Stderr: []byte(tc.stderr)}, src, tc.proxy, release.ProxyAdvice(release.Release{ID: "debian"}, false))
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("hint lacks %q:\n%s", w, got)
@@ -41,5 +48,33 @@ func TestRepoHintProxy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A package-manager failure on RHEL names waagent.service, on Debian
+// walinuxagent.service, and the installer's own advice when the caller set
+// it (Arc).
+func TestPMFailureNamesAgentUnit(t *testing.T) {
+	res := run.Result{Stderr: []byte("Curl error (7): Couldn't connect to server for https://packages.microsoft.com/rhel/9/prod/repodata/repomd.xml")}
+	tests := []struct {
+		file, advice string
+		want         []string
+	}{
+		{"rhel-9.4", "", []string{"waagent.service", "systemctl edit waagent"}},
+		{"debian-12", "", []string{"walinuxagent.service"}},
+		{"rhel-9.4", release.ProxyAdvice(release.Release{}, true), []string{"azcmagent config set proxy.url"}},
+	}
+	for _, tc := range tests {
+		in := &Installer{Platform: release.Platform{Release: fixture.Release(t, tc.file)}, Source: repo.Source{BaseURL: "https://packages.microsoft.com"}, ProxyAdvice: tc.advice}
+		err := in.pmFailure("refreshing the repository", res, errors.New("exit 1"))
+		var got []string
+		for _, w := range tc.want {
+			if strings.Contains(failure.Message(err), w) {
+				got = append(got, w)
+			}
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s: message names (-want +got):\n%s\n%s", tc.file, diff, failure.Message(err))
+		}
 	}
 }

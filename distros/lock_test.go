@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
@@ -147,7 +148,7 @@ func TestSysLocksReal(t *testing.T) {
 
 func TestSysLocksPidFile(t *testing.T) {
 	root := sysroot.Root(t.TempDir())
-	writeFile(t, root.Path("/proc/4242/comm"), "zypper\n")
+	fixture.WriteFile(t, root.Path("/proc/4242/comm"), "zypper\n")
 	tests := []struct {
 		content string
 		held    bool
@@ -159,7 +160,7 @@ func TestSysLocksPidFile(t *testing.T) {
 		{"garbage", false, ""},
 	}
 	for _, tt := range tests {
-		writeFile(t, root.Path("/var/run/zypp.pid"), tt.content)
+		fixture.WriteFile(t, root.Path("/var/run/zypp.pid"), tt.content)
 		held, who := SysLocks{Root: root}.Holder("/var/run/zypp.pid")
 		if held != tt.held || who != tt.who {
 			t.Errorf("%q: held=%v who=%q, want %v %q", tt.content, held, who, tt.held, tt.who)

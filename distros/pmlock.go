@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
 
@@ -48,15 +49,15 @@ func takesLock(c run.Cmd) bool {
 // aptHasLockTimeout reports whether the release's apt knows
 // DPkg::Lock::Timeout (apt 1.9.11 and later: Debian 11+, Ubuntu 20.04+;
 // Debian 9/10 and Ubuntu 16.04/18.04 ship 1.4, 1.8, 1.2 and 1.6).
-func aptHasLockTimeout(r Release) bool {
+func aptHasLockTimeout(r release.Release) bool {
 	major, err := strconv.Atoi(r.Major())
 	if err != nil {
 		return false
 	}
-	switch Family(r.ID) {
-	case Debian:
+	switch release.Family(r.ID) {
+	case release.Debian:
 		return major >= 11
-	case Ubuntu:
+	case release.Ubuntu:
 		return major >= 20
 	}
 	return false
@@ -146,13 +147,13 @@ func (in *Installer) nameHolder(h string) string {
 }
 
 // managerLockFiles are the lock files of a manager kind.
-func managerLockFiles(k ManagerKind) []string {
+func managerLockFiles(k release.ManagerKind) []string {
 	switch k {
-	case Apt:
+	case release.Apt:
 		return (&aptBackend{}).lockFiles()
-	case Dnf, Yum, Tdnf:
+	case release.Dnf, release.Yum, release.Tdnf:
 		return newDnfFamily(nil, k).lockFiles()
-	case Zypper:
+	case release.Zypper:
 		return (&zypperBackend{}).lockFiles()
 	}
 	return nil

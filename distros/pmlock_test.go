@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock/clocktest"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
@@ -215,7 +217,7 @@ func TestAptHasLockTimeout(t *testing.T) {
 		"ubuntu-16.04": false, "ubuntu-18.04": false, "ubuntu-20.04": true, "ubuntu-24.04": true, "rhel-9.4": false}
 	got := map[string]bool{}
 	for name := range want {
-		got[name] = aptHasLockTimeout(loadRelease(t, name))
+		got[name] = aptHasLockTimeout(fixture.Release(t, name))
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -238,11 +240,11 @@ func (s sleepHook) Sleep(ctx context.Context, d time.Duration) error {
 // stays for the running transaction, the status says what runs and what
 // the user does, and the next enable waits for it and converges.
 func TestEnsureDeadlineInDetachedTransaction(t *testing.T) {
-	h := newHarness(t, "debian-12", Source{})
+	h := newHarness(t, "debian-12", repo.Source{})
 	h.aptDefaults()
 	running := &run.StillRunningError{Cmd: run.Cmd{Path: "apt-get"}, Pid: 4321, Err: context.DeadlineExceeded}
 	h.on("apt-get install", runtest.Response{Err: running})
-	writeFile(t, h.root.Path("/proc/4321/cmdline"), "apt-get\x00install\x00-y\x00")
+	fixture.WriteFile(t, h.root.Path("/proc/4321/cmdline"), "apt-get\x00install\x00-y\x00")
 	ctx, _ := withBudget(t, h, 270*time.Second)
 	_, err := h.in.Ensure(ctx)
 	if failure.CodeOf(err) != failure.PackageManagerBusy {
@@ -299,12 +301,12 @@ func TestEnsureDeadlineInDetachedTransaction(t *testing.T) {
 // A transaction of ours still running through the whole next budget is
 // again 56 naming it.
 func TestEnsureOwnTransactionStillRunning(t *testing.T) {
-	h := newHarness(t, "rhel-9.4", Source{})
+	h := newHarness(t, "rhel-9.4", repo.Source{})
 	h.rpmDefaults("dnf")
 	if err := h.in.saveState(repoState{Running: &runningTx{Pid: 999, Program: "dnf", Cmd: "dnf -y install aadsshlogin"}}); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, h.root.Path("/proc/999/cmdline"), "/usr/bin/python3\x00/usr/bin/dnf\x00-y\x00install\x00aadsshlogin\x00")
+	fixture.WriteFile(t, h.root.Path("/proc/999/cmdline"), "/usr/bin/python3\x00/usr/bin/dnf\x00-y\x00install\x00aadsshlogin\x00")
 	ctx, _ := withBudget(t, h, 270*time.Second)
 	_, err := h.in.Ensure(ctx)
 	if failure.CodeOf(err) != failure.PackageManagerBusy || !strings.Contains(err.Error(), "pid 999") {
@@ -314,7 +316,7 @@ func TestEnsureOwnTransactionStillRunning(t *testing.T) {
 		t.Errorf("ran %q while our transaction runs", h.fake.Lines())
 	}
 	// A recycled pid (another program) is not ours: no wait.
-	writeFile(t, h.root.Path("/proc/999/cmdline"), "/usr/sbin/sshd\x00-D\x00")
+	fixture.WriteFile(t, h.root.Path("/proc/999/cmdline"), "/usr/sbin/sshd\x00-D\x00")
 	if !h.in.ownTransactionGone(runningTx{Pid: 999, Program: "dnf"}) {
 		t.Error("a recycled pid was taken for our transaction")
 	}

@@ -3,9 +3,10 @@ package distros
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
@@ -19,39 +20,15 @@ import (
 // and Microsoft's RHUI documentation gives the same command as the fix;
 // Ensure does the same where such a repository exists.
 
-// rhuiMarker is what the ids of Azure's RHUI client repositories contain.
-const rhuiMarker = "microsoft-azure"
-
-// rhuiRepoIDs returns the ids of the RHUI client repositories in a .repo
-// file, enabled or not (as --enablerepo does).
-func rhuiRepoIDs(data []byte) []string {
-	var ids []string
-	for _, s := range parseRepoINI(data) {
-		if strings.Contains(strings.ToLower(s.id), rhuiMarker) && !slices.Contains(ids, s.id) {
-			ids = append(ids, s.id)
-		}
-	}
-	return ids
-}
-
 // refreshRHUI updates the RHUI client package from its repository. A
 // failure is not fatal (a later step may still work) and comes back as
 // the warning; only a held lock or a transaction that outlives the budget
 // are errors.
 func (in *Installer) refreshRHUI(ctx context.Context) (warning string, err error) {
-	if in.Platform.Manager != Dnf && in.Platform.Manager != Yum {
+	if in.Platform.Manager != release.Dnf && in.Platform.Manager != release.Yum {
 		return "", nil
 	}
-	var ids []string
-	for _, f := range globSys(in.Root, "/etc/yum.repos.d", ".repo") {
-		if data, err := in.Root.ReadFile(f); err == nil {
-			for _, id := range rhuiRepoIDs(data) {
-				if !slices.Contains(ids, id) {
-					ids = append(ids, id)
-				}
-			}
-		}
-	}
+	ids := repo.RHUIRepoIDs(in.Root)
 	if len(ids) == 0 {
 		return "", nil
 	}

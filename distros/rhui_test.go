@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
 )
@@ -52,11 +54,11 @@ func TestEnsureRHUI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, tt.osFile, Source{})
+			h := newHarness(t, tt.osFile, repo.Source{})
 			bin := string(h.in.Platform.Manager)
 			h.rpmDefaults(bin)
 			if tt.repo != "" {
-				writeFile(t, h.root.Path("/etc/yum.repos.d/rh-cloud.repo"), tt.repo)
+				fixture.WriteFile(t, h.root.Path("/etc/yum.repos.d/rh-cloud.repo"), tt.repo)
 			}
 			if tt.wantFirst != "" {
 				h.on(tt.wantFirst, tt.rhui)
@@ -87,12 +89,5 @@ func TestEnsureRHUI(t *testing.T) {
 				t.Errorf("warnings = %q", res.Warnings)
 			}
 		})
-	}
-}
-
-func TestRHUIRepoIDs(t *testing.T) {
-	got := rhuiRepoIDs([]byte(rhCloudRepo + "\n[microsoft-azure-rhel9-sap-ha]\nenabled=0\n[packages-microsoft-com-prod]\n"))
-	if diff := cmp.Diff([]string{"rhui-microsoft-azure-rhel9", "microsoft-azure-rhel9-sap-ha"}, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

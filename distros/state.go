@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/atomicfile"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
@@ -66,7 +67,7 @@ func (f managedFile) ownedContent(cur []byte) bool {
 // write: no other program writes it, so such a file is ours even without
 // a record (one lost with the state folder, or a kill between writing
 // the record and the file).
-func ourHeader(cur []byte) bool { return bytes.HasPrefix(cur, []byte(fileHeader)) }
+func ourHeader(cur []byte) bool { return bytes.HasPrefix(cur, []byte(repo.Header)) }
 
 // repoState is the JSON record in StateDir.
 type repoState struct {

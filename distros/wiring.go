@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/precheck"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
@@ -26,14 +27,14 @@ func (in *Installer) verifyWiring(ctx context.Context, res *Result) error {
 	var missing []string
 	if !in.nsswitchHasAAD() {
 		cause := "nsswitch.conf is managed by another tool"
-		if in.Platform.Manager == Dnf {
+		if in.Platform.Manager == release.Dnf {
 			cause = "authselect manages nsswitch.conf (check `authselect current`)"
 		}
 		missing = append(missing, "`aad` in the passwd/group lines of /etc/nsswitch.conf ("+cause+")")
 	}
 	if !in.anyFileHas("/etc/pam.d", "", "pam_aad") {
 		cause := "a PAM configuration tool rejected the change"
-		if in.Platform.Manager == Apt {
+		if in.Platform.Manager == release.Apt {
 			cause = "pam-auth-update refuses to change locally modified /etc/pam.d/common-* files; run `pam-auth-update --package`, accept, " + failure.SetAgain
 		}
 		missing = append(missing, "pam_aad in /etc/pam.d ("+cause+")")
@@ -112,7 +113,7 @@ func (in *Installer) fileHas(p, needle string) bool {
 }
 
 func (in *Installer) anyFileHas(dir, suffix, needle string) bool {
-	names, err := readDir(in.Root, dir)
+	names, err := in.Root.ReadDir(dir)
 	if err != nil {
 		return false
 	}

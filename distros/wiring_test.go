@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run/runtest"
 )
@@ -55,12 +57,12 @@ func TestEnsureSSHDConfigTest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, "debian-12", Source{})
+			h := newHarness(t, "debian-12", repo.Source{})
 			h.aptDefaults()
 			h.installs()
 			const flag = "-T"
 			if tc.binary != "" {
-				writeFile(t, h.root.Path(tc.binary), "")
+				fixture.WriteFile(t, h.root.Path(tc.binary), "")
 				h.on(tc.binary+" "+flag, tc.answer)
 			}
 			res, err := h.in.Ensure(context.Background())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
 )
 
@@ -15,7 +16,7 @@ type zypperBackend struct{ rpmTools }
 // zypperLocksFile holds zypper's package locks.
 const zypperLocksFile = "/etc/zypp/locks"
 
-func (z *zypperBackend) kind() ManagerKind { return Zypper }
+func (z *zypperBackend) kind() release.ManagerKind { return release.Zypper }
 
 func (z *zypperBackend) lockFiles() []string {
 	return []string{"/var/run/zypp.pid", "/var/lib/rpm/.rpm.lock"}

@@ -89,7 +89,7 @@ func evalCondition(t *testing.T, c map[string]any, vm vmFacts, params map[string
 }
 
 // marketplaceImages are real Azure Marketplace images (publisher, offer,
-// SKU) and whether the handler supports their distribution (distros/matrix.go).
+// SKU) and whether the handler supports their distribution (distros/release/matrix.go).
 var marketplaceImages = []struct {
 	name, publisher, offer, sku string
 	supported                   bool

@@ -15,6 +15,8 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/clock"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
@@ -184,17 +186,17 @@ func (e *env) scenario(t *testing.T, pose *fixtures.Pose, spec ...fixtures.Chroo
 		}
 	}
 	root := sysroot.Root(c.Dir)
-	rel, err := distros.DetectRelease(root)
+	rel, err := release.DetectRelease(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plat, err := distros.Resolve(rel)
+	plat, err := release.Resolve(rel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The source as the handler builds it for a private mirror: the mirror
 	// key first, the pinned Microsoft keys after it.
-	src, err := distros.SourceFor(cloud.Endpoints{Packages: cloud.DefaultPackages}, e.srv.URL, e.good.Armored)
+	src, err := repo.SourceFor(cloud.Endpoints{Packages: cloud.DefaultPackages}, e.srv.URL, e.good.Armored)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -833,7 +835,7 @@ func (s *scenario) installed() string { return s.version("aadsshlogin") }
 // installed: on apt systems dpkg's status must be "ii " (a status "ii"
 // with an error flag is returned whole), elsewhere rpm's answer.
 func (s *scenario) version(pkg string) string {
-	if s.in.Platform.Manager != distros.Apt {
+	if s.in.Platform.Manager != release.Apt {
 		return s.rpmVersion(pkg)
 	}
 	st := s.dpkgStatus(pkg)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 )
 
@@ -58,9 +58,9 @@ func selinuxModuleNotLoaded(pose *fixtures.Pose) func(*testing.T, *env) {
 // presence makes aadsshlogin-selinux necessary (facts §3a).
 func (s *scenario) selinuxPolicyName() string {
 	switch p := s.in.Platform; {
-	case p.Manager == distros.Apt:
+	case p.Manager == release.Apt:
 		return "selinux-policy-default"
-	case p.Manager == distros.Zypper && p.Release.Major() != "15":
+	case p.Manager == release.Zypper && p.Release.Major() != "15":
 		return "selinux-policy-minimum"
 	}
 	return "selinux-policy-targeted"
@@ -72,7 +72,7 @@ func (s *scenario) installSELinuxPolicy() {
 	s.t.Helper()
 	pkg := fixtures.SELinuxPolicy(s.selinuxPolicyName())
 	build, args := fixtures.BuildRPM, []string{"rpm", "-i", "--nosignature"}
-	if s.in.Platform.Manager == distros.Apt {
+	if s.in.Platform.Manager == release.Apt {
 		build, args = fixtures.BuildDeb, []string{"dpkg", "-i"}
 	}
 	file, err := build(s.t.TempDir(), pkg)
@@ -109,9 +109,9 @@ func (s *scenario) pmEvents() []string {
 	s.t.Helper()
 	logFile, parse := "/var/log/dnf.rpm.log", dnfLogEvent
 	switch s.in.Platform.Manager {
-	case distros.Apt:
+	case release.Apt:
 		logFile, parse = "/var/log/dpkg.log", dpkgLogEvent
-	case distros.Zypper:
+	case release.Zypper:
 		logFile, parse = "/var/log/zypp/history", zyppHistoryEvent
 	}
 	b, err := os.ReadFile(s.c.Path(logFile))

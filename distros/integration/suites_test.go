@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
@@ -60,7 +60,7 @@ func debSSHDNotStartedBadConfig(t *testing.T, e *env) {
 // 11 (bullseye, apt 2.2) chroot and the bullseye repository.
 func deb11InstallRemove(t *testing.T, e *env) {
 	s := e.scenario(t, nil, fixtures.SuiteSpec("bullseye"))
-	if rel := s.in.Platform.Release; rel.VersionID != "11" || s.in.Platform.Manager != distros.Apt {
+	if rel := s.in.Platform.Release; rel.VersionID != "11" || s.in.Platform.Manager != release.Apt {
 		t.Fatalf("chroot detected as %s with %s, want Debian 11 with apt", rel.String(), s.in.Platform.Manager)
 	}
 	res := s.ensureInstalls(fixtures.LatestVersion)
@@ -86,11 +86,11 @@ func deb13Unsupported(t *testing.T, e *env) {
 			t.Error(err)
 		}
 	})
-	rel, err := distros.DetectRelease(sysroot.Root(c.Dir))
+	rel, err := release.DetectRelease(sysroot.Root(c.Dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = distros.Resolve(rel)
+	_, err = release.Resolve(rel)
 	if got := failure.CodeOf(err); got != failure.UnsupportedOS {
 		t.Fatalf("Resolve(%s) code %d, want %d: %v", rel.String(), got, failure.UnsupportedOS, err)
 	}

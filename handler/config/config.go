@@ -21,7 +21,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
@@ -34,7 +34,7 @@ type Config struct {
 
 // Mirror is a private repository that mirrors packages.microsoft.com's layout.
 type Mirror struct {
-	// URL is the normalised base URL (distros.ValidateMirrorURL).
+	// URL is the normalised base URL (repo.ValidateMirrorURL).
 	URL string
 	// PublicKey is the armored OpenPGP public key that signs the mirror.
 	PublicKey string
@@ -95,7 +95,7 @@ func Parse(s agent.Settings) (Config, error) {
 	if prot.Mirror != nil && strings.TrimSpace(prot.Mirror.URL) != "" {
 		m.URL, m.Secret = strings.TrimSpace(prot.Mirror.URL), true
 	}
-	base, err := distros.ValidateMirrorURL(m.URL)
+	base, err := repo.ValidateMirrorURL(m.URL)
 	if err != nil {
 		// distros' messages never quote the URL, so they are safe to show
 		// even for a protected one.
@@ -109,9 +109,9 @@ func Parse(s agent.Settings) (Config, error) {
 		return Config{}, failure.New(failure.Config,
 			"settings mirror.publicKey is missing: a private mirror needs the armored OpenPGP public key that signs it (gpg --armor --export <key id>)")
 	}
-	if _, err := distros.ValidateArmoredKey([]byte(m.PublicKey)); err != nil {
+	if _, err := repo.ValidateArmoredKey([]byte(m.PublicKey)); err != nil {
 		return Config{}, failure.Wrap(failure.Config, err,
-			"settings mirror.publicKey is unusable; give the mirror's signing key as one ASCII-armored OpenPGP public key block (gpg --armor --export <key id>; v4, at most %d KiB)", distros.MaxKeySize>>10)
+			"settings mirror.publicKey is unusable; give the mirror's signing key as one ASCII-armored OpenPGP public key block (gpg --armor --export <key id>; v4, at most %d KiB)", repo.MaxKeySize>>10)
 	}
 	c.Mirror = m
 	return c, nil

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
@@ -17,7 +17,7 @@ import (
 // realKey is the pinned Microsoft signing key: a real armored public key.
 func realKey(t testing.TB) string {
 	t.Helper()
-	keys := distros.PinnedKeys()
+	keys := repo.PinnedKeys()
 	if len(keys) == 0 {
 		t.Fatal("no pinned key")
 	}
@@ -109,7 +109,7 @@ func TestParse(t *testing.T) {
 		{name: "armored block that is not a key", pub: mirror("https://m.example.com", armoredBlock([]byte("hello, this is not a key"))), wantErr: "not an OpenPGP public key"},
 		{name: "secret key packet in public armor", pub: mirror("https://m.example.com", armoredBlock([]byte{0xC5, 1, 4})), wantErr: "secret key material"},
 		{name: "damaged key", pub: mirror("https://m.example.com", strings.Replace(key, "mQ", "mR", 1)), wantErr: "publicKey is unusable"},
-		{name: "oversized key", pub: mirror("https://m.example.com", key+strings.Repeat("#", distros.MaxKeySize)), wantErr: "more than the"},
+		{name: "oversized key", pub: mirror("https://m.example.com", key+strings.Repeat("#", repo.MaxKeySize)), wantErr: "more than the"},
 		{name: "bad protected keeps secret", prot: `{"mirror":{"url":"https://u:hunter2@x","extra":1}}`, wantErr: "protected settings are invalid"},
 		{name: "bad protected url keeps secret", pub: `{"mirror":{"publicKey":` + k + `}}`, prot: `{"mirror":{"url":"http://u:hunter2@x"}}`, wantErr: "(protected) is invalid"},
 		{name: "protected url with a secret path", pub: mirror("", key), prot: `{"mirror":{"url":"https://repo.corp.internal/tok3n-s3cret/?x"}}`, wantErr: "(protected) is invalid",
@@ -249,10 +249,10 @@ func FuzzParse(f *testing.F) {
 			u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 			t.Fatalf("accepted mirror %q is not an https URL with a host and without credentials, query or fragment", m.URL)
 		}
-		if again, err := distros.ValidateMirrorURL(m.URL); err != nil || again != m.URL {
+		if again, err := repo.ValidateMirrorURL(m.URL); err != nil || again != m.URL {
 			t.Fatalf("stored URL %q is not normalised: %q, %v", m.URL, again, err)
 		}
-		if _, err := distros.ValidateArmoredKey([]byte(m.PublicKey)); err != nil {
+		if _, err := repo.ValidateArmoredKey([]byte(m.PublicKey)); err != nil {
 			t.Fatalf("accepted a key the installer refuses: %v", err)
 		}
 	})

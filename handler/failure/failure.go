@@ -77,7 +77,7 @@ const (
 	// agent files, or the package wiring it cannot repair in place).
 	Reinstall = "reinstall the extension"
 	// ProxyCredentials answers a proxy's HTTP 407; the machine's proxy
-	// advice (distros.ProxyAdvice) follows it.
+	// advice (release.ProxyAdvice) follows it.
 	ProxyCredentials = "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): "
 	// FinishRemoval follows a failed uninstall: the agent deleted the
 	// extension folder, so removing it again needs the extension set first.

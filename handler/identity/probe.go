@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
 
@@ -107,11 +107,11 @@ func (s settings) unreachable(target string, st stats, err error) error {
 		target, cause, st.attempts, st.elapsed.Round(time.Second), s.proxyAdvice())
 }
 
-// proxyAdvice is distros.ProxyAdvice for the machine under root (an
+// proxyAdvice is release.ProxyAdvice for the machine under root (an
 // unreadable os-release gives the advice naming both agent units).
 func (s settings) proxyAdvice() string {
-	rel, _ := distros.DetectRelease(s.root)
-	return distros.ProxyAdvice(rel, s.isArc())
+	rel, _ := release.DetectRelease(s.root)
+	return release.ProxyAdvice(rel, s.isArc())
 }
 
 // fixCommand is the az command that assigns a system identity, with the

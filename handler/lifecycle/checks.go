@@ -8,6 +8,8 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/config"
@@ -51,7 +53,7 @@ func (inv *invocation) converge(ctx context.Context) (report, error) {
 			}
 			return cfg, err
 		},
-		installer: func(plat distros.Platform) *distros.Installer { return inv.installer(plat, distros.Source{}) },
+		installer: func(plat release.Platform) *distros.Installer { return inv.installer(plat, repo.Source{}) },
 	}
 	_, subs, err := p.run(ctx)
 	if err != nil {
@@ -85,7 +87,7 @@ func runDiagnosis(ctx context.Context, d Deps) []Check {
 	p := &pass{
 		d: d, log: log.NewNopLogger(), progress: func(string) {},
 		settings: func(ctx context.Context) (config.Config, error) { return installedSettings(ctx, d) },
-		installer: func(plat distros.Platform) *distros.Installer {
+		installer: func(plat release.Platform) *distros.Installer {
 			return &distros.Installer{Root: d.Root, Runner: d.Runner, Clock: d.Clock, Logger: log.NewNopLogger(), Platform: plat}
 		},
 	}
@@ -125,14 +127,14 @@ type pass struct {
 	// settings reads the extension settings (zero Config: none).
 	settings func(context.Context) (config.Config, error)
 	// installer gives the installer for a resolved platform.
-	installer func(distros.Platform) *distros.Installer
+	installer func(release.Platform) *distros.Installer
 
 	cfg    config.Config
 	prober *identity.Prober
 	arc    bool
 	inst   identity.Instance
 	known  *identity.Instance // nil: the identity check reads it for its message
-	rel    distros.Release
+	rel    release.Release
 	platOK bool
 	in     *distros.Installer
 	red    redactor
@@ -226,12 +228,12 @@ func checkIdentity(ctx context.Context, p *pass) outcome {
 }
 
 func checkDistribution(_ context.Context, p *pass) outcome {
-	rel, err := distros.DetectRelease(p.d.Root)
+	rel, err := release.DetectRelease(p.d.Root)
 	p.rel = rel
 	if err != nil {
 		return outcome{err: failure.Wrap(failure.UnsupportedOS, err, "cannot identify the Linux distribution (no readable /etc/os-release)")}
 	}
-	plat, err := distros.Resolve(rel)
+	plat, err := release.Resolve(rel)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -280,7 +282,7 @@ func ensurePackages(ctx context.Context, p *pass) outcome {
 	if p.cfg.Mirror != nil {
 		mirrorURL, mirrorKey = p.cfg.Mirror.URL, []byte(p.cfg.Mirror.PublicKey)
 	}
-	src, err := distros.SourceFor(cloud.ForEnvironment(p.inst.AzEnvironment), mirrorURL, mirrorKey)
+	src, err := repo.SourceFor(cloud.ForEnvironment(p.inst.AzEnvironment), mirrorURL, mirrorKey)
 	p.red = redactorFor(p.cfg, src.BaseURL)
 	if err != nil {
 		return outcome{err: p.red.err(err)}
@@ -336,5 +338,5 @@ func checkEndpoints(ctx context.Context, p *pass) outcome {
 			pkgs.shown = hostOf(base) + " (protected mirror URL; path not shown)"
 		}
 	}
-	return outcome{rows: endpointChecks(ctx, p.d, ep, p.arc, pkgs, distros.ProxyAdvice(p.rel, p.arc))}
+	return outcome{rows: endpointChecks(ctx, p.d, ep, p.arc, pkgs, release.ProxyAdvice(p.rel, p.arc))}
 }

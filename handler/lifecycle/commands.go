@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/identity"
@@ -88,15 +90,15 @@ func uninstall(ctx context.Context, inv *invocation) (report, error) {
 	if m, ok := inv.state.ActiveUpdate(inv.d.Version); ok {
 		return report{message: fmt.Sprintf("Uninstall of %s during the update to %s: the aadsshlogin packages stay installed.", inv.d.Version, m.To)}, nil
 	}
-	rel, err := distros.DetectRelease(inv.d.Root)
+	rel, err := release.DetectRelease(inv.d.Root)
 	if err != nil {
 		return report{message: "Nothing to remove: the distribution could not be identified, so nothing was installed by this extension."}, nil
 	}
-	plat, err := distros.Resolve(rel)
+	plat, err := release.Resolve(rel)
 	if err != nil {
 		return report{message: "Nothing to remove: " + rel.String() + " is not supported, so nothing was installed by this extension."}, nil
 	}
-	in := inv.installer(plat, distros.Source{})
+	in := inv.installer(plat, repo.Source{})
 	ended := ""
 	if installed, qerr := in.Query(ctx, "aadsshlogin"); qerr != nil || installed["aadsshlogin"] != "" {
 		ended, err = inv.endEntraSessions(ctx)
@@ -164,12 +166,12 @@ func (inv *invocation) removalFailed(ctx context.Context, in *distros.Installer,
 	return failure.Wrap(code, cause, "Entra sign-in was not removed; left behind: %s. %s. What failed", left, failure.FinishRemoval)
 }
 
-func (inv *invocation) installer(plat distros.Platform, src distros.Source) *distros.Installer {
+func (inv *invocation) installer(plat release.Platform, src repo.Source) *distros.Installer {
 	return &distros.Installer{
 		Root: inv.d.Root, Runner: inv.d.Runner, Clock: inv.d.Clock, Logger: inv.log,
 		Platform: plat, Source: src, StateDir: inv.state.Path, Progress: inv.progress,
 		Proxy:       packageProxy(inv.d.Getenv),
-		ProxyAdvice: distros.ProxyAdvice(plat.Release, inv.prober().IsArc()),
+		ProxyAdvice: release.ProxyAdvice(plat.Release, inv.prober().IsArc()),
 	}
 }
 
@@ -178,11 +180,11 @@ func (inv *invocation) prober() *identity.Prober {
 }
 
 func keyNote(key []byte) string {
-	fps, err := distros.ValidateArmoredKey(key)
+	fps, err := repo.ValidateArmoredKey(key)
 	if err != nil || len(fps) == 0 {
 		return ""
 	}
-	return " (signing key " + distros.FormatFingerprint(fps[0]) + ")"
+	return " (signing key " + repo.FormatFingerprint(fps[0]) + ")"
 }
 
 func packageList(installed map[string]string) string {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 )
 
 // answering is an internet where the packages endpoint answers with a fixed
@@ -56,7 +56,7 @@ func TestDiagnoseJudgesMirrorAnswer(t *testing.T) {
 		{500, resultFail, "HTTP 500"},
 		{503, resultFail, "HTTP 503"},
 	}
-	key, _ := json.Marshal(string(distros.PinnedKeys()[0]))
+	key, _ := json.Marshal(string(repo.PinnedKeys()[0]))
 	for _, tc := range tests {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {
 			h := newHarness(t)
@@ -89,7 +89,7 @@ func TestDiagnoseShowsOnlyTheHostOfAProtectedMirror(t *testing.T) {
 			d.Runner = opensslThrough{fake: h.runner}
 			thumb := agentCert(t, h)
 			prot := encryptFor(t, h, thumb, `{"mirror":{"url":"https://mirror.corp.example/internal-path/aad-2024"}}`)
-			key, _ := json.Marshal(string(distros.PinnedKeys()[0]))
+			key, _ := json.Marshal(string(repo.PinnedKeys()[0]))
 			h.write(filepath.Join(h.base, "config", "0.settings"), rawSettings(`{"mirror":{"publicKey":`+string(key)+`}}`, jsonStr(prot), jsonStr(thumb)))
 			d.Outbound = answering{host: "mirror.corp.example", status: status}
 			for _, args := range [][]string{{"h", "diagnose"}, {"h", "diagnose", "-json"}} {
@@ -124,7 +124,7 @@ func (headRefusing) RoundTrip(r *http.Request) (*http.Response, error) {
 // TestDiagnoseMirrorRefusingHEAD: a mirror that does not implement HEAD is
 // asked again with GET before its answer is judged.
 func TestDiagnoseMirrorRefusingHEAD(t *testing.T) {
-	key, _ := json.Marshal(string(distros.PinnedKeys()[0]))
+	key, _ := json.Marshal(string(repo.PinnedKeys()[0]))
 	h := newHarness(t)
 	h.settings(0, `{"mirror":{"url":"https://mirror.example.com/ms","publicKey":`+string(key)+`}}`)
 	d := h.deps()

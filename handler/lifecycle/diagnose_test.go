@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 )
 
 // fakeInternet answers every outbound request with 200 and records hosts.
@@ -126,7 +126,7 @@ func TestProxyFor(t *testing.T) {
 
 func TestDiagnoseChecksConfiguredMirror(t *testing.T) {
 	h := newHarness(t)
-	key, _ := json.Marshal(string(distros.PinnedKeys()[0]))
+	key, _ := json.Marshal(string(repo.PinnedKeys()[0]))
 	h.settings(0, `{"mirror":{"url":"https://mirror.example.com/ms","publicKey":`+string(key)+`}}`)
 	net := &fakeInternet{}
 	d := h.deps()

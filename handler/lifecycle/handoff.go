@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/agent"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/state"
@@ -76,15 +77,15 @@ func (inv *invocation) packagesInPlace(ctx context.Context) error {
 	if !inv.d.Root.Exists(certHandler) {
 		return fmt.Errorf("%s is missing", certHandler)
 	}
-	rel, err := distros.DetectRelease(inv.d.Root)
+	rel, err := release.DetectRelease(inv.d.Root)
 	if err != nil {
 		return err
 	}
-	plat, err := distros.Resolve(rel)
+	plat, err := release.Resolve(rel)
 	if err != nil {
 		return err
 	}
-	got, err := inv.installer(plat, distros.Source{}).Query(ctx, "aadsshlogin")
+	got, err := inv.installer(plat, repo.Source{}).Query(ctx, "aadsshlogin")
 	if err != nil {
 		return err
 	}

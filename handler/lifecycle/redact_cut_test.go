@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/repo"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/config"
 )
 
@@ -86,7 +86,7 @@ func TestRedactorCutOffURL(t *testing.T) {
 		"https://m.example/a/internal/b",
 	} {
 		t.Run(raw, func(t *testing.T) {
-			base, err := distros.ValidateMirrorURL(raw)
+			base, err := repo.ValidateMirrorURL(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func FuzzRedactorCutOffURL(f *testing.F) {
 		if seg2 != "" {
 			raw += "/" + seg2
 		}
-		base, err := distros.ValidateMirrorURL(raw)
+		base, err := repo.ValidateMirrorURL(raw)
 		if err != nil || base != raw {
 			return
 		}

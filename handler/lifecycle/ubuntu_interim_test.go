@@ -10,7 +10,7 @@ import (
 // by the support check (51, naming the nearest LTS) before any repository or
 // package manager is touched, instead of failing on the missing repository (52).
 func TestEnableRefusesUbuntuInterimRelease(t *testing.T) {
-	osRelease, err := os.ReadFile("../../distros/testdata/osrelease/unsupported-ubuntu-23.10")
+	osRelease, err := os.ReadFile("../../distros/internal/fixture/osrelease/unsupported-ubuntu-23.10")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/Azure/aadsshlogin-extension-linux/distros"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
 
@@ -67,7 +67,7 @@ func TestExitCodesTable(t *testing.T) {
 }
 
 func TestSupportMatrix(t *testing.T) {
-	if !strings.Contains(readme(t), distros.MarkdownTable()) {
-		t.Errorf("README does not contain the support matrix as distros renders it:\n%s", distros.MarkdownTable())
+	if !strings.Contains(readme(t), release.MarkdownTable()) {
+		t.Errorf("README does not contain the support matrix as distros renders it:\n%s", release.MarkdownTable())
 	}
 }

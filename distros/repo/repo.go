@@ -1,13 +1,28 @@
-package distros
+// Package repo is where the aadsshlogin packages come from and how the
+// package manager is told: the package source (Source, SourceFor,
+// ValidateMirrorURL), the OpenPGP keys it is trusted with (PinnedKeys,
+// ValidateArmoredKey…), and the repository definition for a platform
+// (Build) with the search for an existing definition of the same
+// repository (FindExisting).
+//
+// Keys come only from the embedded pinned key (keys/microsoft.asc) or the
+// mirror key in the settings: apt gets a dearmored keyring of its own
+// (/usr/share/keyrings/microsoft-aadsshlogin.gpg, distinct from
+// packages-microsoft-prod's microsoft-prod.gpg conffile), rpm-based
+// managers get `rpm --import` of /etc/pki/rpm-gpg files; zypper never runs
+// with --gpg-auto-import-keys.
+package repo
 
 import (
 	"bufio"
 	"bytes"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
@@ -28,25 +43,27 @@ const (
 	rpmKeyDir      = "/etc/pki/rpm-gpg"
 	// repoID is the repo id / zypper alias packages-microsoft-prod uses.
 	repoID = "packages-microsoft-com-prod"
-	// repoIDAlt is used when a foreign file already defines repoID for
+	// IDAlt is used when a foreign file already defines repoID for
 	// another URL (two definitions of one id confuse dnf and zypper).
-	repoIDAlt = "aadsshlogin-microsoft-prod"
+	IDAlt     = "aadsshlogin-microsoft-prod"
 	marinerID = "mariner-official-extras"
 	// altListName is the base name of our repository definition when the
 	// usual name holds someone else's file.
 	altListName = "microsoft-aadsshlogin"
-	fileHeader  = "# Written by the AADSSHLoginForLinux VM extension for the aadsshlogin packages.\n" +
+	// Header starts every repository file we write; no other program
+	// writes it, so a file that starts with it is ours.
+	Header = "# Written by the AADSSHLoginForLinux VM extension for the aadsshlogin packages.\n" +
 		"# It is removed or restored when the extension is uninstalled.\n"
 )
 
-// repoFile is one file of the repository configuration.
-type repoFile struct {
+// File is one file of the repository configuration.
+type File struct {
 	Path string // system path (below Root)
 	Data []byte
 }
 
-// repoConfig is the repository configuration for one platform and source.
-type repoConfig struct {
+// Config is the repository configuration for one platform and source.
+type Config struct {
 	// ID is the repo id (rpm) or alias (zypper); empty for apt.
 	ID string
 	// URL is the repository URL; AltURLs are equivalent spellings another
@@ -56,14 +73,18 @@ type repoConfig struct {
 	// Suite is the apt distribution (the codename).
 	Suite string
 	// Files are the repository file (first) and key files.
-	Files []repoFile
+	Files []File
 	// ImportKeys are system paths to `rpm --import` (rpm-based managers
 	// trust keys in the rpm database; zypper never auto-imports).
 	ImportKeys []string
 }
 
-// listFile is the system path of the repository file itself.
-func (c repoConfig) listFile() string { return c.Files[0].Path }
+// ListFile is the system path of the repository file itself.
+func (c Config) ListFile() string { return c.Files[0].Path }
+
+// AltPath is where our repository definition goes when the usual name p
+// holds someone else's file.
+func AltPath(p string) string { return path.Join(path.Dir(p), altListName+path.Ext(p)) }
 
 // aptArch maps `dpkg --print-architecture` to the architectures PMC serves.
 func aptArch(dpkgArch string) (string, bool) {
@@ -74,30 +95,30 @@ func aptArch(dpkgArch string) (string, bool) {
 	return "", false
 }
 
-// buildRepo generates the repository configuration. arch is the dpkg
-// architecture (apt only). For repoKind RepoAzureLx this is the fallback
+// Build generates the repository configuration. arch is the dpkg
+// architecture (apt only). For release.RepoAzureLx this is the fallback
 // used only when the distro repositories lack aadsshlogin.
-func buildRepo(p Platform, src Source, arch string) (repoConfig, error) {
+func Build(p release.Platform, src Source, arch string) (Config, error) {
 	base := strings.TrimRight(src.BaseURL, "/")
 	row := p.Support
 	major := p.Release.Major()
 	switch row.Repo {
-	case RepoApt:
+	case release.RepoApt:
 		a, ok := aptArch(arch)
 		if !ok {
-			return repoConfig{}, failure.New(failure.UnsupportedOS,
+			return Config{}, failure.New(failure.UnsupportedOS,
 				"architecture %q is not published for %s on packages.microsoft.com (amd64 and arm64 are); use an x86-64 or Arm64 VM", arch, p.Release.String())
 		}
 		code := p.Release.Codename
 		name := "microsoft-" + row.Flavor + "-" + code + "-prod"
-		if p.Family == Ubuntu && code == "bionic" && a == "arm64" {
+		if p.Family == release.Ubuntu && code == "bionic" && a == "arm64" {
 			name = "microsoft-ubuntu-bionic-multiarch-prod"
 		}
 		ver := major
-		if p.Family == Ubuntu {
+		if p.Family == release.Ubuntu {
 			ver = p.Release.VersionID
 		}
-		c := repoConfig{
+		c := Config{
 			URL:     base + "/repos/" + name,
 			AltURLs: []string{base + "/" + row.Flavor + "/" + ver + "/prod"},
 			Suite:   code,
@@ -107,17 +128,17 @@ func buildRepo(p Platform, src Source, arch string) (repoConfig, error) {
 		for _, k := range src.ArmoredKeys {
 			bin, err := Dearmor(k)
 			if err != nil {
-				return repoConfig{}, failure.Wrap(failure.Config, err, "a repository signing key cannot be decoded")
+				return Config{}, failure.Wrap(failure.Config, err, "a repository signing key cannot be decoded")
 			}
 			ring = append(ring, bin...)
 		}
-		c.Files = []repoFile{{aptListPath, []byte(fileHeader + line)}, {aptKeyringPath, ring}}
+		c.Files = []File{{aptListPath, []byte(Header + line)}, {aptKeyringPath, ring}}
 		return c, nil
-	case RepoRPM, RepoZypper, RepoMariner, RepoAzureLx:
-		c := repoConfig{ID: repoID}
+	case release.RepoRPM, release.RepoZypper, release.RepoMariner, release.RepoAzureLx:
+		c := Config{ID: repoID}
 		keys, err := rpmKeyFiles(src)
 		if err != nil {
-			return repoConfig{}, err
+			return Config{}, err
 		}
 		var gpgkeys []string
 		for _, k := range keys {
@@ -125,21 +146,21 @@ func buildRepo(p Platform, src Source, arch string) (repoConfig, error) {
 			c.ImportKeys = append(c.ImportKeys, k.Path)
 		}
 		var b strings.Builder
-		b.WriteString(fileHeader)
+		b.WriteString(Header)
 		file := yumRepoPath
 		switch row.Repo {
-		case RepoRPM:
+		case release.RepoRPM:
 			c.URL = base + "/" + row.Flavor + "/" + major + "/prod"
-		case RepoZypper:
+		case release.RepoZypper:
 			file = zypperRepoPath
 			if major == "42" { // openSUSE Leap 42.x is SLES 12 based
 				major = "12"
 			}
 			c.URL = base + "/sles/" + major + "/prod"
-		case RepoMariner:
+		case release.RepoMariner:
 			file, c.ID = marinerPath, marinerID
 			c.URL = base + "/cbl-mariner/2.0/prod/extras/$basearch"
-		case RepoAzureLx:
+		case release.RepoAzureLx:
 			// Azure Linux 3.0 renamed CBL-Mariner's "extras" to "ms-non-oss"
 			// (Microsoft's closed-source packages); aadsshlogin is published
 			// there (azure-linux-extensions#2051). There is no 3.0 extras.
@@ -150,32 +171,32 @@ func buildRepo(p Platform, src Source, arch string) (repoConfig, error) {
 			url += "/"
 		}
 		fmt.Fprintf(&b, "[%s]\nname=Microsoft packages for aadsshlogin (%s)\nbaseurl=%s\nenabled=1\n", c.ID, strings.TrimPrefix(c.URL, base+"/"), url)
-		if row.Repo == RepoZypper {
+		if row.Repo == release.RepoZypper {
 			b.WriteString("autorefresh=1\ntype=rpm-md\n")
 		}
 		fmt.Fprintf(&b, "gpgcheck=1\nrepo_gpgcheck=1\ngpgkey=%s\n", strings.Join(gpgkeys, " "))
-		if row.Repo != RepoZypper {
+		if row.Repo != release.RepoZypper {
 			b.WriteString("sslverify=1\n")
 		}
 		switch row.Repo {
-		case RepoMariner:
+		case release.RepoMariner:
 			// As the distro's own extras repository file does.
 			b.WriteString("skip_if_unavailable=True\n")
-		case RepoRPM, RepoAzureLx:
+		case release.RepoRPM, release.RepoAzureLx:
 			// Explicit, so a global skip_if_unavailable=True in dnf.conf
 			// cannot turn a bad signature or URL into "package not found".
 			b.WriteString("skip_if_unavailable=False\n")
 		}
-		c.Files = append([]repoFile{{file, []byte(b.String())}}, keys...)
+		c.Files = append([]File{{file, []byte(b.String())}}, keys...)
 		return c, nil
 	}
-	return repoConfig{}, failure.New(failure.Internal, "no repository configuration for %s", row.Repo)
+	return Config{}, failure.New(failure.Internal, "no repository configuration for %s", row.Repo)
 }
 
 // rpmKeyFiles places each trusted key in /etc/pki/rpm-gpg: the Microsoft
 // key as microsoft-prod.asc, others by the end of their fingerprint.
-func rpmKeyFiles(src Source) ([]repoFile, error) {
-	var out []repoFile
+func rpmKeyFiles(src Source) ([]File, error) {
+	var out []File
 	for _, k := range src.ArmoredKeys {
 		fp, err := KeyFingerprint(k)
 		if err != nil {
@@ -185,7 +206,7 @@ func rpmKeyFiles(src Source) ([]repoFile, error) {
 		if fp != pinnedKeys[0].Fingerprint {
 			name = "aadsshlogin-" + strings.ToLower(fp[24:]) + ".asc"
 		}
-		out = append(out, repoFile{path.Join(rpmKeyDir, name), k})
+		out = append(out, File{path.Join(rpmKeyDir, name), k})
 	}
 	return out, nil
 }
@@ -195,25 +216,25 @@ func normURL(u string) string {
 	return strings.ToLower(strings.TrimRight(strings.TrimSpace(u), "/"))
 }
 
-// existingSource is a repository definition found on the system.
-type existingSource struct {
+// Existing is a repository definition found on the system.
+type Existing struct {
 	File string // system path
 	ID   string // rpm repo id / zypper alias
 }
 
-// findExisting looks for an enabled definition of the same repository in
+// FindExisting looks for an enabled definition of the same repository in
 // files other than skip (system paths). Matching is by URL (and suite for
 // apt); the first hit in lexical file order wins.
-func findExisting(root sysroot.Root, p Platform, c repoConfig, skip map[string]bool) (existingSource, bool) {
+func FindExisting(root sysroot.Root, p release.Platform, c Config, skip map[string]bool) (Existing, bool) {
 	want := map[string]bool{normURL(c.URL): true}
 	for _, u := range c.AltURLs {
 		want[normURL(u)] = true
 	}
 	var files []string
 	switch p.Support.Repo {
-	case RepoApt:
+	case release.RepoApt:
 		files = append([]string{"/etc/apt/sources.list"}, globSys(root, "/etc/apt/sources.list.d", ".list", ".sources")...)
-	case RepoZypper:
+	case release.RepoZypper:
 		files = globSys(root, "/etc/zypp/repos.d", ".repo")
 	default:
 		files = globSys(root, "/etc/yum.repos.d", ".repo")
@@ -226,7 +247,7 @@ func findExisting(root sysroot.Root, p Platform, c repoConfig, skip map[string]b
 		if err != nil {
 			continue
 		}
-		if p.Support.Repo == RepoApt {
+		if p.Support.Repo == release.RepoApt {
 			var found bool
 			if strings.HasSuffix(f, ".sources") {
 				found = deb822Has(data, want, c.Suite)
@@ -234,7 +255,7 @@ func findExisting(root sysroot.Root, p Platform, c repoConfig, skip map[string]b
 				found = oneLineHas(data, want, c.Suite)
 			}
 			if found {
-				return existingSource{File: f}, true
+				return Existing{File: f}, true
 			}
 			continue
 		}
@@ -245,18 +266,18 @@ func findExisting(root sysroot.Root, p Platform, c repoConfig, skip map[string]b
 			for _, u := range s.baseurls {
 				u = strings.ReplaceAll(u, "$releasever", p.Release.VersionID)
 				if want[normURL(u)] {
-					return existingSource{File: f, ID: s.id}, true
+					return Existing{File: f, ID: s.id}, true
 				}
 			}
 		}
 	}
-	return existingSource{}, false
+	return Existing{}, false
 }
 
-// repoIDTaken reports whether a file other than skip defines id.
-func repoIDTaken(root sysroot.Root, p Platform, id string, skip map[string]bool) bool {
+// IDTaken reports whether a file other than skip defines id.
+func IDTaken(root sysroot.Root, p release.Platform, id string, skip map[string]bool) bool {
 	dir := "/etc/yum.repos.d"
-	if p.Support.Repo == RepoZypper {
+	if p.Support.Repo == release.RepoZypper {
 		dir = "/etc/zypp/repos.d"
 	}
 	for _, f := range globSys(root, dir, ".repo") {
@@ -279,7 +300,7 @@ func repoIDTaken(root sysroot.Root, p Platform, id string, skip map[string]bool)
 // globSys lists the regular files in a system directory with one of the
 // suffixes, as system paths, sorted.
 func globSys(root sysroot.Root, dir string, suffixes ...string) []string {
-	entries, err := readDir(root, dir)
+	entries, err := root.ReadDir(dir)
 	if err != nil {
 		return nil
 	}
@@ -425,4 +446,25 @@ func parseRepoINI(data []byte) []iniRepo {
 		}
 	}
 	return out
+}
+
+// rhuiMarker is what the ids of Azure's RHUI client repositories contain.
+const rhuiMarker = "microsoft-azure"
+
+// RHUIRepoIDs returns the ids of Azure's RHUI client repositories defined
+// in /etc/yum.repos.d, enabled or not (as --enablerepo does), each once.
+func RHUIRepoIDs(root sysroot.Root) []string {
+	var ids []string
+	for _, f := range globSys(root, "/etc/yum.repos.d", ".repo") {
+		data, err := root.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, s := range parseRepoINI(data) {
+			if strings.Contains(strings.ToLower(s.id), rhuiMarker) && !slices.Contains(ids, s.id) {
+				ids = append(ids, s.id)
+			}
+		}
+	}
+	return ids
 }

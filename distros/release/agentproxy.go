@@ -1,4 +1,4 @@
-package distros
+package release
 
 import "fmt"
 
@@ -35,12 +35,4 @@ func ProxyAdvice(rel Release, arc bool) string {
 	}
 	return fmt.Sprintf("set http_proxy/https_proxy and no_proxy=169.254.169.254 as Environment= lines of %s "+
 		"(`systemctl edit %s`), then `systemctl restart %s`", name, unit, unit)
-}
-
-// proxyAdvice is ProxyAdvice for this installer.
-func (in *Installer) proxyAdvice() string {
-	if in.ProxyAdvice != "" {
-		return in.ProxyAdvice
-	}
-	return ProxyAdvice(in.Platform.Release, false)
 }

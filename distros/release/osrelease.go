@@ -1,4 +1,16 @@
-package distros
+// Package release identifies the running Linux distribution and decides
+// whether and how AADSSHLoginForLinux supports it: os-release parsing
+// (ParseOSRelease, DetectRelease), the support matrix (Resolve,
+// SupportMatrix, MarkdownTable, SupportedSummary) and the distribution facts
+// messages need (AgentUnit, ProxyAdvice).
+//
+// One support table (matrix) drives Resolve, the unsupported-OS message and
+// the README table. Open doc ranges stop before the next major release
+// (RHEL 10, SLES/Leap 16), whose repositories use the microsoft-2025 key
+// that is not shipped. EL derivatives (AlmaLinux, Rocky, Oracle) use PMC's
+// rhel/<major> tree; a fixed table instead of an HTTP probe keeps the choice
+// offline and identical on air-gapped endpoints.
+package release
 
 import (
 	"bytes"
@@ -10,6 +22,17 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
+
+// Release is the parsed content of /etc/os-release.
+type Release struct {
+	ID         string
+	IDLike     []string
+	VersionID  string
+	Codename   string
+	PrettyName string
+	Name       string
+	Version    string
+}
 
 // maxOSReleaseSize caps what DetectRelease reads; real files are < 1 KiB.
 const maxOSReleaseSize = 64 << 10

@@ -1,14 +1,11 @@
-package distros
+package release_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
-	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
-	"github.com/Azure/aadsshlogin-extension-linux/handler/run"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 )
 
 // The guest agent's unit is walinuxagent on Debian and Ubuntu and waagent
@@ -39,7 +36,7 @@ func TestProxyAdvice(t *testing.T) {
 		{"rhel-9.4", true, "azcmagent config set proxy.url"},
 	}
 	for _, tc := range tests {
-		got := ProxyAdvice(loadRelease(t, tc.file), tc.arc)
+		got := release.ProxyAdvice(fixture.Release(t, tc.file), tc.arc)
 		if !strings.Contains(got, tc.want) {
 			t.Errorf("ProxyAdvice(%s, arc=%v) = %q, want it to name %q", tc.file, tc.arc, got, tc.want)
 		}
@@ -52,38 +49,10 @@ func TestProxyAdvice(t *testing.T) {
 		}
 	}
 	// Unknown machine: both names.
-	got := ProxyAdvice(Release{}, false)
+	got := release.ProxyAdvice(release.Release{}, false)
 	for _, w := range []string{"waagent.service", "walinuxagent.service on Debian and Ubuntu"} {
 		if !strings.Contains(got, w) {
 			t.Errorf("ProxyAdvice(unknown) = %q lacks %q", got, w)
-		}
-	}
-}
-
-// A package-manager failure on RHEL names waagent.service, on Debian
-// walinuxagent.service, and the installer's own advice when the caller set
-// it (Arc).
-func TestPMFailureNamesAgentUnit(t *testing.T) {
-	res := run.Result{Stderr: []byte("Curl error (7): Couldn't connect to server for https://packages.microsoft.com/rhel/9/prod/repodata/repomd.xml")}
-	tests := []struct {
-		file, advice string
-		want         []string
-	}{
-		{"rhel-9.4", "", []string{"waagent.service", "systemctl edit waagent"}},
-		{"debian-12", "", []string{"walinuxagent.service"}},
-		{"rhel-9.4", ProxyAdvice(Release{}, true), []string{"azcmagent config set proxy.url"}},
-	}
-	for _, tc := range tests {
-		in := &Installer{Platform: Platform{Release: loadRelease(t, tc.file)}, Source: Source{BaseURL: "https://packages.microsoft.com"}, ProxyAdvice: tc.advice}
-		err := in.pmFailure("refreshing the repository", res, errors.New("exit 1"))
-		var got []string
-		for _, w := range tc.want {
-			if strings.Contains(failure.Message(err), w) {
-				got = append(got, w)
-			}
-		}
-		if diff := cmp.Diff(tc.want, got); diff != "" {
-			t.Errorf("%s: message names (-want +got):\n%s\n%s", tc.file, diff, failure.Message(err))
 		}
 	}
 }

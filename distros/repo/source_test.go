@@ -1,4 +1,4 @@
-package distros
+package repo
 
 import (
 	"net/url"

@@ -1,6 +1,7 @@
-package distros
+package repo
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -10,15 +11,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden files")
 
-// renderRepo renders a repoConfig as text for golden comparison (binary
+// renderRepo renders a Config as text for golden comparison (binary
 // keyrings are summarised by size).
-func renderRepo(c repoConfig) string {
+func renderRepo(c Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "id: %s\nurl: %s\nalt: %s\nsuite: %s\nimport: %s\n", c.ID, c.URL, strings.Join(c.AltURLs, " "), c.Suite, strings.Join(c.ImportKeys, " "))
 	for _, f := range c.Files {
@@ -53,17 +56,22 @@ func TestRepoGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range supportedCases {
-		t.Run(tc.file, func(t *testing.T) {
-			p, err := Resolve(loadRelease(t, tc.file))
+	// Every release of the fixture that Resolve admits (the unsupported
+	// ones are release's tests' business).
+	for _, name := range fixture.OSReleaseNames() {
+		p, err := release.Resolve(fixture.Release(t, name))
+		if errors.Is(err, release.ErrUnsupported) {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := buildRepo(p, pmc, "amd64")
+			c, err := Build(p, pmc, "amd64")
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.file+".txt", renderRepo(c))
+			golden(t, name+".txt", renderRepo(c))
 		})
 	}
 }
@@ -74,11 +82,11 @@ func TestRepoVariants(t *testing.T) {
 		t.Fatal(err)
 	}
 	ussec, _ := SourceFor(cloud.ForEnvironment("USSec"), "", nil)
-	ubuntu18, _ := Resolve(loadRelease(t, "ubuntu-18.04"))
-	rhel9, _ := Resolve(loadRelease(t, "rhel-9.4"))
+	ubuntu18, _ := release.Resolve(fixture.Release(t, "ubuntu-18.04"))
+	rhel9, _ := release.Resolve(fixture.Release(t, "rhel-9.4"))
 	tests := []struct {
 		name string
-		p    Platform
+		p    release.Platform
 		src  Source
 		arch string
 	}{
@@ -87,22 +95,22 @@ func TestRepoVariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := buildRepo(tt.p, tt.src, tt.arch)
+			c, err := Build(tt.p, tt.src, tt.arch)
 			if err != nil {
 				t.Fatal(err)
 			}
 			golden(t, "variant-"+tt.name+".txt", renderRepo(c))
 		})
 	}
-	if _, err := buildRepo(ubuntu18, ussec, "armhf"); err == nil || !strings.Contains(err.Error(), "armhf") {
+	if _, err := Build(ubuntu18, ussec, "armhf"); err == nil || !strings.Contains(err.Error(), "armhf") {
 		t.Errorf("armhf: err = %v", err)
 	}
 }
 
 func TestAptKeyringIsDearmored(t *testing.T) {
-	p, _ := Resolve(loadRelease(t, "debian-12"))
+	p, _ := release.Resolve(fixture.Release(t, "debian-12"))
 	src, _ := SourceFor(cloud.ForEnvironment(""), "", nil)
-	c, err := buildRepo(p, src, "amd64")
+	c, err := Build(p, src, "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,15 +121,15 @@ func TestAptKeyringIsDearmored(t *testing.T) {
 }
 
 func TestFindExisting(t *testing.T) {
-	debian12, _ := Resolve(loadRelease(t, "debian-12"))
-	rhel9, _ := Resolve(loadRelease(t, "rhel-9.4"))
-	sles15, _ := Resolve(loadRelease(t, "sles-15.6"))
-	mariner, _ := Resolve(loadRelease(t, "mariner-2.0"))
+	debian12, _ := release.Resolve(fixture.Release(t, "debian-12"))
+	rhel9, _ := release.Resolve(fixture.Release(t, "rhel-9.4"))
+	sles15, _ := release.Resolve(fixture.Release(t, "sles-15.6"))
+	mariner, _ := release.Resolve(fixture.Release(t, "mariner-2.0"))
 	src, _ := SourceFor(cloud.ForEnvironment(""), "", nil)
 	// Each case has one repository file; a found source is that file.
 	tests := []struct {
 		name          string
-		p             Platform
+		p             release.Platform
 		file, content string
 		found         bool
 		id            string // the repository id of a found rpm source
@@ -141,22 +149,37 @@ func TestFindExisting(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			root := sysroot.Root(dir)
-			writeFile(t, root.Path(tt.file), tt.content)
-			c, err := buildRepo(tt.p, src, "amd64")
+			fixture.WriteFile(t, root.Path(tt.file), tt.content)
+			c, err := Build(tt.p, src, "amd64")
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, found := findExisting(root, tt.p, c, nil)
+			got, found := FindExisting(root, tt.p, c, nil)
 			if found != tt.found {
 				t.Fatalf("found = %v, want %v", found, tt.found)
 			}
-			var want existingSource
+			var want Existing
 			if tt.found {
-				want = existingSource{File: tt.file, ID: tt.id}
+				want = Existing{File: tt.file, ID: tt.id}
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestRHUIRepoIDs: the RHUI client repositories are found by id in every
+// .repo file, enabled or not, each id once.
+func TestRHUIRepoIDs(t *testing.T) {
+	root := sysroot.Root(t.TempDir())
+	fixture.WriteFile(t, root.Path("/etc/yum.repos.d/rh-cloud.repo"), "[rhui-microsoft-azure-rhel9]\n"+
+		"baseurl=https://rhui4-1.microsoft.com/pulp/repos/unprotected/microsoft-azure-rhel9\nenabled=1\n\n"+
+		"[rhel-9-for-x86_64-baseos-rhui-rpms]\nenabled=1\n[microsoft-azure-rhel9-sap-ha]\nenabled=0\n[packages-microsoft-com-prod]\n")
+	fixture.WriteFile(t, root.Path("/etc/yum.repos.d/zz-copy.repo"), "[rhui-microsoft-azure-rhel9]\nenabled=1\n")
+	fixture.WriteFile(t, root.Path("/etc/yum.repos.d/microsoft-azure.repo.rpmsave"), "[old-microsoft-azure-rhel8]\n")
+	got := RHUIRepoIDs(root)
+	if diff := cmp.Diff([]string{"rhui-microsoft-azure-rhel9", "microsoft-azure-rhel9-sap-ha"}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -1,4 +1,4 @@
-package distros
+package repo
 
 import (
 	"fmt"
@@ -10,6 +10,21 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/handler/cloud"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
+
+// Source is where packages come from: packages.microsoft.com, an
+// air-gapped cloud's endpoint, or a private mirror from the settings.
+type Source struct {
+	// BaseURL replaces https://packages.microsoft.com; the layout below it
+	// is the same as on packages.microsoft.com.
+	BaseURL string
+	// ArmoredKeys are the OpenPGP public keys trusted for this source.
+	ArmoredKeys [][]byte
+	// Mirror is true for a private mirror from the settings.
+	Mirror bool
+	// Fingerprints are the v4 fingerprints of ArmoredKeys, in order (for
+	// the status message).
+	Fingerprints []string
+}
 
 // maxMirrorURL caps the mirror URL length from settings.
 const maxMirrorURL = 2048

@@ -1,13 +1,14 @@
-package distros
+package release_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/Azure/aadsshlogin-extension-linux/distros/internal/fixture"
+	"github.com/Azure/aadsshlogin-extension-linux/distros/release"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 	"github.com/Azure/aadsshlogin-extension-linux/handler/sysroot"
 )
@@ -16,34 +17,34 @@ func TestParseOSRelease(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      string
-		want    Release
+		want    release.Release
 		wantErr bool
 	}{
 		{
 			name: "quotes escapes comments",
 			in: "# comment\n\n  ID=\"rhel\"\nID_LIKE='centos  fedora'\nVERSION_ID=8.10\nPRETTY_NAME=\"A \\\"quoted\\\" \\$name\\\\\"\n" +
 				"NAME=Plain\\ Name\nVERSION='9 (x)'\nnot an assignment\n=novalue\n1BAD=x\nVERSION_CODENAME=\"unterminated\n",
-			want: Release{ID: "rhel", IDLike: []string{"centos", "fedora"}, VersionID: "8.10", PrettyName: `A "quoted" $name\`, Name: "Plain Name", Version: "9 (x)"},
+			want: release.Release{ID: "rhel", IDLike: []string{"centos", "fedora"}, VersionID: "8.10", PrettyName: `A "quoted" $name\`, Name: "Plain Name", Version: "9 (x)"},
 		},
 		{
 			name: "CRLF and upper-case ID",
 			in:   "ID=Ubuntu\r\nVERSION_ID=\"22.04\"\r\nUBUNTU_CODENAME=Jammy\r\n",
-			want: Release{ID: "ubuntu", VersionID: "22.04", Codename: "jammy"},
+			want: release.Release{ID: "ubuntu", VersionID: "22.04", Codename: "jammy"},
 		},
 		{
 			name: "VERSION_CODENAME wins over UBUNTU_CODENAME",
 			in:   "ID=ubuntu\nVERSION_CODENAME=noble\nUBUNTU_CODENAME=other\n",
-			want: Release{ID: "ubuntu", Codename: "noble"},
+			want: release.Release{ID: "ubuntu", Codename: "noble"},
 		},
 		{
 			name: "debian codename from VERSION",
 			in:   "ID=debian\nVERSION_ID=\"9\"\nVERSION=\"9 (stretch)\"\n",
-			want: Release{ID: "debian", VersionID: "9", Version: "9 (stretch)", Codename: "stretch"},
+			want: release.Release{ID: "debian", VersionID: "9", Version: "9 (stretch)", Codename: "stretch"},
 		},
 		{
 			name: "unquoted value ends at whitespace",
 			in:   "ID=sles # trailing\n",
-			want: Release{ID: "sles"},
+			want: release.Release{ID: "sles"},
 		},
 		{name: "empty", in: "", wantErr: true},
 		{name: "only comments", in: "# x\n\n#ID=a\n", wantErr: true},
@@ -51,7 +52,7 @@ func TestParseOSRelease(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseOSRelease([]byte(tt.in))
+			got, err := release.ParseOSRelease([]byte(tt.in))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
@@ -65,7 +66,7 @@ func TestParseOSRelease(t *testing.T) {
 // TestParseOSReleaseTestdata checks the identifying fields of every real
 // os-release file in testdata.
 func TestParseOSReleaseTestdata(t *testing.T) {
-	want := map[string]Release{
+	want := map[string]release.Release{
 		"ubuntu-16.04":             {ID: "ubuntu", VersionID: "16.04", Codename: "xenial"},
 		"ubuntu-18.04":             {ID: "ubuntu", VersionID: "18.04", Codename: "bionic"},
 		"ubuntu-20.04":             {ID: "ubuntu", VersionID: "20.04", Codename: "focal"},
@@ -105,24 +106,19 @@ func TestParseOSReleaseTestdata(t *testing.T) {
 		"unsupported-rhel-7.3":     {ID: "rhel", VersionID: "7.3"},
 		"unsupported-sles-11.4":    {ID: "sles", VersionID: "11.4"},
 	}
-	files, err := filepath.Glob("testdata/osrelease/*")
-	if err != nil || len(files) != len(want) {
-		t.Fatalf("testdata has %d files (%v), table has %d", len(files), err, len(want))
+	names := fixture.OSReleaseNames()
+	if len(names) != len(want) {
+		t.Fatalf("the fixture has %d os-release files, the table %d", len(names), len(want))
 	}
-	for _, f := range files {
-		name := filepath.Base(f)
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := ParseOSRelease(data)
+	for _, name := range names {
+		got, err := release.ParseOSRelease(fixture.OSRelease(t, name))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if got.PrettyName == "" {
 			t.Errorf("%s: no PRETTY_NAME", name)
 		}
-		key := Release{ID: got.ID, VersionID: got.VersionID, Codename: got.Codename}
+		key := release.Release{ID: got.ID, VersionID: got.VersionID, Codename: got.Codename}
 		if diff := cmp.Diff(want[name], key); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", name, diff)
 		}
@@ -147,9 +143,9 @@ func TestDetectRelease(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for p, c := range tt.files {
-				writeFile(t, filepath.Join(dir, p), c)
+				fixture.WriteFile(t, filepath.Join(dir, p), c)
 			}
-			rel, err := DetectRelease(sysroot.Root(dir))
+			rel, err := release.DetectRelease(sysroot.Root(dir))
 			if got := failure.CodeOf(err); got != tt.wantCode {
 				t.Fatalf("code = %d (%v), want %d", got, err, tt.wantCode)
 			}
@@ -164,16 +160,13 @@ func TestDetectRelease(t *testing.T) {
 }
 
 func FuzzParseOSRelease(f *testing.F) {
-	files, _ := filepath.Glob("testdata/osrelease/*")
-	for _, p := range files {
-		if data, err := os.ReadFile(p); err == nil {
-			f.Add(data)
-		}
+	for _, name := range fixture.OSReleaseNames() {
+		f.Add(fixture.OSRelease(f, name))
 	}
 	f.Add([]byte("ID='a b'\nVERSION_ID=\"1\\\"\"\n"))
 	f.Add([]byte("ID=\\"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rel, err := ParseOSRelease(data)
+		rel, err := release.ParseOSRelease(data)
 		if err != nil {
 			if rel.ID != "" || rel.VersionID != "" {
 				t.Fatalf("error with non-empty result: %+v", rel)
@@ -192,22 +185,19 @@ func FuzzParseOSRelease(f *testing.F) {
 			t.Fatalf("value spans lines: %+v", rel)
 		}
 		// Parsing is deterministic and Resolve never panics on its output.
-		again, _ := ParseOSRelease(data)
+		again, _ := release.ParseOSRelease(data)
 		if diff := cmp.Diff(rel, again); diff != "" {
 			t.Fatalf("not deterministic: %s", diff)
 		}
-		_, _ = Resolve(rel)
+		_, _ = release.Resolve(rel)
 	})
 }
 
 func BenchmarkParseOSRelease(b *testing.B) {
-	data, err := os.ReadFile("testdata/osrelease/rhel-9.4")
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := fixture.OSRelease(b, "rhel-9.4")
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, err := ParseOSRelease(data); err != nil {
+		if _, err := release.ParseOSRelease(data); err != nil {
 			b.Fatal(err)
 		}
 	}

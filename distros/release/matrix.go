@@ -1,6 +1,7 @@
-package distros
+package release
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -8,6 +9,36 @@ import (
 
 	"github.com/Azure/aadsshlogin-extension-linux/handler/failure"
 )
+
+// Family is a normalised distribution family.
+type Family string
+
+// ManagerKind names a package-manager backend.
+type ManagerKind string
+
+// The backends.
+const (
+	Apt    ManagerKind = "apt"
+	Dnf    ManagerKind = "dnf"
+	Yum    ManagerKind = "yum"
+	Zypper ManagerKind = "zypper"
+	Tdnf   ManagerKind = "tdnf"
+)
+
+// Platform is a supported release with everything needed to install on it.
+type Platform struct {
+	Release Release
+	Family  Family
+	Manager ManagerKind
+	// PinnedVersion, when set, is the only aadsshlogin version allowed
+	// (SLES/openSUSE older than 15.6: 1.0.027980001).
+	PinnedVersion string
+	// Support is the matrix row that admitted the release.
+	Support Support
+}
+
+// ErrUnsupported is wrapped by Resolve's error for an unsupported release.
+var ErrUnsupported = errors.New("unsupported distribution")
 
 // The normalised families (the os-release IDs they stand for), grouped by
 // package manager.
