@@ -42,7 +42,7 @@ func PinnedKeys() [][]byte {
 	for _, k := range pinnedKeys {
 		data, err := keyFiles.ReadFile(k.File)
 		if err != nil {
-			panic("distros: embedded key missing: " + k.File) // build defect
+			panic("repo: embedded key missing: " + k.File) // build defect
 		}
 		out = append(out, data)
 	}
