@@ -24,8 +24,8 @@ const AgentDir = InsideDir + "/realagent"
 
 var zipVersion = regexp.MustCompile(`__([0-9.]+)\.zip$`)
 
-// versionOf is the handler version in a zip's name ("…__1.0.0.1.zip").
-func versionOf(zip string) string {
+// VersionOf is the handler version in a zip's name ("…__1.0.0.1.zip").
+func VersionOf(zip string) string {
 	m := zipVersion.FindStringSubmatch(zip)
 	if m == nil {
 		return ""
@@ -39,7 +39,7 @@ func (e *Env) RealAgent() *realagent.Agent {
 	pkgs := map[string]string{}
 	for _, z := range e.Zips {
 		if z != "" {
-			pkgs[versionOf(z)] = z
+			pkgs[VersionOf(z)] = z
 		}
 	}
 	return &realagent.Agent{Root: e.ChrootDir, Dir: AgentDir, Packages: pkgs,
@@ -85,7 +85,7 @@ type agentRun struct {
 }
 
 func (e *Env) newAgentRun() *agentRun {
-	return &agentRun{agent: e.RealAgent(), seq: -1, version2: [2]string{versionOf(e.Zips[0]), versionOf(e.Zips[1])}}
+	return &agentRun{agent: e.RealAgent(), seq: -1, version2: [2]string{VersionOf(e.Zips[0]), VersionOf(e.Zips[1])}}
 }
 
 // phase hands the agent the phase's goal state and checks its report.
