@@ -2,7 +2,7 @@
 // waagent) on a sandboxed Debian 12 VM (see package test/sandbox). `make
 // demo` calls it.
 //
-//	demo -zip dist/…__1.0.0.1.zip [-zip2 build/next/…__1.0.0.2.zip] [-scenario NAME] [-agentsim BIN]   (demo -h lists the scenarios)
+//	demo -zip dist/…__1.0.0.1.zip [-zip2 build/next/…__1.0.0.2.zip] [-scenario NAME]   (demo -h lists the scenarios)
 package main
 
 import (
@@ -32,7 +32,6 @@ func run() int {
 	zip := flag.String("zip", "", "handler package (required)")
 	zip2 := flag.String("zip2", "", "package of the next version, for the update phase")
 	scenario := flag.String("scenario", "full", fmt.Sprintf("scenario: %v", names))
-	agentsim := flag.String("agentsim", "", "static agentsim binary, for the agentsim-agrees scenario")
 	work := flag.String("work", "", "scratch folder (default: a temporary one, deleted)")
 	flag.Parse()
 	if *zip == "" {
@@ -59,7 +58,7 @@ func run() int {
 		return a
 	}
 	err := sandbox.Run(ctx, sandbox.Options{
-		Zip: abs(*zip), NextZip: abs(*zip2), Scenario: *scenario, Agentsim: abs(*agentsim),
+		Zip: abs(*zip), NextZip: abs(*zip2), Scenario: *scenario,
 		WorkDir: filepath.Join(dir, "sandbox"), Out: os.Stdout,
 	})
 	if err != nil {

@@ -5,39 +5,52 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/Azure/aadsshlogin-extension-linux/test/agentsim"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
+	"github.com/Azure/aadsshlogin-extension-linux/test/realagent"
 )
 
-// agentEnv is what the agent sets for a command (agent-contract §5).
-func (v *VM) agentEnv(seq int) []string {
-	return []string{
-		"AZURE_GUEST_AGENT_EXTENSION_PATH=" + v.BaseDir(),
-		"AZURE_GUEST_AGENT_EXTENSION_VERSION=" + v.Version,
-		"AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS=" + agentsim.WireServer,
-		fmt.Sprintf("ConfigSequenceNumber=%d", seq),
-		"AZURE_GUEST_AGENT_EXTENSION_SUPPORTED_FEATURES=" + agentsim.SupportedFeatures,
-		"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE=" + agentsim.NotRun,
+// enableAgain returns how the agent launched enable in rep (the command
+// line and the variables it set), with the sequence number seq instead.
+func enableAgain(rep realagent.Report, seq int) (line string, env []string, err error) {
+	var en *realagent.Launch
+	for i := range rep.Commands {
+		if rep.Commands[i].Verb() == "enable" {
+			en = &rep.Commands[i]
+		}
 	}
+	if en == nil {
+		return "", nil, fmt.Errorf("the agent ran no enable: %s", describe(rep))
+	}
+	if _, ok := en.Env["ConfigSequenceNumber"]; !ok {
+		return "", nil, fmt.Errorf("the agent set no ConfigSequenceNumber for enable: %v", en.Env)
+	}
+	for k, val := range en.Env {
+		if k == "ConfigSequenceNumber" {
+			val = fmt.Sprint(seq)
+		}
+		env = append(env, k+"="+val)
+	}
+	sort.Strings(env)
+	return en.Cmd, env, nil
 }
 
-// handlerCmd runs the manifest's command for verb the way the agent does:
-// /bin/sh -c, cwd = the versioned folder, a new session.
-func (v *VM) handlerCmd(ctx context.Context, verb string, seq int) *exec.Cmd {
-	line := "cd " + v.BaseDir() + " && exec " + v.BaseDir() + "/scripts/aadsshlogin-shim " + verb
-	cmd := v.E.Chroot(ctx, v.agentEnv(seq), "/bin/sh", "-c", line)
+// handlerCmd runs a handler command line the way the agent does: /bin/sh
+// -c, cwd = the versioned folder, a new session, the agent's environment
+// plus env.
+func (v *VM) handlerCmd(ctx context.Context, line string, env []string) *exec.Cmd {
+	cmd := v.E.Chroot(ctx, append(append([]string(nil), v.E.AgentEnv...), env...), "/bin/sh", "-c", "cd "+v.BaseDir()+" && "+line)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	return cmd
 }
@@ -63,8 +76,14 @@ func (v *VM) ConcurrentBattery(ctx context.Context, n int) {
 		r.problem("reset: %v", err)
 		return
 	}
-	if rep, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile); err != nil || !rep.OK {
-		r.problem("first deployment: %v %s", err, describe(rep))
+	first, err := v.First(ctx)
+	if err := v.succeeded(first, err); err != nil {
+		r.problem("first deployment: %v", err)
+		return
+	}
+	line, env, err := enableAgain(first, 1)
+	if err != nil {
+		r.problem("%v", err)
 		return
 	}
 	if out, err := v.run(ctx, "dpkg", "--purge", "aadsshlogin"); err != nil {
@@ -88,7 +107,7 @@ func (v *VM) ConcurrentBattery(ctx context.Context, n int) {
 	cmds := make([]*exec.Cmd, n)
 	outs := make([]*bytes.Buffer, n)
 	for i := range cmds {
-		cmds[i] = v.handlerCmd(ctx, "enable", 1)
+		cmds[i] = v.handlerCmd(ctx, line, env)
 		outs[i] = &bytes.Buffer{}
 		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
 	}
@@ -143,7 +162,7 @@ func (v *VM) ConcurrentBattery(ctx context.Context, n int) {
 		r.problem("want %d enables to skip the completed sequence number and one apt-get update; got %d skips and %d apt-get update runs",
 			n-1, r.Counts["fastPathSkips"], r.Counts["aptGetUpdateRuns"])
 	}
-	r.Torn = v.Torn()
+	r.Torn = v.Torn(ctx)
 	if len(r.Torn) > 0 {
 		r.problem("torn files: %s", strings.Join(r.Torn, ", "))
 	}
@@ -151,8 +170,7 @@ func (v *VM) ConcurrentBattery(ctx context.Context, n int) {
 		r.problem("%s", p)
 	}
 	r.Converged = len(r.Problems) == 0
-	st := v.ReadStatus(1)
-	r.Status, r.Message = st.Status, st.Message
+	r.Status, r.Message = v.ReadStatus(1)
 }
 
 // pkgCase is one package-manager or repository fault.
@@ -164,9 +182,9 @@ type pkgCase struct {
 	want  int
 	// cause: the status message must contain one of these (case-insensitive).
 	cause []string
-	// check inspects the machine after the first deployment; st is its
-	// install step.
-	check func(ctx context.Context, v *VM, st agentsim.Step) []string
+	// check inspects the machine after the first deployment, which ended
+	// at done.
+	check func(v *VM, done time.Time) []string
 }
 
 const debRepoPrefix = "/repos/microsoft-debian-bookworm-prod/"
@@ -178,17 +196,17 @@ func pkgCases() []pkgCase {
 		{name: "repository answers 429", faults: []fixtures.Fault{{Prefix: debRepoPrefix, Status: 429}}, want: 52, cause: []string{"429"}},
 		{name: "package file answers 404 (metadata fine)", faults: []fixtures.Fault{{Prefix: debRepoPrefix + "pool/", Status: 404}}, want: 52, cause: []string{"404"}},
 		{name: "repository delays every answer by 1.5 s", faults: []fixtures.Fault{{Prefix: debRepoPrefix, Delay: 1500 * time.Millisecond}}, want: 0},
-		{name: "dpkg frontend lock held for 8 s", want: 0, setup: holdLock(8), check: func(_ context.Context, v *VM, st agentsim.Step) []string {
+		{name: "dpkg frontend lock held for 8 s", want: 0, setup: holdLock(8), check: func(v *VM, done time.Time) []string {
 			var p []string
 			if !strings.Contains(v.handlerLog(), "waiting for the package manager") {
 				p = append(p, "handler.log does not show the wait for the package-manager lock")
 			}
-			if st.DurationMS < 4000 {
-				p = append(p, fmt.Sprintf("install took %d ms although the lock was held for 8 s", st.DurationMS))
+			if done.Before(v.lockUntil) {
+				p = append(p, fmt.Sprintf("the first deployment ended %s before the lock was released", v.lockUntil.Sub(done).Round(time.Millisecond)))
 			}
 			return p
 		}},
-		{name: "interrupted dpkg (aadsshlogin unpacked, not configured)", want: 0, setup: unpackOnly, check: func(_ context.Context, v *VM, _ agentsim.Step) []string {
+		{name: "interrupted dpkg (aadsshlogin unpacked, not configured)", want: 0, setup: unpackOnly, check: func(v *VM, _ time.Time) []string {
 			if !strings.Contains(v.handlerLog(), "--configure -a") {
 				return []string{"handler.log does not show dpkg --configure -a"}
 			}
@@ -211,6 +229,7 @@ func holdLock(secs int) func(ctx context.Context, v *VM) error {
 		if err := cmd.Start(); err != nil {
 			return err
 		}
+		v.lockUntil = time.Now().Add(time.Duration(secs) * time.Second)
 		go func() { _ = cmd.Wait() }()
 		for i := 0; i < 100; i++ {
 			if locks, _ := os.ReadFile("/proc/locks"); bytes.Contains(locks, []byte(fmt.Sprintf(" %d ", cmd.Process.Pid))) || v.running(func(a []string) bool { return len(a) > 0 && a[0] == "sleep" }) {
@@ -277,24 +296,27 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 		}
 	}
 	v.E.Repo.SetFaults(c.faults...)
-	rep, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile)
+	rep, err := v.First(ctx)
+	done := time.Now()
 	v.E.Repo.SetFaults()
 	if err != nil {
 		r.problem("%v", err)
 		return r
 	}
-	st, ok := r.recordStep(rep, "enable")
-	if !ok {
+	if !r.record(rep) {
 		return r
 	}
-	v.logf("package %q: enable exit %d, %s: %s", c.name, st.ExitCode, r.Status, clip(r.Message, 240))
-	if st.ExitCode != c.want {
-		r.problem("enable (reporting install's outcome) exited %d, want %d: %s", st.ExitCode, c.want, describe(rep))
+	v.logf("package %q: enable exit %d, %s: %s", c.name, r.Exit, r.Status, clip(r.Message, 240))
+	if r.Exit != c.want {
+		r.problem("enable (reporting install's outcome) exited %d, want %d: %s", r.Exit, c.want, describe(rep))
 	}
-	if t := v.Torn(); len(t) > 0 {
+	if t := v.Torn(ctx); len(t) > 0 {
 		r.problem("torn files: %s", strings.Join(t, ", "))
 	}
 	if c.want == 0 {
+		if err := v.succeeded(rep, nil); err != nil {
+			r.problem("%v", err)
+		}
 		for _, p := range v.Converged(ctx, 0) {
 			r.problem("%s", p)
 		}
@@ -308,15 +330,12 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 		if !containsAny(r.Message, c.cause) {
 			r.problem("the status message does not name the cause (%s): %q", strings.Join(c.cause, " or "), r.Message)
 		}
-		if code := string(st.Status.Code); code != fmt.Sprint(c.want) {
-			r.problem("status code %s, want %d", code, c.want)
+		if code := rep.Handler.Extension.Code; code != c.want {
+			r.problem("status code %d, want %d", code, c.want)
 		}
 	}
 	if c.check != nil {
-		// Checks look at install, which does the package work (enable only
-		// reports install's hand-off).
-		inst, _ := step(rep, "install")
-		for _, p := range c.check(ctx, v, inst) {
+		for _, p := range c.check(v, done) {
 			r.problem("%s", p)
 		}
 	}
@@ -324,15 +343,10 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 		// The fault is gone and the user sets the extension again: the new
 		// goal state (a new sequence number; install succeeded, having handed
 		// its failure to enable) must converge.
-		conv, err := v.Agent(ctx, "settings", "-settings", v.E.SettingsFile)
-		if err != nil || !conv.OK {
-			r.problem("no recovery after the fault was removed: %v %s", err, describe(conv))
+		if err := v.succeeded(v.Settings(ctx)); err != nil {
+			r.problem("no recovery after the fault was removed: %v", err)
 		}
-		seq := 0
-		if en, ok := step(conv, "enable"); ok {
-			seq = en.Seq
-		}
-		for _, p := range v.Converged(ctx, seq) {
+		for _, p := range v.Converged(ctx, v.seq) {
 			r.problem("after recovery: %s", p)
 		}
 	}
@@ -340,20 +354,22 @@ func (v *VM) pkgCase(ctx context.Context, c pkgCase, noRecovery bool) Result {
 	return r
 }
 
-// recordStep finds the last step with verb in rep and records in r that
-// the case ran (Hit), its exit code and its status. Without such a step it
-// records a problem describing rep and returns false.
-func (r *Result) recordStep(rep agentsim.Report, verb string) (agentsim.Step, bool) {
-	st, ok := step(rep, verb)
-	if !ok {
-		r.problem("no %s step: %s", verb, describe(rep))
-		return st, false
+// record records in r what the agent reports for a first deployment: that
+// the case ran (Hit), enable's exit code and the extension status. Install
+// must have exited 0: it hands its outcome to enable. Without an enable or
+// an extension status it records a problem and returns false.
+func (r *Result) record(rep realagent.Report) bool {
+	if code, _ := exitCode(rep, "install"); code != 0 {
+		r.problem("install exited %d, want 0 (it hands its outcome to enable): %s", code, describe(rep))
 	}
-	r.Hit, r.Exit = true, st.ExitCode
-	if st.Status != nil {
-		r.Status, r.Message = st.Status.Status, st.Status.Message
+	exit, ran := exitCode(rep, "enable")
+	x := rep.Handler.Extension
+	if !ran || x == nil {
+		r.problem("no enable with an extension status: %s", describe(rep))
+		return false
 	}
-	return st, true
+	r.Hit, r.Exit, r.Status, r.Message = true, exit, x.Status, x.Message
+	return true
 }
 
 func containsAny(s string, subs []string) bool {
@@ -376,23 +392,26 @@ func (v *VM) IMDSCase(ctx context.Context, scenario string, want int) {
 		return
 	}
 	start := time.Now()
-	rep, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile)
+	rep, err := v.First(ctx)
 	if err != nil {
 		r.problem("%v", err)
 		return
 	}
 	r.count("seconds", int(time.Since(start).Seconds()))
 	r.count("tokenRequests", v.E.IMDS.TokenRequests())
-	st, ok := r.recordStep(rep, "enable")
-	if !ok {
+	if !r.record(rep) {
 		return
 	}
 	wantStatus := map[int]string{0: "success", 22: "transitioning", 52: "error"}[want]
-	if st.ExitCode != want || r.Status != wantStatus {
-		r.problem("enable (reporting install's outcome) exit %d status %q, want %d %q: %s", st.ExitCode, r.Status, want, wantStatus, clip(r.Message, 300))
+	if r.Exit != want || r.Status != wantStatus || rep.Handler.Extension.Code != want {
+		r.problem("enable (reporting install's outcome) exit %d status %q code %d, want %d %q %d: %s",
+			r.Exit, r.Status, rep.Handler.Extension.Code, want, wantStatus, want, clip(r.Message, 300))
 	}
 	switch want {
 	case 0:
+		if err := v.succeeded(rep, nil); err != nil {
+			r.problem("%v", err)
+		}
 		for _, p := range v.Converged(ctx, 0) {
 			r.problem("%s", p)
 		}
@@ -408,7 +427,7 @@ func (v *VM) IMDSCase(ctx context.Context, scenario string, want int) {
 			r.problem("the message does not name IMDS and its answer: %q", r.Message)
 		}
 	}
-	if t := v.Torn(); len(t) > 0 {
+	if t := v.Torn(ctx); len(t) > 0 {
 		r.problem("torn files: %s", strings.Join(t, ", "))
 	}
 	r.Converged = len(r.Problems) == 0
@@ -425,16 +444,6 @@ func marker(prefix string) string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return prefix + hex.EncodeToString(b)
-}
-
-// writeSettings writes JSON settings files into the VM.
-func (v *VM) writeSettings(name string, doc any) (string, error) {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return "", err
-	}
-	p := "/opt/aadssh-sandbox/" + name
-	return p, os.WriteFile(v.Path(p), b, 0o600)
 }
 
 // grepVM counts the files below the VM folders that contain secret.
@@ -469,26 +478,28 @@ func (r *Result) secretHits(hits []string, what string) {
 	}
 }
 
-// mirrorSettings writes the security cases' settings files: the public
-// ones name the loopback repository and its key, the protected ones
-// override the mirror URL with protectedURL. It returns their VM paths.
-func (v *VM) mirrorSettings(protectedURL string) (pub, prot string, err error) {
-	pub, err = v.writeSettings("sec-public.json", map[string]any{"mirror": map[string]string{"url": v.E.Repo.URL, "publicKey": v.E.Config.PublicKey}})
-	if err != nil {
-		return "", "", err
-	}
-	prot, err = v.writeSettings("sec-protected.json", map[string]any{"mirror": map[string]string{"url": protectedURL}})
-	if err != nil {
-		return "", "", err
-	}
-	return pub, prot, nil
+// mirrorSettings sets the security cases' settings: the public ones name
+// the loopback repository and its key, the protected ones (encrypted to
+// the tenant certificate, as CRP sends them) override the mirror URL with
+// protectedURL.
+func (v *VM) mirrorSettings(protectedURL string) {
+	v.pub = map[string]any{"mirror": map[string]string{"url": v.E.Repo.URL, "publicKey": v.E.Config.PublicKey}}
+	v.prot = map[string]any{"mirror": map[string]string{"url": protectedURL}}
 }
 
 // auditDirs are where the handler and the agent keep what the handler
-// wrote or printed: handler.log, CommandExecution.log, events, status,
-// config, mrseq, the state folder, temporary folders.
+// wrote or printed: handler.log, CommandExecution.log, the agent's log and
+// events, status, config, mrseq, the state folder, temporary folders.
 func (v *VM) auditDirs() []string {
-	return []string{v.LogDir(), libDir, stateDir, "/tmp", "/var/tmp"}
+	return []string{v.LogDir(), "/var/log/waagent.log", libDir, stateDir, "/tmp", "/var/tmp"}
+}
+
+// leaked records a problem for every place in what the agent reports that
+// holds secret (what: which secret, when: which goal state).
+func (r *Result) leaked(rep realagent.Report, secret, what, when string) {
+	for _, l := range leaks(rep, secret) {
+		r.problem("%s: the %s is in %s", when, what, l)
+	}
 }
 
 func (v *VM) secretPath(ctx context.Context) {
@@ -503,25 +514,20 @@ func (v *VM) secretPath(ctx context.Context) {
 		r.problem("%v", err)
 		return
 	}
-	pub, prot, err := v.mirrorSettings(v.E.Repo.URL + "/" + secret)
-	if err != nil {
-		r.problem("%v", err)
-		return
-	}
+	v.mirrorSettings(v.E.Repo.URL + "/" + secret)
 	v.E.Repo.Reset()
 	stop := v.watchStatus(secret)
-	for _, sc := range []string{"first", "settings", "restart"} {
-		rep, err := v.Agent(ctx, sc, "-settings", pub, "-protected", prot)
-		if err != nil || !rep.OK {
+	for _, g := range []struct {
+		name string
+		goal func(context.Context) (realagent.Report, error)
+	}{{"first deployment", v.First}, {"settings change", v.Settings}, {"agent restart", v.Restart}} {
+		rep, err := g.goal(ctx)
+		if err := v.succeeded(rep, err); err != nil {
 			stop()
-			r.problem("%s: %v %s", sc, err, describe(rep))
+			r.problem("%s: %v", g.name, err)
 			return
 		}
-		for _, s := range rep.Steps {
-			if strings.Contains(s.Output, secret) || strings.Contains(s.Error, secret) {
-				r.problem("%s %s: the secret is in the command output the agent logs", sc, s.Verb)
-			}
-		}
+		r.leaked(rep, secret, "secret", g.name)
 	}
 	r.Hit = true
 	if seen := stop(); len(seen) > 0 {
@@ -533,7 +539,7 @@ func (v *VM) secretPath(ctx context.Context) {
 		r.problem("the protected mirror URL was not used (no request below /%s/)", secret)
 	}
 	r.secretHits(v.grepVM(secret, v.auditDirs()...), "secret")
-	defer v.secretPathFailure(ctx, secret, pub, prot)
+	defer v.secretPathFailure(ctx, secret)
 	if apt := v.grepVM(secret, "/etc/apt"); len(apt) > 0 {
 		mode := ""
 		if fi, err := os.Stat(v.Path(aptList)); err == nil {
@@ -548,34 +554,30 @@ func (v *VM) secretPath(ctx context.Context) {
 
 // secretPathFailure: the same protected URL, but the repository fails
 // (404): the error status and logs must not carry the secret either.
-func (v *VM) secretPathFailure(ctx context.Context, secret, pub, prot string) {
+func (v *VM) secretPathFailure(ctx context.Context, secret string) {
 	r := Result{Battery: "security", Case: "mirror URL with a secret path in protected settings, repository 404"}
 	defer func() { v.Emit(r) }()
 	if err := v.Reset(ctx); err != nil {
 		r.problem("reset: %v", err)
 		return
 	}
+	v.mirrorSettings(v.E.Repo.URL + "/" + secret)
 	v.E.Repo.SetFaults(fixtures.Fault{Prefix: "/" + secret + debRepoPrefix, Status: 404})
 	defer v.E.Repo.SetFaults()
 	stop := v.watchStatus(secret)
-	rep, err := v.Agent(ctx, "first", "-settings", pub, "-protected", prot)
+	rep, err := v.First(ctx)
 	seen := stop()
 	if err != nil {
 		r.problem("%v", err)
 		return
 	}
-	st, ok := r.recordStep(rep, "enable")
-	if !ok {
+	if !r.record(rep) {
 		return
 	}
-	if st.ExitCode != 52 {
-		r.problem("enable (reporting install's outcome) exited %d, want 52: %s", st.ExitCode, clip(r.Message, 300))
+	if r.Exit != 52 {
+		r.problem("enable (reporting install's outcome) exited %d, want 52: %s", r.Exit, clip(r.Message, 300))
 	}
-	for _, s := range rep.Steps {
-		if strings.Contains(s.Output, secret) || strings.Contains(s.Error, secret) {
-			r.problem("the secret is in the %s output the agent logs: %q", s.Verb, clip(s.Output, 600))
-		}
-	}
+	r.leaked(rep, secret, "secret", "first deployment")
 	r.count("secretHits", len(seen))
 	if len(seen) > 0 {
 		r.problem("the secret was in a status file while the handler ran: %s", strings.Join(seen, "; "))
@@ -598,7 +600,8 @@ func (v *VM) watchStatus(secret string) (stop func() []string) {
 			sts, _ := filepath.Glob(v.Path(v.BaseDir() + "/status/*.status"))
 			for _, p := range sts {
 				if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(secret)) && len(seen) < 3 {
-					seen = append(seen, clip(agentsim.ParseStatus(b).Message, 300))
+					_, msg := parseStatus(b)
+					seen = append(seen, clip(msg, 300))
 				}
 			}
 			select {
@@ -625,30 +628,21 @@ func (v *VM) secretCredentials(ctx context.Context) {
 	secret := marker("pw")
 	u, _ := url.Parse(v.E.Repo.URL)
 	u.User = url.UserPassword("faultuser", secret)
-	pub, prot, err := v.mirrorSettings(u.String())
+	v.mirrorSettings(u.String())
+	rep, err := v.First(ctx)
 	if err != nil {
 		r.problem("%v", err)
 		return
 	}
-	rep, err := v.Agent(ctx, "first", "-settings", pub, "-protected", prot)
-	if err != nil {
-		r.problem("%v", err)
-		return
-	}
-	st, ok := r.recordStep(rep, "enable")
-	if !ok {
+	if !r.record(rep) {
 		return
 	}
 	// Credentials in the URL are refused (53): the handler would otherwise
 	// have to put them into a world-readable sources file.
-	if st.ExitCode != 53 {
-		r.problem("enable (reporting install's outcome) exited %d, want 53 (credentials in the URL are refused): %s", st.ExitCode, clip(r.Message, 300))
+	if r.Exit != 53 {
+		r.problem("enable (reporting install's outcome) exited %d, want 53 (credentials in the URL are refused): %s", r.Exit, clip(r.Message, 300))
 	}
-	for _, s := range rep.Steps {
-		if strings.Contains(s.Output, secret) || strings.Contains(s.Error, secret) {
-			r.problem("the password is in the %s output the agent logs", s.Verb)
-		}
-	}
+	r.leaked(rep, secret, "password", "first deployment")
 	r.secretHits(v.grepVM(secret, append(v.auditDirs(), "/etc/apt", "/var/lib/apt/lists")...), "password")
 	r.Converged = len(r.Problems) == 0
 }

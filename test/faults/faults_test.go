@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -35,26 +34,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// buildAgentsim builds a static agentsim, which the batteries run in the VM.
-func buildAgentsim(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "agentsim")
-	cmd := exec.Command("go", "build", "-o", out, "../agentsim/cmd/agentsim")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build agentsim: %v\n%s", err, b)
-	}
-	return out
-}
-
 type rig struct {
-	zip, next, agentsim string
+	zip, next string
 }
 
 func (g rig) prepare(t *testing.T, ctx context.Context, name string) *sandbox.Host {
 	t.Helper()
 	work := filepath.Join(t.TempDir(), name)
-	h, err := sandbox.Prepare(ctx, sandbox.Options{Zip: g.zip, NextZip: g.next, Agentsim: g.agentsim, WorkDir: work},
+	h, err := sandbox.Prepare(ctx, sandbox.Options{Zip: g.zip, NextZip: g.next, WorkDir: work},
 		sandbox.Plan{Name: name, IMDSScenario: "present"})
 	if err != nil {
 		t.Fatalf("prepare sandbox %s: %v", name, err)
@@ -110,8 +97,7 @@ func TestFaultBatteries(t *testing.T) {
 	if missing := fixtures.HaveTools("ip", "mmdebstrap", "chroot", "dpkg-deb", "apt-ftparchive", "gpg"); len(missing) > 0 {
 		t.Fatalf("missing tools: %v (run `make deps`)", missing)
 	}
-	agentsimBin := buildAgentsim(t)
-	g := rig{zip: zip, next: next, agentsim: agentsimBin}
+	g := rig{zip: zip, next: next}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 
@@ -137,7 +123,7 @@ func TestFaultBatteries(t *testing.T) {
 		go func(i int, scenario string, want int) {
 			defer imdsWG.Done()
 			work := filepath.Join(t.TempDir(), "imds")
-			h, err := sandbox.Prepare(ctx, sandbox.Options{Zip: zip, Agentsim: agentsimBin, WorkDir: work},
+			h, err := sandbox.Prepare(ctx, sandbox.Options{Zip: zip, WorkDir: work},
 				sandbox.Plan{Name: "imds-" + scenario, IMDSScenario: scenario})
 			if err != nil {
 				imdsLogs[i] = fmt.Sprintf("prepare: %v", err)

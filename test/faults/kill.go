@@ -3,15 +3,13 @@ package faults
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/Azure/aadsshlogin-extension-linux/test/agentsim"
+	"github.com/Azure/aadsshlogin-extension-linux/test/realagent"
 )
 
 // KillPoint is a moment of an install (first deployment) or enable
@@ -125,6 +123,21 @@ func (v *VM) KillBattery(ctx context.Context, points []KillPoint, reps int) {
 	}
 }
 
+// alive reports whether pid is a live (not zombie) process.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+type applied struct {
+	rep realagent.Report
+	err error
+}
+
 func (v *VM) killCase(ctx context.Context, kp KillPoint) Result {
 	r := Result{Battery: "kill", Case: kp.Name}
 	if err := v.Reset(ctx); err != nil {
@@ -137,28 +150,27 @@ func (v *VM) killCase(ctx context.Context, kp KillPoint) Result {
 			return r
 		}
 	}
-	verb, scenario, seq := "install", "first", 0
+	verb, goal := "install", v.First
 	if kp.Enable {
-		rep, err := v.Agent(ctx, "first", "-settings", v.E.SettingsFile)
-		if err != nil || !rep.OK {
-			r.problem("first deployment before the enable kill failed: %v %s", err, describe(rep))
+		if err := v.succeeded(v.First(ctx)); err != nil {
+			r.problem("first deployment before the enable kill failed: %v", err)
 			return r
 		}
-		verb, scenario, seq = "enable", "settings", 1
+		verb, goal = "enable", v.Settings
 	}
-	cmd, out, err := v.StartAgent(ctx, scenario, "-settings", v.E.SettingsFile)
-	if err != nil {
-		r.problem("start agentsim: %v", err)
-		return r
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	res := make(chan applied, 1)
+	go func() {
+		rep, err := goal(ctx)
+		res <- applied{rep, err}
+	}()
+	var a applied
 	var hp proc
-	found := false
+	found, killed, over := false, false, false
 poll:
 	for {
 		select {
-		case <-done:
+		case a = <-res:
+			over = true
 			break poll
 		default:
 		}
@@ -166,41 +178,38 @@ poll:
 			hp, found = v.handler(verb)
 		}
 		if found {
-			if syscall.Kill(hp.pid, 0) != nil {
+			if !alive(hp.pid) {
 				found = false // exited (or not yet exec'd)
 			} else if kp.When(v) {
 				// The condition may have become true as the handler exited.
-				if syscall.Kill(hp.pid, 0) == nil && killGroup(hp.pgid) {
-					r.Hit = true
-				}
+				killed = alive(hp.pid) && killGroup(hp.pgid)
 				break poll
 			}
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
-	<-done
-	var rep agentsim.Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		r.problem("agentsim report of the killed run: %v", err)
+	if !over {
+		a = <-res
+	}
+	if a.err != nil {
+		r.problem("the goal state under the kill: %v", a.err)
 		return r
 	}
-	st, ok := step(rep, verb)
-	if !ok {
-		r.problem("the killed run has no %s step: %s", verb, describe(rep))
+	exit, ran := exitCode(a.rep, verb)
+	if !ran {
+		r.problem("the agent did not run %s: %s", verb, describe(a.rep))
 		return r
 	}
-	r.Exit = st.ExitCode
-	if r.Hit && st.ExitCode == 0 {
-		// The kill reached the process group after the handler's exit.
-		r.Hit = false
-	}
+	// A hit: the handler was alive when its group was killed and the agent
+	// saw the command die of SIGKILL (not exit on its own first).
+	r.Exit, r.Hit = exit, killed && exit == -9
 	if !r.Hit {
 		return r
 	}
 	if err := v.waitIdle(ctx, 90*time.Second); err != nil {
 		r.problem("after the kill: %v", err)
 	}
-	r.Torn = v.Torn()
+	r.Torn = v.Torn(ctx)
 	if t := v.TempLeftovers(); len(t) > 0 {
 		r.note("temporary files left by the kill: %s", strings.Join(t, ", "))
 	}
@@ -212,23 +221,23 @@ poll:
 			r.note("dpkg was left interrupted: %s", clip(strings.TrimSpace(audit), 200))
 		}
 	}
-	// What the agent does next: a failed install leaves the handler
-	// NotInstalled, so the next goal state sets it up and installs again;
-	// a failed enable is retried with the same settings.
-	var conv agentsim.Report
+	// What comes next: a failed install leaves the handler NotInstalled,
+	// so the next goal state (same sequence number) sets it up and runs
+	// install and enable again; a failed enable runs again when the agent
+	// restarts.
+	next := func(ctx context.Context) (realagent.Report, error) { return v.goal(ctx, v.seq) }
 	if kp.Enable {
-		conv, err = v.Agent(ctx, "restart")
-	} else {
-		conv, err = v.Agent(ctx, "first", "-settings", v.E.SettingsFile)
+		next = v.Restart
 	}
-	if err != nil || !conv.OK {
-		r.problem("the next goal state did not succeed: %v %s", err, describe(conv))
+	err := v.succeeded(next(ctx))
+	if err != nil {
+		r.problem("the next goal state did not succeed: %v", err)
 	}
-	probs := v.Converged(ctx, seq)
+	probs := v.Converged(ctx, v.seq)
 	for _, p := range probs {
 		r.problem("%s", p)
 	}
-	r.Converged = err == nil && conv.OK && len(probs) == 0
+	r.Converged = err == nil && len(probs) == 0
 	if len(r.Torn) > 0 {
 		r.problem("torn files after the kill: %s", strings.Join(r.Torn, ", "))
 	}

@@ -16,8 +16,9 @@ type Args struct {
 	Reps int `json:"reps,omitempty"`
 	// Case selects a case of the package battery ("wrongkey").
 	Case string `json:"case,omitempty"`
-	// Want is the expected install exit code of the IMDS battery, whose
-	// IMDS scenario is the Call's.
+	// Want is the IMDS battery's expected exit code of enable (which
+	// reports install's outcome) and extension code; its IMDS scenario is
+	// the Call's.
 	Want int `json:"want,omitempty"`
 	// IMDS is the scenario the IMDS battery names its case after.
 	IMDS string `json:"imds,omitempty"`

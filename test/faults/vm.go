@@ -2,9 +2,14 @@
 // phase of install and enable, concurrent enables, package-repository and
 // package-manager faults, IMDS faults and a secret-leak and file-mode audit.
 //
-// The batteries run the real zip on the sandbox of package test/sandbox (a
-// Debian 12 chroot with real apt and dpkg, a fake IMDS and a signed HTTPS
-// mirror in a network namespace the test creates). The test (faults_test.go)
+// The batteries run the real zip through the real guest agent (Debian's
+// waagent 2.7.3, driven by test/realagent) on the sandbox of package
+// test/sandbox (a Debian 12 chroot with real apt and dpkg, a fake IMDS and a
+// signed HTTPS mirror in a network namespace the test creates). Each case
+// starts from a machine that never saw the extension (VM.Reset), with a new
+// agent, and judges the outcome by what the agent reports: the commands it
+// ran, their exit codes as it logged them, the extension status it would
+// upload and its parser's verdict on the status files. The test (faults_test.go)
 // prepares the sandbox on the host and runs each battery inside the
 // namespace as a sandbox.Mode (Modes), which returns one Result per case;
 // the test prints the counts and fails on every problem a case reported.
@@ -17,14 +22,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/Azure/aadsshlogin-extension-linux/test/agentsim"
+	"github.com/Azure/aadsshlogin-extension-linux/test/realagent"
 	"github.com/Azure/aadsshlogin-extension-linux/test/sandbox"
 )
 
@@ -40,9 +45,10 @@ type Result struct {
 	Converged bool `json:"converged"`
 	// Torn lists files found unparsable or incomplete.
 	Torn []string `json:"torn,omitempty"`
-	// Exit is the handler's exit code of the command under test.
+	// Exit is the exit code of the command under test, as the agent
+	// logged it (-9: killed).
 	Exit int `json:"exit"`
-	// Status and Message are the extension status of that command.
+	// Status and Message are the extension status the agent reports.
 	Status  string `json:"status,omitempty"`
 	Message string `json:"message,omitempty"`
 	// Counts are battery-specific numbers (installs, hits…).
@@ -88,15 +94,24 @@ type VM struct {
 	modeChecked int
 	// results are the cases' results so far (Emit).
 	results []Result
+	// agent is the guest agent of the current case (Reset starts a new
+	// one); seq is the sequence number of its last goal state and pub,
+	// prot the settings of its goal states.
+	agent     *realagent.Agent
+	seq       int
+	pub, prot any
+	// lockUntil is when the dpkg lock of holdLock is released.
+	lockUntil time.Time
 }
 
 // NewVM wraps an entered sandbox.
 func NewVM(e *sandbox.Env, out io.Writer) (*VM, error) {
-	v, ok := agentsim.VersionFromZipName(e.Zips[0])
-	if !ok {
+	v := sandbox.VersionOf(e.Zips[0])
+	if v == "" {
 		return nil, fmt.Errorf("no version in %s", e.Zips[0])
 	}
-	vm := &VM{E: e, Out: out, Version: v, snapshot: map[string]bool{}}
+	vm := &VM{E: e, Out: out, Version: v, snapshot: map[string]bool{}, agent: e.RealAgent()}
+	vm.pub, vm.prot = e.Settings(false)
 	for _, p := range vm.trackedFiles() {
 		vm.snapshot[p] = true
 	}
@@ -130,58 +145,96 @@ func (v *VM) run(ctx context.Context, name string, args ...string) (string, erro
 	return b.String(), err
 }
 
-// agentArgs are the common agentsim flags: agent timeouts scaled to a
-// fifth (180 s/60 s; the handler's runs take seconds) and quick status
-// re-reads.
-func agentArgs(scenario string, extra ...string) []string {
-	return append([]string{"-json", "-timeout-scale", "0.2", "-status-retry-delay", "100ms", "-scenario", scenario}, extra...)
+// goal hands the agent a new goal state (a new incarnation): the zip's
+// version, enabled, sequence number seq, the case's settings.
+func (v *VM) goal(ctx context.Context, seq int) (realagent.Report, error) {
+	v.seq = seq
+	return v.agent.Apply(ctx, realagent.GoalState{Version: v.Version, State: realagent.Enabled, Seq: seq, Public: v.pub, Protected: v.prot})
 }
 
-// Agent runs agentsim to completion and parses its JSON report.
-func (v *VM) Agent(ctx context.Context, scenario string, extra ...string) (agentsim.Report, error) {
-	cmd := v.E.Agentsim(ctx, agentArgs(scenario, append([]string{"-zip", v.E.Zips[0]}, extra...)...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	_ = cmd.Run() // exit 1 on an unexpected exit code: the report says which
-	var rep agentsim.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		return rep, fmt.Errorf("agentsim %s: no report (%v): %s %s", scenario, err, clip(stdout.String(), 400), clip(stderr.String(), 400))
+// First is the first deployment: sequence number 0 on a machine that never
+// saw the extension (the agent runs install, then enable).
+func (v *VM) First(ctx context.Context) (realagent.Report, error) { return v.goal(ctx, 0) }
+
+// Settings is a settings change: the next sequence number (enable).
+func (v *VM) Settings(ctx context.Context) (realagent.Report, error) { return v.goal(ctx, v.seq+1) }
+
+// Restart is an agent restart: it processes its last goal state again.
+func (v *VM) Restart(ctx context.Context) (realagent.Report, error) { return v.agent.Restart(ctx) }
+
+// succeeded returns why rep (or err) is not a success of the last goal
+// state: the handler Ready, the extension success with its sequence
+// number, every status file accepted by the agent's parser.
+func (v *VM) succeeded(rep realagent.Report, err error) error {
+	if err != nil {
+		return err
 	}
-	return rep, nil
+	var probs []string
+	h := rep.Handler
+	if h.Status != "Ready" {
+		probs = append(probs, fmt.Sprintf("handler %q, want Ready", h.Status))
+	}
+	if h.Extension == nil || h.Extension.Status != "success" {
+		probs = append(probs, "extension status is not success")
+	}
+	if h.Seq == nil || *h.Seq != v.seq {
+		probs = append(probs, fmt.Sprintf("reported sequence number %v, want %d", h.Seq, v.seq))
+	}
+	probs = append(probs, rep.StatusErrors()...)
+	if len(probs) > 0 {
+		return fmt.Errorf("%s: %s", strings.Join(probs, "; "), describe(rep))
+	}
+	return nil
 }
 
-// StartAgent starts agentsim without waiting.
-func (v *VM) StartAgent(ctx context.Context, scenario string, extra ...string) (*exec.Cmd, *bytes.Buffer, error) {
-	cmd := v.E.Agentsim(ctx, agentArgs(scenario, append([]string{"-zip", v.E.Zips[0]}, extra...)...)...)
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, io.Discard
-	return cmd, &stdout, cmd.Start()
-}
+// nonZero is how the agent reports a failed command (extensionprocessutil:
+// "Non-zero exit code: N, <command>"), in the handler status message or an
+// error line.
+var nonZero = regexp.MustCompile(`Non-zero exit code: (-?\d+), \S+ (\w+)`)
 
-// step returns the last step of rep with verb.
-func step(rep agentsim.Report, verb string) (agentsim.Step, bool) {
-	for i := len(rep.Steps) - 1; i >= 0; i-- {
-		if rep.Steps[i].Verb == verb {
-			return rep.Steps[i], true
+// exitCode is the exit code of the command of verb the agent ran for rep:
+// the code of the agent's "Non-zero exit code" for it, else 0. ran is false
+// when the agent did not run verb.
+func exitCode(rep realagent.Report, verb string) (code int, ran bool) {
+	for _, c := range rep.Commands {
+		ran = ran || c.Verb() == verb
+	}
+	if !ran {
+		return 0, false
+	}
+	for _, l := range append([]string{rep.Handler.Message}, rep.Errors...) {
+		for _, m := range nonZero.FindAllStringSubmatch(l, -1) {
+			if m[2] == verb {
+				code, _ = strconv.Atoi(m[1])
+				return code, true
+			}
 		}
 	}
-	return agentsim.Step{}, false
+	return 0, true
 }
 
 // describe renders a report briefly for problems.
-func describe(rep agentsim.Report) string {
-	var parts []string
-	for _, s := range rep.Steps {
-		p := fmt.Sprintf("%s exit=%d", s.Verb, s.ExitCode)
-		if s.Status != nil {
-			p += fmt.Sprintf(" %s %q", s.Status.Status, clip(s.Status.Message, 300))
+func describe(rep realagent.Report) string {
+	s := "the agent ran " + strings.Join(rep.Verbs(), ", ") + "; " + rep.Handler.Summary()
+	for _, l := range rep.Errors {
+		s += "; agent logged: " + clip(l, 300)
+	}
+	return s
+}
+
+// leaks lists where in what the agent reports (the status it would upload,
+// its error lines) secret appears.
+func leaks(rep realagent.Report, secret string) []string {
+	var out []string
+	if strings.Contains(string(rep.Raw), secret) {
+		out = append(out, "the status blob the agent would upload")
+	}
+	for _, l := range rep.Errors {
+		if strings.Contains(l, secret) {
+			out = append(out, fmt.Sprintf("an error line the agent logged (%q)", clip(l, 300)))
 		}
-		parts = append(parts, p)
 	}
-	if rep.Error != "" {
-		parts = append(parts, "error: "+rep.Error)
-	}
-	return strings.Join(parts, "; ")
+	return out
 }
 
 // proc is a process running inside the VM.
@@ -287,7 +340,9 @@ func (v *VM) trackedFiles() []string {
 }
 
 // Reset returns the VM to a machine that never saw the extension: no
-// handler folders, logs or state, no aadsshlogin, no repository files.
+// handler folders (with the agent's HandlerState) or downloaded zips, logs
+// or state, no aadsshlogin, no repository files, and a new agent, which
+// remembers no goal state.
 func (v *VM) Reset(ctx context.Context) error {
 	if err := v.waitIdle(ctx, 90*time.Second); err != nil {
 		return err
@@ -299,6 +354,13 @@ func (v *VM) Reset(ctx context.Context) error {
 		return fmt.Errorf("dpkg --configure -a: %v: %s", err, out)
 	}
 	dirs, _ := filepath.Glob(v.Path(libDir + "/" + sandbox.HandlerName + "-*"))
+	// The agent's own leftovers of the last case: the zip it downloaded,
+	// the status it reported (waagent_status.<incarnation>.json), its
+	// events and log.
+	for _, pat := range []string{libDir + "/" + sandbox.HandlerName + "__*.zip", libDir + "/waagent_status.*.json", libDir + "/events/*", "/var/log/waagent.log"} {
+		more, _ := filepath.Glob(v.Path(pat))
+		dirs = append(dirs, more...)
+	}
 	lists, _ := filepath.Glob(v.Path("/var/lib/apt/lists/127.0.0.1*"))
 	// Downloaded packages too, so every case fetches the .deb again.
 	debs, _ := filepath.Glob(v.Path("/var/cache/apt/archives/*.deb"))
@@ -316,20 +378,27 @@ func (v *VM) Reset(ctx context.Context) error {
 		}
 	}
 	v.E.Repo.SetFaults()
+	v.agent, v.seq = v.E.RealAgent(), 0
+	v.pub, v.prot = v.E.Settings(false)
 	return nil
 }
 
 // Torn lists the files the handler writes that do not parse: every
-// status/*.status against the agent's schema, mrseq, the state folder's
+// status/*.status the agent's parser rejects, mrseq, the state folder's
 // JSON files and the apt list file.
-func (v *VM) Torn() []string {
+func (v *VM) Torn(ctx context.Context) []string {
+	return v.torn(v.agent.Check(ctx))
+}
+
+// torn is Torn with the agent's verdict on the status files.
+func (v *VM) torn(statuses []realagent.StatusFile, err error) []string {
 	var torn []string
-	statuses, _ := filepath.Glob(v.Path(v.BaseDir() + "/status/*.status"))
-	for _, p := range statuses {
-		data, err := os.ReadFile(p)
-		st := agentsim.ParseStatus(data)
-		if err != nil || st.Malformed || st.Status == "" {
-			torn = append(torn, fmt.Sprintf("%s (%s)", strings.TrimPrefix(p, v.E.ChrootDir), st.Problem))
+	if err != nil {
+		torn = append(torn, err.Error())
+	}
+	for _, f := range statuses {
+		if f.Error != "" {
+			torn = append(torn, fmt.Sprintf("%s (%s)", f.File, f.Error))
 		}
 	}
 	if data, err := os.ReadFile(v.Path(v.BaseDir() + "/mrseq")); err == nil {
@@ -402,13 +471,22 @@ func (v *VM) TempLeftovers() []string {
 	return out
 }
 
-// Converged checks the end state of a successful run for seq: status
-// success, aadsshlogin installed, dpkg consistent, nothing torn.
+// Converged checks the end state of a successful run for seq: the agent's
+// parser reads status success from seq's status file, aadsshlogin is
+// installed, dpkg consistent, nothing torn.
 func (v *VM) Converged(ctx context.Context, seq int) []string {
 	var probs []string
-	data, err := os.ReadFile(v.Path(fmt.Sprintf("%s/status/%d.status", v.BaseDir(), seq)))
-	if st := agentsim.ParseStatus(data); err != nil || st.Status != "success" {
-		probs = append(probs, fmt.Sprintf("status %d is %q (%v): %s", seq, st.Status, err, clip(st.Message, 300)))
+	statuses, err := v.agent.Check(ctx)
+	name := fmt.Sprintf("%s/status/%d.status", v.BaseDir(), seq)
+	verdict := "missing"
+	for _, f := range statuses {
+		if f.File == name {
+			verdict = f.Status + f.Error
+		}
+	}
+	if verdict != "success" {
+		_, msg := v.ReadStatus(seq)
+		probs = append(probs, fmt.Sprintf("status %d: the agent reads %q: %s", seq, verdict, clip(msg, 300)))
 	}
 	if out, err := v.run(ctx, "dpkg-query", "-W", "-f=${Status}", "aadsshlogin"); err != nil || out != "install ok installed" {
 		probs = append(probs, fmt.Sprintf("dpkg-query aadsshlogin: %q (%v)", out, err))
@@ -416,7 +494,7 @@ func (v *VM) Converged(ctx context.Context, seq int) []string {
 	if out, err := v.run(ctx, "dpkg", "--audit"); err != nil || strings.TrimSpace(out) != "" {
 		probs = append(probs, fmt.Sprintf("dpkg --audit: %q (%v)", out, err))
 	}
-	if t := v.Torn(); len(t) > 0 {
+	if t := v.torn(statuses, err); len(t) > 0 {
 		probs = append(probs, "torn after convergence: "+strings.Join(t, ", "))
 	}
 	if t := v.TempLeftovers(); len(t) > 0 {
@@ -425,13 +503,27 @@ func (v *VM) Converged(ctx context.Context, seq int) []string {
 	return probs
 }
 
-// ReadStatus parses the extension status of seq.
-func (v *VM) ReadStatus(seq int) agentsim.ExtStatus {
-	data, err := os.ReadFile(v.Path(fmt.Sprintf("%s/status/%d.status", v.BaseDir(), seq)))
-	if err != nil {
-		return agentsim.ExtStatus{Missing: true}
+// ReadStatus reads the extension status and message of seq's status file
+// ("" when missing or unreadable; Converged and Torn judge validity).
+func (v *VM) ReadStatus(seq int) (status, message string) {
+	data, _ := os.ReadFile(v.Path(fmt.Sprintf("%s/status/%d.status", v.BaseDir(), seq)))
+	return parseStatus(data)
+}
+
+// parseStatus reads status and message from a status file's content.
+func parseStatus(data []byte) (status, message string) {
+	var doc []struct {
+		Status struct {
+			Status  string `json:"status"`
+			Message struct {
+				Message string `json:"message"`
+			} `json:"formattedMessage"`
+		} `json:"status"`
 	}
-	return agentsim.ParseStatus(data)
+	if json.Unmarshal(data, &doc) != nil || len(doc) == 0 {
+		return "", ""
+	}
+	return doc[0].Status.Status, doc[0].Status.Message.Message
 }
 
 // dpkgInstalls counts "install aadsshlogin" transactions in dpkg.log.

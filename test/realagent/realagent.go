@@ -133,6 +133,22 @@ func (a *Agent) process(ctx context.Context, gs GoalState) (Report, error) {
 	return ParseReport(stdout.Bytes())
 }
 
+// Check returns the agent parser's verdict on the handler's status files as
+// they are now, without a goal state (driver.py check).
+func (a *Agent) Check(ctx context.Context) ([]StatusFile, error) {
+	cmd := a.Run(ctx, "python3", a.Dir+"/driver.py", "check", Name)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("agent driver check: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var files []StatusFile
+	if err := json.Unmarshal(stdout.Bytes(), &files); err != nil {
+		return nil, fmt.Errorf("agent driver check: %w", err)
+	}
+	return files, nil
+}
+
 // StatusFiles lists the handler's status files in the VM (paths as seen
 // from this process), oldest sequence first within each version.
 func (a *Agent) StatusFiles() []string {

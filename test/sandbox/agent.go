@@ -24,8 +24,8 @@ const AgentDir = InsideDir + "/realagent"
 
 var zipVersion = regexp.MustCompile(`__([0-9.]+)\.zip$`)
 
-// versionOf is the handler version in a zip's name ("…__1.0.0.1.zip").
-func versionOf(zip string) string {
+// VersionOf is the handler version in a zip's name ("…__1.0.0.1.zip").
+func VersionOf(zip string) string {
 	m := zipVersion.FindStringSubmatch(zip)
 	if m == nil {
 		return ""
@@ -39,7 +39,7 @@ func (e *Env) RealAgent() *realagent.Agent {
 	pkgs := map[string]string{}
 	for _, z := range e.Zips {
 		if z != "" {
-			pkgs[versionOf(z)] = z
+			pkgs[VersionOf(z)] = z
 		}
 	}
 	return &realagent.Agent{Root: e.ChrootDir, Dir: AgentDir, Packages: pkgs,
@@ -85,22 +85,22 @@ type agentRun struct {
 }
 
 func (e *Env) newAgentRun() *agentRun {
-	return &agentRun{agent: e.RealAgent(), seq: -1, version2: [2]string{versionOf(e.Zips[0]), versionOf(e.Zips[1])}}
+	return &agentRun{agent: e.RealAgent(), seq: -1, version2: [2]string{VersionOf(e.Zips[0]), VersionOf(e.Zips[1])}}
 }
 
 // phase hands the agent the phase's goal state and checks its report.
-func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writer) (realagent.Report, error) {
+func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writer) error {
 	var rep realagent.Report
 	var err error
 	if ph.StuckSession {
 		if err := e.stuckEntraLogin(out); err != nil {
-			return rep, err
+			return err
 		}
 	}
 	if ph.Session {
 		sess, err := e.entraLogin(ctx, out)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		defer sess.end()
 		r.session = sess
@@ -110,7 +110,7 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 		// flock's child (sleep) inherits the lock: end the whole group.
 		holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := holder.Start(); err != nil {
-			return rep, err
+			return err
 		}
 		defer func() { syscall.Kill(-holder.Process.Pid, syscall.SIGKILL); holder.Wait() }()
 		fmt.Fprintf(out, "-- pid %d holds /var/lib/aadsshlogin-extension/lock\n", holder.Process.Pid)
@@ -132,10 +132,10 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 		fmt.Fprintf(out, "agent: goal state %s %s seq=%d%s\n", r.version, state, r.seq, map[bool]string{true: " (with protected settings)"}[ph.Protected])
 		rep, err = r.agent.Apply(ctx, realagent.GoalState{Version: r.version, State: state, Seq: r.seq, Public: pub, Protected: prot})
 	default:
-		return rep, fmt.Errorf("unknown agent operation %q", ph.Agent)
+		return fmt.Errorf("unknown agent operation %q", ph.Agent)
 	}
 	if err != nil {
-		return rep, err
+		return err
 	}
 	fmt.Fprintf(out, "waagent %s ran: %s\n", rep.AgentVersion, strings.Join(rep.Verbs(), ", "))
 	if rep.Handler.Name == "" {
@@ -157,10 +157,10 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 	tokens, refreshes = tokens-tokens0, refreshes-refreshes0
 	fmt.Fprintf(out, "this goal state: %d IMDS token request(s), %d repository index download(s)\n", tokens, refreshes)
 	if bad := rep.StatusErrors(); len(bad) > 0 {
-		return rep, fmt.Errorf("the agent's status parser rejects: %s", strings.Join(bad, "; "))
+		return fmt.Errorf("the agent's status parser rejects: %s", strings.Join(bad, "; "))
 	}
 	if ph.Want == nil {
-		return rep, nil
+		return nil
 	}
 	errs := []error{r.check(rep, *ph.Want)}
 	if w := ph.Want; w.IdentityChecks != nil && tokens != *w.IdentityChecks {
@@ -173,7 +173,7 @@ func (e *Env) agentPhase(ctx context.Context, r *agentRun, ph Phase, out io.Writ
 		errs = append(errs, r.session.ended(e.ChrootDir, out))
 	}
 	r.session = nil
-	return rep, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // check compares a report with what the phase wants.

@@ -52,8 +52,8 @@ func TestVersionOf(t *testing.T) {
 		"/opt/x/Microsoft.Azure.ActiveDirectory.AADSSHLoginForLinux__1.0.0.2.zip": "1.0.0.2",
 		"/opt/x/other.zip": "",
 	} {
-		if got := versionOf(in); got != want {
-			t.Errorf("versionOf(%q) = %q, want %q", in, got, want)
+		if got := VersionOf(in); got != want {
+			t.Errorf("VersionOf(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

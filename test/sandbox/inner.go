@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/aadsshlogin-extension-linux/test/agentsim"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fakeimds"
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 )
@@ -141,18 +140,6 @@ func Enter(ctx context.Context, cfgPath, imdsScenario string) (*Env, error) {
 	return e, nil
 }
 
-// Agentsim returns the command running the simulator inside the VM with the
-// agent's real folders (and, on Arc, the variables the Arc agent sets
-// system-wide for extension processes).
-func (e *Env) Agentsim(ctx context.Context, args ...string) *exec.Cmd {
-	base := []string{"-lib", "/var/lib/waagent", "-log", "/var/log/azure/" + HandlerName}
-	if e.Config.Plan.Arc {
-		base = append(base, "-env", "IDENTITY_ENDPOINT=http://localhost:40342/metadata/identity/oauth2/token",
-			"-env", "IMDS_ENDPOINT=http://localhost:40342")
-	}
-	return e.Chroot(ctx, e.AgentEnv, InsideDir+"/agentsim", append(base, args...)...)
-}
-
 // proxiedRepo is the repository's address in a ProxyUp plan: nothing
 // listens there, the proxy routes it to the real server.
 const proxiedRepo = "127.0.0.1:443"
@@ -266,7 +253,6 @@ func (e *Env) RunPlan(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	run := e.newAgentRun()
-	sims := map[int]agentsim.Report{}
 	for i, ph := range e.Config.Plan.Phases {
 		fmt.Fprintf(out, "\n## %d. %s\n", i+1, ph.Title)
 		if ph.Check != "" {
@@ -287,22 +273,8 @@ func (e *Env) RunPlan(ctx context.Context, out io.Writer) error {
 			}
 			continue
 		}
-		if ph.Sim != "" {
-			rep, err := e.simPhase(ctx, ph.Sim, ph.Protected, out)
-			if err != nil {
-				return fmt.Errorf("phase %q: %w", ph.Title, err)
-			}
-			sims[i+1] = rep
-			continue
-		}
-		rep, err := e.agentPhase(ctx, run, ph, out)
-		if err != nil {
+		if err := e.agentPhase(ctx, run, ph, out); err != nil {
 			return fmt.Errorf("phase %q: %w", ph.Title, err)
-		}
-		if ph.SameAs != 0 {
-			if err := agrees(sims[ph.SameAs], rep, out); err != nil {
-				return fmt.Errorf("phase %q: agentsim and the real agent disagree: %w", ph.Title, err)
-			}
 		}
 	}
 	if err := e.checkProxy(out); err != nil {

@@ -52,10 +52,6 @@ type Options struct {
 	// Self is the binary re-executed inside the namespace; its main (or
 	// TestMain) must call Serve first ("" = this process's own binary).
 	Self string
-	// Agentsim, when set, is a static build of test/agentsim/cmd/agentsim,
-	// copied into the VM for the fault batteries (the scenarios use the
-	// real guest agent).
-	Agentsim string
 	// WorkDir is a scratch folder (deleted afterwards unless Keep).
 	WorkDir string
 	// CacheDir holds the chroot tarball cache ("" = fixtures default).
@@ -86,12 +82,6 @@ type Phase struct {
 	Protected bool `json:"protected,omitempty"`
 	// Want is what the agent must report after the phase.
 	Want *Want `json:"want,omitempty"`
-	// Sim runs the guest-agent simulator's scenario of that name instead
-	// of the real agent (needs Options.Agentsim); SameAs, on a real-agent
-	// phase, is the 1-based index of a Sim phase whose commands,
-	// environment and reported status the real agent must match.
-	Sim    string `json:"sim,omitempty"`
-	SameAs int    `json:"sameAs,omitempty"`
 	// Check, for a check phase: "installed" or "absent" (aadsshlogin in
 	// dpkg), or one of the first-boot checks (firstboot.go).
 	Check string `json:"check,omitempty"`
@@ -272,20 +262,6 @@ func Scenarios() map[string]Plan {
 			Description: "sshd rejects its configuration: the agent reports error 57", Phases: []Phase{
 				{Title: "first deployment", Agent: AgentSet, Zip: 1, Want: &Want{Verbs: []string{"v1 install", "v1 enable"},
 					Handler: "NotReady", Status: "error", Code: 57, Has: []string{"sshd"}}},
-			}},
-		"agentsim-agrees": {Name: "agentsim-agrees", IMDSScenario: "present",
-			Description: "the simulator's first deployment, settings change, restart and removal (what the fault batteries use) against the real agent's: same commands, environment and reported status",
-			Phases: []Phase{
-				{Title: "agentsim: first deployment", Sim: "first"},
-				{Title: "agentsim: settings change with protected settings", Sim: "settings", Protected: true},
-				{Title: "agentsim: agent restart", Sim: "restart"},
-				{Title: "agentsim: removal", Sim: "remove"},
-				absent,
-				{Title: "real agent: first deployment", Agent: AgentSet, Zip: 1, SameAs: 1, Want: success("v1 install", "v1 enable")},
-				{Title: "real agent: settings change with protected settings", Agent: AgentSet, Zip: 1, Protected: true, SameAs: 2, Want: success("v1 enable")},
-				{Title: "real agent: restart", Agent: AgentRestart, SameAs: 3, Want: success("v1 enable")},
-				{Title: "real agent: removal", Agent: AgentUninstall, Zip: 1, SameAs: 4, Want: &Want{Verbs: []string{"v1 disable", "v1 uninstall"}, Absent: true}},
-				absent,
 			}},
 		"first-boot": {Name: "first-boot", IMDSScenario: "present", FirstBoot: true,
 			Description: "a VM still booting: sshd not started, unattended-upgrades taking the dpkg locks between steps, a 1 GiB VM's MemTotal, another product rewriting microsoft-prod.list",
@@ -483,7 +459,7 @@ func (h *Host) Close() {
 const InsideDir = "/opt/aadssh-sandbox"
 
 // Prepare builds the chroot, the signed repository and the namespace, and
-// copies agentsim and the zips into the chroot. Call Close on the result.
+// copies the agent's driver and the zips into the chroot. Call Close on the result.
 func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 	if missing := fixtures.HaveTools("ip", "mmdebstrap", "dpkg-deb", "apt-ftparchive", "gpg", "createrepo_c", "rpmbuild"); len(missing) > 0 {
 		return nil, fmt.Errorf("missing tools: %s (run `make deps`)", strings.Join(missing, ", "))
@@ -549,11 +525,6 @@ func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
 	}
 	if err := realagent.Install(h.Chroot.Dir, AgentDir); err != nil {
 		return nil, err
-	}
-	if opt.Agentsim != "" {
-		if err := copyFile(opt.Agentsim, h.Chroot.Path(InsideDir+"/agentsim"), 0o755); err != nil {
-			return nil, err
-		}
 	}
 	for i, z := range []string{opt.Zip, opt.NextZip} {
 		if z == "" {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,23 +34,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// buildAgentsim builds a static agentsim (for the agentsim-agrees scenario).
-func buildAgentsim(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "agentsim")
-	cmd := exec.Command("go", "build", "-o", out, "../agentsim/cmd/agentsim")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build agentsim: %v\n%s", err, b)
-	}
-	return out
-}
-
 func TestScenarios(t *testing.T) {
 	fixtures.RequireIntegration(t, "the sandbox (chroots, network namespaces)", fixtures.Lacks(true)...)
 	zip := requireEnv(t, "AADSSH_ZIP")
 	next := requireEnv(t, "AADSSH_NEXT_ZIP")
-	agentsim := buildAgentsim(t)
 	tests := []struct {
 		scenario string
 		// want are lines (substrings) the transcript must contain.
@@ -92,7 +78,6 @@ func TestScenarios(t *testing.T) {
 		{scenario: "entra-session-stuck", want: []string{`with a session that cannot be ended (utmp names pid 1)`,
 			`agent logged: `, `Non-zero exit code: 55`, `dpkg-query aadsshlogin: install ok installed`,
 			`alice@contoso.com logged out`, `scenario "entra-session-stuck" passed`}},
-		{scenario: "agentsim-agrees", want: []string{`agentsim agrees`, `scenario "agentsim-agrees" passed`}},
 		{scenario: "trixie-agent", want: []string{`waagent 2.12.0.2 ran: 1.0.0.1 install, 1.0.0.1 enable`, `Enable error code=51`, `waagent 2.12.0.2 ran: 1.0.0.1 uninstall`, `scenario "trixie-agent" passed`}},
 		{scenario: "remove-busy", want: []string{`Disable error code=56`, `waagent 2.7.3.0 ran: 1.0.0.1 disable, 1.0.0.1 uninstall`, `scenario "remove-busy" passed`}},
 		{scenario: "first-boot", want: []string{`Missing privilege separation directory: /run/sshd`, `MemTotal:       862208 kB`,
@@ -108,7 +93,7 @@ func TestScenarios(t *testing.T) {
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
-			err := Run(ctx, Options{Zip: zip, NextZip: next, Scenario: tc.scenario, Agentsim: agentsim,
+			err := Run(ctx, Options{Zip: zip, NextZip: next, Scenario: tc.scenario,
 				WorkDir: filepath.Join(t.TempDir(), "work"), Out: &out})
 			t.Log("\n" + out.String())
 			if err != nil {
