@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -253,7 +253,7 @@ func TestFaultBatteries(t *testing.T) {
 			lines = append(lines, fmt.Sprintf("%s→%d", r.Case, r.Exit))
 			t.Logf("  %-18s exit %-3d %-13s %3d s, %d token requests: %s", r.Case, r.Exit, r.Status, r.Counts["seconds"], r.Counts["tokenRequests"], clip(r.Message, 140))
 		}
-		sort.Strings(lines)
+		slices.Sort(lines)
 		t.Logf("IMDS battery: %d cases, %d as documented (%s)", len(rs), ok, strings.Join(lines, ", "))
 	})
 }
