@@ -18,6 +18,61 @@ import (
 	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
 )
 
+// Serve makes this process the inner side when it was started by
+// Host.Call: it runs the requested mode (ModeScenario or one of modes) and
+// exits. Otherwise it returns at once. Call it first in main or TestMain.
+func Serve(modes map[string]Mode) {
+	if len(os.Args) != 3 || os.Args[1] != serveArg {
+		return
+	}
+	if err := serve(context.Background(), os.Args[2], modes, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func serve(ctx context.Context, reqPath string, modes map[string]Mode, out io.Writer) error {
+	data, err := os.ReadFile(reqPath)
+	if err != nil {
+		return err
+	}
+	var req call
+	if err := json.Unmarshal(data, &req); err != nil {
+		return fmt.Errorf("call: %w", err)
+	}
+	mode, ok := modes[req.Mode]
+	if req.Mode == ModeScenario {
+		mode, ok = scenarioMode, true
+	}
+	if !ok {
+		names := make([]string, 0, len(modes))
+		for n := range modes {
+			names = append(names, n)
+		}
+		return fmt.Errorf("unknown mode %q (this binary serves %s, %s)", req.Mode, ModeScenario, strings.Join(names, ", "))
+	}
+	e, err := Enter(ctx, req.Config, req.IMDS)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	res, err := mode(ctx, e, req.Args, out)
+	if err != nil {
+		return err
+	}
+	data, err = json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("result: %w", err)
+	}
+	return os.WriteFile(req.Result, data, 0o600)
+}
+
+// scenarioMode runs the plan the host prepared.
+func scenarioMode(ctx context.Context, e *Env, _ json.RawMessage, out io.Writer) (any, error) {
+	return nil, e.RunPlan(ctx, out)
+}
+
 // Env is the inner side of a sandbox, inside the network namespace: the
 // servers are running and the chroot trusts the repository's CA.
 type Env struct {

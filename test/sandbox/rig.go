@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/Azure/aadsshlogin-extension-linux/test/fixtures"
+	"github.com/Azure/aadsshlogin-extension-linux/test/realagent"
 )
 
 // The one way into a sandbox. Every harness that needs the VM's network
@@ -106,57 +111,193 @@ func (h *Host) Call(ctx context.Context, c Call, result any) error {
 	return nil
 }
 
-// Serve makes this process the inner side when it was started by
-// Host.Call: it runs the requested mode (ModeScenario or one of modes) and
-// exits. Otherwise it returns at once. Call it first in main or TestMain.
-func Serve(modes map[string]Mode) {
-	if len(os.Args) != 3 || os.Args[1] != serveArg {
-		return
-	}
-	if err := serve(context.Background(), os.Args[2], modes, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "sandbox:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+// Options describe one sandbox run.
+type Options struct {
+	// Zip and NextZip are the handler packages of the first version and of
+	// the version to update to (NextZip may be empty: no update phase).
+	Zip, NextZip string
+	// Scenario is one of Scenarios().
+	Scenario string
+	// Self is the binary re-executed inside the namespace; its main (or
+	// TestMain) must call Serve first ("" = this process's own binary).
+	Self string
+	// WorkDir is a scratch folder (deleted afterwards unless Keep).
+	WorkDir string
+	// CacheDir holds the chroot tarball cache ("" = fixtures default).
+	CacheDir string
+	Keep     bool
+	// Out receives the human transcript.
+	Out io.Writer
 }
 
-func serve(ctx context.Context, reqPath string, modes map[string]Mode, out io.Writer) error {
-	data, err := os.ReadFile(reqPath)
-	if err != nil {
-		return err
+// innerConfig is handed to the inner side as a JSON file.
+type innerConfig struct {
+	Plan      Plan   `json:"plan"`
+	ChrootDir string `json:"chrootDir"`
+	RepoRoot  string `json:"repoRoot"`
+	WorkDir   string `json:"workDir"`
+	PublicKey string `json:"publicKey"`
+	// HostNetNS identifies the namespace the run started in.
+	HostNetNS string `json:"hostNetNS"`
+	// Zips are the paths inside the chroot of package 1 and 2.
+	Zips [2]string `json:"zips"`
+}
+
+// Host is a prepared sandbox seen from the host: a chroot with the binaries
+// and zips in it, a signed repository tree and a network namespace.
+type Host struct {
+	// NetNS is the name of the network namespace created for the run.
+	NetNS string
+	// ConfigPath is the file handed to the inner side.
+	ConfigPath string
+	Chroot     *fixtures.Chroot
+	PMC        *fixtures.PMC
+	Key        *fixtures.Key
+	cleanups   []func()
+}
+
+// Close deletes the namespace, unmounts and removes the chroot.
+func (h *Host) Close() {
+	for i := len(h.cleanups) - 1; i >= 0; i-- {
+		h.cleanups[i]()
 	}
-	var req call
-	if err := json.Unmarshal(data, &req); err != nil {
-		return fmt.Errorf("call: %w", err)
+	h.cleanups = nil
+}
+
+// InsideDir is where the sandbox puts its files inside the chroot.
+const InsideDir = "/opt/aadssh-sandbox"
+
+// Prepare builds the chroot, the signed repository and the namespace, and
+// copies the agent's driver and the zips into the chroot. Call Close on the result.
+func Prepare(ctx context.Context, opt Options, plan Plan) (_ *Host, err error) {
+	if missing := fixtures.HaveTools("ip", "mmdebstrap", "dpkg-deb", "apt-ftparchive", "gpg", "createrepo_c", "rpmbuild"); len(missing) > 0 {
+		return nil, fmt.Errorf("missing tools: %s (run `make deps`)", strings.Join(missing, ", "))
 	}
-	mode, ok := modes[req.Mode]
-	if req.Mode == ModeScenario {
-		mode, ok = scenarioMode, true
-	}
-	if !ok {
-		names := make([]string, 0, len(modes))
-		for n := range modes {
-			names = append(names, n)
+	out := opt.out()
+	cache := opt.CacheDir
+	if cache == "" {
+		if cache, err = fixtures.DefaultCacheDir(); err != nil {
+			return nil, err
 		}
-		return fmt.Errorf("unknown mode %q (this binary serves %s, %s)", req.Mode, ModeScenario, strings.Join(names, ", "))
 	}
-	e, err := Enter(ctx, req.Config, req.IMDS)
+	if err := os.MkdirAll(opt.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	h := &Host{}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	spec := fixtures.Bookworm
+	if plan.Suite == "trixie" {
+		spec = realagent.Trixie
+	}
+	fmt.Fprintf(out, "-- preparing a Debian %s chroot (cache %s)\n", spec.Suite, cache)
+	h.Chroot, err = spec.NewChroot(cache, filepath.Join(opt.WorkDir, "chroot"))
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("chroot: %w", err)
 	}
-	defer e.Close()
-	res, err := mode(ctx, e, req.Args, out)
+	h.cleanups = append(h.cleanups, func() {
+		if cerr := h.Chroot.Close(); cerr != nil {
+			fmt.Fprintf(out, "warning: chroot cleanup: %v\n", cerr)
+		}
+	})
+	fmt.Fprintln(out, "-- building signed fake aadsshlogin packages and a packages.microsoft.com look-alike repository")
+	if h.Key, err = fixtures.NewKey(opt.WorkDir, "sandbox-repo"); err != nil {
+		return nil, err
+	}
+	h.cleanups = append(h.cleanups, h.Key.Close)
+	repoRoot := filepath.Join(opt.WorkDir, "pmc")
+	if h.PMC, err = fixtures.BuildPMC(repoRoot, h.Key, fixtures.DefaultPackages()); err != nil {
+		return nil, fmt.Errorf("repository: %w", err)
+	}
+	if plan.Legacy {
+		fmt.Fprintln(out, "-- installing the legacy aadlogin package in the VM")
+		if err := installLegacy(h); err != nil {
+			return nil, err
+		}
+	}
+	// Like every VM, the sandbox resolves localhost (mmdebstrap writes no
+	// /etc/hosts); Arc's HIMDS endpoint is http://localhost:40342.
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if err := os.WriteFile(h.Chroot.Path("/etc/hosts"), []byte(hosts), 0o644); err != nil {
+		return nil, err
+	}
+	hostNS, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	data, err = json.Marshal(res)
-	if err != nil {
-		return fmt.Errorf("result: %w", err)
+	cfg := innerConfig{HostNetNS: hostNS, Plan: plan, ChrootDir: h.Chroot.Dir, RepoRoot: repoRoot, WorkDir: opt.WorkDir, PublicKey: string(h.Key.Armored)}
+	if err := os.MkdirAll(h.Chroot.Path(InsideDir), 0o755); err != nil {
+		return nil, err
 	}
-	return os.WriteFile(req.Result, data, 0o600)
+	if err := realagent.Install(h.Chroot.Dir, AgentDir); err != nil {
+		return nil, err
+	}
+	for i, z := range []string{opt.Zip, opt.NextZip} {
+		if z == "" {
+			continue
+		}
+		inside := InsideDir + "/" + filepath.Base(z)
+		if err := copyFile(z, h.Chroot.Path(inside), 0o644); err != nil {
+			return nil, err
+		}
+		cfg.Zips[i] = inside
+	}
+	// Last, so that the lock taker sees only the handler's apt and dpkg.
+	if plan.FirstBoot {
+		if err := prepareFirstBoot(h, opt.WorkDir, out); err != nil {
+			return nil, fmt.Errorf("first boot: %w", err)
+		}
+	}
+	h.ConfigPath = filepath.Join(opt.WorkDir, "inner.json")
+	data, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := os.WriteFile(h.ConfigPath, data, 0o600); err != nil {
+		return nil, err
+	}
+	h.NetNS = fmt.Sprintf("aadssh-sbx-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)
+	if res, err := runCmd(ctx, "ip", "netns", "add", h.NetNS); err != nil {
+		return nil, fmt.Errorf("create network namespace: %w: %s", err, res)
+	}
+	h.cleanups = append(h.cleanups, func() { runCmd(context.Background(), "ip", "netns", "delete", h.NetNS) })
+	return h, nil
 }
 
-// scenarioMode runs the plan the host prepared.
-func scenarioMode(ctx context.Context, e *Env, _ json.RawMessage, out io.Writer) (any, error) {
-	return nil, e.RunPlan(ctx, out)
+func installLegacy(h *Host) error {
+	var deb string
+	for k, v := range h.PMC.Debs {
+		if strings.HasPrefix(k, "aadlogin_") {
+			deb = v
+		}
+	}
+	if deb == "" {
+		return errors.New("no aadlogin package was built")
+	}
+	if err := copyFile(deb, h.Chroot.Path("/tmp/aadlogin.deb"), 0o644); err != nil {
+		return err
+	}
+	if res, err := h.Chroot.Run("dpkg", "-i", "/tmp/aadlogin.deb"); err != nil {
+		return fmt.Errorf("install legacy aadlogin: %w: %s", err, res.Stderr)
+	}
+	return nil
+}
+
+func runCmd(ctx context.Context, name string, args ...string) (string, error) {
+	var buf bytes.Buffer
+	c := exec.CommandContext(ctx, name, args...)
+	c.Stdout, c.Stderr = &buf, &buf
+	err := c.Run()
+	return strings.TrimSpace(buf.String()), err
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, mode)
 }
