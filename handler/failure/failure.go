@@ -81,8 +81,30 @@ const (
 	ProxyCredentials = "let the proxy allow this VM, or put its credentials in the proxy URL (http://user:password@proxy:port): "
 	// FinishRemoval follows a failed uninstall: the agent deleted the
 	// extension folder, so removing it again needs the extension set first.
-	FinishRemoval = "To finish, set the extension again (`az vm extension set …`, which repairs the interrupted removal), then delete it (`az vm extension delete -g <rg> --vm-name <vm> -n " + manifest.Type + "`); or, as root on the VM, `apt-get purge aadsshlogin aadsshlogin-selinux` (dnf, zypper: `remove`)"
+	FinishRemoval = "To finish, " + removeSteps
+	// AfterDisable follows a failed disable. The agent runs disable when the
+	// extension is deleted or updated, and a failed disable stops either.
+	AfterDisable = "then run " + deleteCmd + " again if you were deleting the extension, or `az vm extension set …` again if you were updating it"
+	// AfterUninstall follows an uninstall that could not start.
+	AfterUninstall = "then, to finish the removal, " + removeSteps
+
+	deleteCmd   = "`az vm extension delete -g <rg> --vm-name <vm> -n " + manifest.Type + "`"
+	removeSteps = "set the extension again (`az vm extension set …`, which repairs the interrupted removal), then delete it (" + deleteCmd + "); or, as root on the VM, `apt-get purge aadsshlogin aadsshlogin-selinux` (dnf, zypper: `remove`)"
 )
+
+// NextStep is what the user does after a failure of the agent operation
+// op ("Install", "Enable", "Disable", "Uninstall", "Update") that no
+// message of its own covers: SetAgain, except after a disable or an
+// uninstall, which run when the extension is deleted.
+func NextStep(op string) string {
+	switch op {
+	case "Disable":
+		return AfterDisable
+	case "Uninstall":
+		return AfterUninstall
+	}
+	return SetAgain
+}
 
 // SetAgainFor is SetAgain with the resource group and the VM (or scale
 // set, when vmss is set) filled in; empty names keep the placeholders.

@@ -81,7 +81,7 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 	}
 	unlock, err := inv.state.Lock(ctx, lockWait)
 	if err != nil {
-		return inv.finish(report{}, lockFailure(err, inv.state.Path))
+		return inv.finish(report{}, lockFailure(err, inv.state.Path, cmd.operation))
 	}
 	defer unlock()
 	// A run killed by the agent's timeout may have left temporary files.
@@ -99,7 +99,7 @@ func runAgentCommand(ctx context.Context, d Deps, verb string, cmd command) int 
 	inv.progress("started")
 	rep, err := inv.runSafely(ctx, cmd)
 	if err != nil && failure.CodeOf(err) == failure.Internal && errors.Is(err, context.DeadlineExceeded) {
-		err = failure.Wrap(failure.Dependency, err, "the %s did not finish within %s; the package manager or a network endpoint is too slow; check the network and the package manager, "+failure.SetAgain, strings.ToLower(cmd.operation), cmd.budget)
+		err = failure.Wrap(failure.Dependency, err, "the %s did not finish within %s; the package manager or a network endpoint is too slow; check the network and the package manager, %s", strings.ToLower(cmd.operation), cmd.budget, failure.NextStep(cmd.operation))
 	}
 	return inv.finish(rep, err)
 }

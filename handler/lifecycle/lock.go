@@ -14,8 +14,10 @@ import (
 // lock actually held by another run is 56 (busy); a folder or file that
 // cannot be created, opened or locked is a broken prerequisite of the
 // machine, 52, with a message naming what failed and how to fix it. (Not 1:
-// it is no bug of ours; not 81: the status can still be written.)
-func lockFailure(err error, dir string) error {
+// it is no bug of ours; not 81: the status can still be written.) The next
+// step depends on the operation op: a disable or uninstall runs when the
+// extension is being deleted, so setting it again is not the answer there.
+func lockFailure(err error, dir, op string) error {
 	var held *state.LockHeldError
 	if errors.As(err, &held) {
 		who, check := "another run of this extension", "`ps -ef | grep aadsshlogin`"
@@ -24,7 +26,7 @@ func lockFailure(err error, dir string) error {
 			check = fmt.Sprintf("`ps -fp %d`", held.PID)
 		}
 		return failure.Wrap(failure.PackageManagerBusy, err,
-			"%s is still in progress; wait for it to finish (%s); if its status is not what you expect, "+failure.SetAgain, who, check)
+			"%s is still in progress; wait for it to finish (%s); if its status is not what you expect, %s", who, check, failure.NextStep(op))
 	}
 	what := "create the handler's state folder " + dir
 	var pe *os.PathError
@@ -36,7 +38,7 @@ func lockFailure(err error, dir string) error {
 			what = "lock the handler's lock file " + pe.Path
 		}
 	}
-	return failure.Wrap(failure.Dependency, err, "cannot %s: %s; "+failure.SetAgain, what, lockFailureHint(err))
+	return failure.Wrap(failure.Dependency, err, "cannot %s: %s; %s", what, lockFailureHint(err), failure.NextStep(op))
 }
 
 // lockFailureHint says what to do about an error creating or locking the

@@ -18,25 +18,47 @@ import (
 // 56 "another run … is still in progress"; failing to create, open or lock
 // the file is a machine problem (52) whose message names what failed.
 func TestLockFailuresSayWhatFailed(t *testing.T) {
+	held := func(t *testing.T, h *harness, dir string) {
+		other := state.Dir{Path: dir, Clock: clocktest.Real(), PID: 31337}
+		unlock, err := other.Lock(context.Background(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(unlock)
+	}
 	tests := []struct {
-		name    string
+		name string
+		// verb is the command run ("" = enable).
+		verb    string
 		setup   func(t *testing.T, h *harness, dir string)
 		code    int
 		want    []string
 		mustNot []string
 	}{
 		{
-			name: "held by another run",
-			setup: func(t *testing.T, h *harness, dir string) {
-				other := state.Dir{Path: dir, Clock: clocktest.Real(), PID: 31337}
-				unlock, err := other.Lock(context.Background(), time.Second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(unlock)
-			},
-			code: 56,
-			want: []string{"another run of this extension (pid 31337) is still in progress"},
+			name:    "held by another run",
+			setup:   held,
+			code:    56,
+			want:    []string{"another run of this extension (pid 31337) is still in progress", "az vm extension set"},
+			mustNot: []string{"az vm extension delete"},
+		},
+		{
+			// The agent runs disable when the extension is deleted (or
+			// updated): setting it again would not finish a deletion.
+			name:  "held by another run during a disable",
+			verb:  "disable",
+			setup: held,
+			code:  56,
+			want: []string{"another run of this extension (pid 31337) is still in progress",
+				"az vm extension delete -g <rg> --vm-name <vm> -n AADSSHLoginForLinux` again if you were deleting the extension",
+				"`az vm extension set …` again if you were updating it"},
+		},
+		{
+			name:  "held by another run during an uninstall",
+			verb:  "uninstall",
+			setup: held,
+			code:  56,
+			want:  []string{"to finish the removal, set the extension again", "then delete it", "apt-get purge aadsshlogin"},
 		},
 		{
 			name: "state folder cannot be created",
@@ -64,7 +86,11 @@ func TestLockFailuresSayWhatFailed(t *testing.T) {
 			h := newHarness(t)
 			dir := sysroot.Root(h.root).Path(state.DefaultDir)
 			tc.setup(t, h, dir)
-			if code := h.run("enable"); code != tc.code {
+			verb := tc.verb
+			if verb == "" {
+				verb = "enable"
+			}
+			if code := h.run(verb); code != tc.code {
 				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, h.stderr.String())
 			}
 			t.Logf("stderr: %s", h.stderr.String())
