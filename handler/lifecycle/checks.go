@@ -212,9 +212,11 @@ func checkInstance(ctx context.Context, p *pass) outcome {
 	p.progress("checking the system-assigned managed identity")
 	inst, err := p.prober.Instance(ctx)
 	if err != nil {
-		// Not blocking: the identity check asks again for its message.
+		// Not blocking: the identity check asks again for its message, so
+		// diagnose shows a warning, not a failure install would not have.
 		p.log.Log("event", "instance-metadata-unavailable", "err", err)
-		return outcome{rows: []Check{fromErr("instance metadata", failure.Wrap(failure.Dependency, err, "IMDS instance metadata unavailable"))}}
+		return outcome{rows: []Check{{Name: "instance metadata", Result: resultWarning,
+			Detail: "IMDS instance metadata unavailable (" + err.Error() + "); install and enable go on without it (messages then show <rg> and <vm>)"}}}
 	}
 	p.inst, p.known = inst, &inst
 	return ok("instance metadata", fmt.Sprintf("%s in %s (%s), cloud %s", orDash(inst.Name), orDash(inst.ResourceGroup), orDash(inst.Location), orDash(inst.AzEnvironment)))

@@ -40,9 +40,12 @@ func diagnoseJSON(t *testing.T, h *harness, d Deps) (int, []Check) {
 
 func TestDiagnose(t *testing.T) {
 	tests := []struct {
-		name     string
-		ident    string
-		wantCode int
+		name  string
+		ident string
+		// noInstance: IMDS's instance metadata fails (install and enable
+		// go on without it).
+		noInstance bool
+		wantCode   int
 		// wantResults maps check name to result for the rows that matter.
 		wantResults map[string]string
 	}{
@@ -50,11 +53,13 @@ func TestDiagnose(t *testing.T) {
 			wantResults: map[string]string{"managed identity": "ok", "distribution": "ok", "memory": "ok", "endpoint: packages": "ok"}},
 		{name: "identity missing", ident: "missing", wantCode: 22,
 			wantResults: map[string]string{"managed identity": "FAIL", "distribution": "ok"}},
+		{name: "instance metadata unavailable", ident: "present", noInstance: true, wantCode: 0,
+			wantResults: map[string]string{"instance metadata": "warning", "managed identity": "ok", "distribution": "ok"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.ident = tc.ident
+			h.ident, h.noInstance = tc.ident, tc.noInstance
 			net := &fakeInternet{}
 			d := h.deps()
 			d.Outbound = net

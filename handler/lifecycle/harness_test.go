@@ -26,17 +26,19 @@ import (
 // harness is a sandboxed machine: an extension folder laid out by "the
 // agent", a filesystem root, a fake IMDS and a scripted command runner.
 type harness struct {
-	t       *testing.T
-	base    string // versioned extension folder
-	root    string // stands for "/"
-	imds    *httptest.Server
-	ident   string // present | missing | user-assigned | error500
-	runner  *runtest.Fake
-	clk     *clocktest.Fake
-	env     map[string]string
-	version string
-	stdout  bytes.Buffer
-	stderr  bytes.Buffer
+	t     *testing.T
+	base  string // versioned extension folder
+	root  string // stands for "/"
+	imds  *httptest.Server
+	ident string // present | missing | user-assigned | error500
+	// noInstance makes IMDS's instance-metadata endpoint answer 500.
+	noInstance bool
+	runner     *runtest.Fake
+	clk        *clocktest.Fake
+	env        map[string]string
+	version    string
+	stdout     bytes.Buffer
+	stderr     bytes.Buffer
 	// purgeFails, when set, makes apt-get purge fail with this stderr.
 	purgeFails string
 	// tokenRequests counts the IMDS identity (token) requests.
@@ -116,6 +118,8 @@ func (h *harness) serveIMDS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case strings.HasPrefix(r.URL.Path, "/metadata/instance/compute") && h.noInstance:
+		http.Error(w, `{"error":"unknown"}`, http.StatusInternalServerError)
 	case strings.HasPrefix(r.URL.Path, "/metadata/instance/compute"):
 		fmt.Fprint(w, `{"azEnvironment":"AzurePublicCloud","name":"vm1","resourceGroupName":"rg1","subscriptionId":"sub","location":"westeurope"}`)
 	case strings.HasPrefix(r.URL.Path, "/metadata/identity/oauth2/token"):
