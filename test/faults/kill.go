@@ -125,11 +125,7 @@ func (v *VM) KillBattery(ctx context.Context, points []KillPoint, reps int) {
 
 // alive reports whether pid is a live (not zombie) process.
 func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	f := statFields(pid)
 	return len(f) > 0 && f[0] != "Z"
 }
 

@@ -259,22 +259,24 @@ func (v *VM) procs() []proc {
 		if err != nil || len(cmdline) == 0 {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp …: comm may contain spaces.
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) < 3 {
-			continue
-		}
-		if f[0] == "Z" {
+		f := statFields(pid)
+		if len(f) < 3 || f[0] == "Z" {
 			continue
 		}
 		pgid, _ := strconv.Atoi(f[2])
 		out = append(out, proc{pid: pid, pgid: pgid, argv: strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")})
 	}
 	return out
+}
+
+// statFields are the fields of /proc/<pid>/stat after "pid (comm)": state,
+// ppid, pgrp, … (comm may contain spaces); nil when pid is gone.
+func statFields(pid int) []string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 }
 
 // handler finds the running handler for verb.
