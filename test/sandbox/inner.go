@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"time"
@@ -25,7 +26,13 @@ func Serve(modes map[string]Mode) {
 	if len(os.Args) != 3 || os.Args[1] != serveArg {
 		return
 	}
-	if err := serve(context.Background(), os.Args[2], modes, os.Stdout); err != nil {
+	// Host.Call interrupts this process when its context ends: the mode's
+	// context ends too, so that the deferred clean-up (servers, the VM's
+	// processes) runs before the exit.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := serve(ctx, os.Args[2], modes, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox:", err)
 		os.Exit(1)
 	}

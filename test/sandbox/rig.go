@@ -91,8 +91,8 @@ func (h *Host) Call(ctx context.Context, c Call, result any) error {
 	}
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", h.NetNS, self, serveArg, reqPath)
 	cmd.Stdout, cmd.Stderr = out, out
-	// The inner side gets the chance to clean up (servers, mounts) when the
-	// context ends.
+	// When the context ends, the inner side is interrupted, which ends its
+	// mode's context (Serve), and killed if it has not exited 30 s later.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
 	if err := cmd.Run(); err != nil {
